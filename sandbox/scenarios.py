@@ -1,0 +1,134 @@
+"""The seeded sandbox world: one place that says which invoice is in which state.
+
+Times are relative to the moment the sandbox is seeded, so the scenarios stay true
+whatever day the demo or the tests run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+REALM_ID = "9341453050000000"
+INTEGRATION_ID = "int-qbo-1"
+INTEGRATION_NAME = "QuickBooks Online (Best MSP)"
+# The portal's last successful sync of the integration: its scheduled sync has not run
+# for four days, so everything changed in QBO since then is stale in the portal.
+LAST_SYNC_AGO = timedelta(days=4)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    number: str
+    customer_id: str
+    customer: str
+    total: Decimal
+    qbo_balance: Decimal | None
+    """None: not in QBO."""
+    portal_balance: Decimal | None
+    """None: not in the portal."""
+    modified_ago: timedelta
+    """When QBO last changed the invoice."""
+    note: str
+    stale_link: bool = False
+    """The portal's copy points at a QBO Id that no longer exists (invoice recreated):
+    a record resync fails, a full resync (which matches by number) fixes it."""
+
+
+SCENARIOS: tuple[Scenario, ...] = (
+    Scenario(
+        "11260", "58", "Best Tackle", Decimal("50.00"), Decimal("50.00"), Decimal("40.00"),
+        timedelta(hours=1), "changed in QBO after the portal's last sync; a record resync fixes it",
+    ),
+    Scenario(
+        "11261", "59", "Cool Cars", Decimal("120.00"), Decimal("120.00"), Decimal("100.00"),
+        timedelta(hours=5), "record resync fails (stale QBO link); the full resync fixes it",
+        stale_link=True,
+    ),
+    Scenario(
+        "11262", "60", "Dukes Basketball Camp", Decimal("75.00"), Decimal("75.00"),
+        Decimal("60.00"), timedelta(days=3),
+        "modified three days ago: a one-day full resync misses it, the bot's date does not",
+    ),
+    Scenario(
+        "11263", "61", "Freeman Sporting Goods", Decimal("250.00"), Decimal("250.00"), None,
+        timedelta(hours=3), "created in QBO after the last sync: missing from the portal",
+    ),
+    Scenario(
+        "11264", "62", "Geeta Kalapatapu", Decimal("89.50"), Decimal("0.00"), Decimal("89.50"),
+        timedelta(hours=20), "paid in QBO, still open in the portal",
+    ),
+)
+
+MATCHING_COUNT = 300
+"""Invoices 11000-11299 (minus the scenario numbers) match on both sides."""
+
+CUSTOMERS = (
+    ("1", "Amy's Bird Sanctuary"),
+    ("2", "Bill's Windsurf Shop"),
+    ("3", "Cool Cars"),
+    ("4", "Diego Rodriguez"),
+    ("5", "Dylan Sollfrank"),
+    ("6", "Jeff's Jalopies"),
+    ("7", "John Melton"),
+    ("8", "Kookies by Kathy"),
+    ("9", "Mark Cho"),
+    ("10", "Paulsen Medical Supplies"),
+    ("11", "Rago Travel Agency"),
+    ("12", "Red Rock Diner"),
+    ("13", "Rondonuwu Fruit and Vegi"),
+    ("14", "Shara Barnett"),
+    ("15", "Sonnenschein Family Store"),
+    ("16", "Sushi by Katsuyuki"),
+    ("17", "Travis Waldron"),
+    ("18", "Video Games by Dan"),
+    ("19", "Wedding Planning by Whitney"),
+    ("20", "Weiskopf Consulting"),
+)
+
+
+@dataclass(frozen=True)
+class SeedInvoice:
+    number: str
+    qbo_id: str
+    customer_id: str
+    customer: str
+    total: Decimal
+    qbo_balance: Decimal | None
+    portal_balance: Decimal | None
+    qbo_updated: datetime
+    portal_synced: datetime
+    portal_external_id: str | None
+
+
+def seed_invoices(now: datetime, *, matching: int = MATCHING_COUNT) -> list[SeedInvoice]:
+    """The whole seeded world as plain rows, used by both fake servers."""
+    last_sync = now - LAST_SYNC_AGO
+    rows: list[SeedInvoice] = []
+    scenario_numbers = {s.number for s in SCENARIOS}
+    qbo_id = 1000
+    for i in range(matching):
+        number = str(11000 + i)
+        if number in scenario_numbers:
+            continue
+        qbo_id += 1
+        cust_id, cust = CUSTOMERS[i % len(CUSTOMERS)]
+        total = Decimal(100 + (i * 37) % 900) + Decimal((i * 13) % 100) / 100
+        balance = total if i % 3 else (total / 2).quantize(Decimal("0.01"))
+        updated = last_sync - timedelta(days=5 + i % 50, minutes=i)
+        rows.append(
+            SeedInvoice(number, str(qbo_id), cust_id, cust, total, balance, balance,
+                        updated, last_sync, str(qbo_id))
+        )
+    for s in SCENARIOS:
+        qbo_id += 1
+        external = None if s.portal_balance is None else str(qbo_id)
+        if s.stale_link:
+            external = str(qbo_id + 5000)  # the Id of the invoice before it was recreated
+        rows.append(
+            SeedInvoice(s.number, str(qbo_id), s.customer_id, s.customer, s.total,
+                        s.qbo_balance, s.portal_balance, now - s.modified_ago,
+                        last_sync - timedelta(days=1), external)
+        )
+    return rows

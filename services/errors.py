@@ -1,0 +1,84 @@
+"""Typed errors. The bot's one error handler turns each into the right Slack reply."""
+
+from __future__ import annotations
+
+
+class BotError(Exception):
+    """Base of every error the bot knows how to explain to a person."""
+
+    user_message = "Something went wrong."
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or self.user_message)
+        self.message = message or self.user_message
+
+
+class UsageError(BotError):
+    """Malformed command input. Answered privately with the usage text."""
+
+    user_message = "I did not understand that."
+
+
+class NotAllowedError(BotError):
+    user_message = "You are not allowed to do that."
+
+
+class UpstreamError(BotError):
+    """An external system answered with an error or not at all."""
+
+    user_message = "An external system did not answer as expected."
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        system: str,
+        status: int | None = None,
+        code: str | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.system = system
+        self.status = status
+        self.code = code
+        self.request_id = request_id
+
+    def __str__(self) -> str:
+        parts = [f"{self.system}: {self.message}"]
+        if self.status is not None:
+            parts.append(f"status={self.status}")
+        if self.code:
+            parts.append(f"code={self.code}")
+        if self.request_id:
+            parts.append(f"request_id={self.request_id}")
+        return " ".join(parts)
+
+
+class ThrottledError(UpstreamError):
+    """429 or a throttling fault (QBO 3001). ``retry_after`` in seconds when known."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw: object) -> None:
+        super().__init__(message, **kw)  # type: ignore[arg-type]
+        self.retry_after = retry_after
+
+
+class TransientError(UpstreamError):
+    """5xx, timeouts, dropped connections: worth a bounded retry."""
+
+
+class AuthenticationError(UpstreamError):
+    """401 / fault 3200: the access token was refused."""
+
+
+class ReconnectRequired(UpstreamError):
+    """The refresh token was revoked or expired (invalid_grant): a person must reconnect."""
+
+    user_message = "The QuickBooks Online connection needs to be reconnected by an admin."
+
+
+class NotFoundError(UpstreamError):
+    """The object does not exist (QBO fault 610, HTTP 404)."""
+
+
+class ValidationFault(UpstreamError):
+    """The request was refused as invalid (QBO ValidationFault, HTTP 400/422)."""
