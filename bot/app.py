@@ -1,0 +1,46 @@
+"""The bolt app: every listener is registered here, in one place."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.async_context import AsyncBoltContext
+
+from bot.bootstrap import Container
+from bot.errors import reply_for
+from bot.listeners.commands import invoice_command
+
+log = logging.getLogger(__name__)
+
+
+def build_app(container: Container) -> AsyncApp:
+    settings = container.settings
+    app = AsyncApp(
+        client=container.slack,
+        signing_secret=settings.slack_signing_secret.get_secret_value(),
+        process_before_response=True,
+        request_verification_enabled=not settings.socket_mode,
+        raise_error_for_unhandled_request=False,
+    )
+
+    async def inject_deps(context: AsyncBoltContext, next: Callable[[], Awaitable[Any]]) -> Any:
+        context["deps"] = container
+        return await next()
+
+    app.use(inject_deps)
+    app.command(settings.slack_command)(invoice_command)
+    app.error(on_error)
+    return app
+
+
+async def on_error(error: Exception, body: dict[str, Any], respond: Any) -> None:
+    """Errors raised inside listeners (before the work is handed to the background)."""
+    message = reply_for(error)
+    if respond is not None and body.get("response_url"):
+        try:
+            await respond(response_type="ephemeral", replace_original=False, **message.as_kwargs())
+        except Exception:
+            log.exception("could not tell the person about an error")

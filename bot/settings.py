@@ -1,0 +1,111 @@
+"""All configuration, from the environment (or a .env file). One class, secrets as SecretStr."""
+
+from __future__ import annotations
+
+from typing import Literal, Self
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from typing_extensions import Annotated
+
+PLACEHOLDERS = {"", "changeme", "change-me", "xoxb-your-token", "secret", "placeholder", "todo"}
+
+
+def _csv(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+CsvList = Annotated[list[str], NoDecode]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+
+    # Slack
+    slack_bot_token: SecretStr = SecretStr("")
+    slack_signing_secret: SecretStr = SecretStr("")
+    slack_app_token: SecretStr | None = None
+    """`xapp-...`: when set (and SLACK_MODE is not http), the bot runs in Socket Mode."""
+    slack_mode: Literal["auto", "socket", "http"] = "auto"
+    slack_api_url: str = "https://slack.com/api/"
+    slack_command: str = "/invoice"
+    http_host: str = "0.0.0.0"
+    http_port: int = 3000
+
+    # QuickBooks Online
+    qbo_base_url: str = "https://quickbooks.api.intuit.com"
+    qbo_token_url: str = "https://oauth.platform.intuit.com/oauth2/v1/tokens/bearer"
+    qbo_realm_id: str = ""
+    qbo_client_id: str = ""
+    qbo_client_secret: SecretStr = SecretStr("")
+    qbo_refresh_token: SecretStr | None = None
+    """The first refresh token; the newest rotated one is kept in the database."""
+    qbo_minor_version: int = 75
+    qbo_timeout_seconds: float = 30.0
+
+    # Billing portal (Portal REST API, docs/portal-api.yaml)
+    portal_base_url: str = "http://127.0.0.1:8081"
+    portal_api_key: SecretStr = SecretStr("")
+    portal_integration_id: str | None = None
+    """Which integration a full resync runs; default: the first accounting integration."""
+    portal_timeout_seconds: float = 30.0
+
+    # State
+    database_url: str = "sqlite+aiosqlite:///./invoicebot.db"
+
+    # Who may run a full integration resync (Slack user ids / user group ids).
+    # Neither set: everyone in the channel may.
+    full_resync_users: CsvList = Field(default_factory=list)
+    full_resync_groups: CsvList = Field(default_factory=list)
+
+    # Resync polling
+    resync_poll_seconds: float = 2.0
+    resync_timeout_seconds: float = 900.0
+
+    # Daily digest
+    digest_cron: str = "0 8 * * 1-5"
+    digest_timezone: str = "UTC"
+    digest_channel: str | None = None
+
+    log_level: str = "INFO"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _split_lists(cls, data: object) -> object:
+        if isinstance(data, dict):
+            for key in ("full_resync_users", "full_resync_groups"):
+                for name in (key, key.upper()):
+                    if name in data:
+                        data[name] = _csv(data[name])
+        return data
+
+    @property
+    def socket_mode(self) -> bool:
+        if self.slack_mode == "auto":
+            return self.slack_app_token is not None
+        return self.slack_mode == "socket"
+
+    def check_secrets(self) -> Self:
+        """Refuse to start with missing or placeholder secrets."""
+        required: dict[str, SecretStr | None] = {
+            "SLACK_BOT_TOKEN": self.slack_bot_token,
+            "QBO_CLIENT_SECRET": self.qbo_client_secret,
+            "PORTAL_API_KEY": self.portal_api_key,
+        }
+        if self.socket_mode:
+            required["SLACK_APP_TOKEN"] = self.slack_app_token
+        else:
+            required["SLACK_SIGNING_SECRET"] = self.slack_signing_secret
+        bad = [
+            name
+            for name, value in required.items()
+            if value is None or value.get_secret_value().strip().lower() in PLACEHOLDERS
+        ]
+        for name, value in (("QBO_REALM_ID", self.qbo_realm_id), ("QBO_CLIENT_ID", self.qbo_client_id)):
+            if not value.strip():
+                bad.append(name)
+        if bad:
+            raise ValueError(f"Set these before starting the bot: {', '.join(sorted(bad))}")
+        return self

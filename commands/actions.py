@@ -1,0 +1,51 @@
+"""Action ids and the state carried in button values (validated JSON)."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from services.errors import UsageError
+
+MAX_VALUE = 2000
+"""Slack's limit on a button's value."""
+
+
+class ActionId(StrEnum):
+    RESYNC_INVOICE = "resync_invoice"
+    RESYNC_FULL = "resync_full"
+    PICK_SYNC_DATE = "pick_sync_date"
+    START_FULL_RESYNC = "start_full_resync"
+
+
+ACTION_PATTERN = re.compile("^(" + "|".join(a.value for a in ActionId) + ")$")
+
+_NUMBER = r"^[A-Za-z0-9._/-]{1,21}$"
+
+
+class ButtonState(BaseModel):
+    """What a button remembers. Forged or malformed values are refused."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    v: Literal[1] = 1
+    invoice: str | None = Field(default=None, pattern=_NUMBER)
+    since: date | None = None
+
+    def dump(self) -> str:
+        value = self.model_dump_json(exclude_none=True)
+        assert len(value) <= MAX_VALUE
+        return value
+
+    @classmethod
+    def load(cls, raw: str | None) -> ButtonState:
+        if not raw or len(raw) > MAX_VALUE:
+            raise UsageError("That button is not valid any more.")
+        try:
+            return cls.model_validate_json(raw)
+        except ValidationError:
+            raise UsageError("That button is not valid any more.") from None

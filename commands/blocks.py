@@ -1,0 +1,183 @@
+"""Block Kit builders: pure functions from domain results to Slack messages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    ConfirmObject,
+    ContextBlock,
+    HeaderBlock,
+    MarkdownTextObject,
+    SectionBlock,
+)
+
+from commands.actions import ActionId, ButtonState
+from commands.format import fmt_money, fmt_when
+from commands.parse import USAGE
+from services.models import Comparison, Verdict
+
+MAX_BLOCKS = 50
+MAX_SECTION = 3000
+MAX_HEADER = 150
+
+
+@dataclass(frozen=True)
+class Message:
+    """A Slack message: fallback text (notifications, screen readers) and blocks."""
+
+    text: str
+    blocks: list[Block] = field(default_factory=list)
+
+    def as_kwargs(self) -> dict[str, Any]:
+        assert len(self.blocks) <= MAX_BLOCKS
+        return {"text": self.text, "blocks": [b.to_dict() for b in self.blocks]}
+
+
+def mrkdwn(text: str) -> MarkdownTextObject:
+    if len(text) > MAX_SECTION:
+        text = text[: MAX_SECTION - 1] + "…"
+    return MarkdownTextObject(text=text)
+
+
+def section(text: str) -> SectionBlock:
+    return SectionBlock(text=mrkdwn(text))
+
+
+def context(text: str) -> ContextBlock:
+    return ContextBlock(elements=[mrkdwn(text)])
+
+
+def header(text: str) -> HeaderBlock:
+    return HeaderBlock(text=text if len(text) <= MAX_HEADER else text[: MAX_HEADER - 1] + "…")
+
+
+def usage_message(problem: str | None = None) -> Message:
+    lead = f"{problem}\n\n" if problem else ""
+    return Message(text=(problem or "Usage"), blocks=[section(lead + USAGE)])
+
+
+def help_message() -> Message:
+    intro = (
+        "I compare invoice balances between QuickBooks Online and the billing portal, "
+        "and fix the portal when it is stale."
+    )
+    return Message(text="Invoice Resync Bot help", blocks=[section(intro), section(USAGE)])
+
+
+def error_message(text: str, *, reference: str | None = None) -> Message:
+    body = f":warning: {text}"
+    if reference:
+        body += f"\nReference: `{reference}`"
+    return Message(text=text, blocks=[section(body)])
+
+
+def verdict_line(comparison: Comparison) -> str:
+    acct, portal = comparison.accounting, comparison.portal
+    currency = acct.currency if acct else portal.currency if portal else None
+    match comparison.verdict:
+        case Verdict.IN_SYNC:
+            return ":white_check_mark: *In sync*: both sides agree."
+        case Verdict.MISMATCH:
+            assert comparison.difference is not None and acct and portal
+            return (
+                f":red_circle: *Out of sync by {fmt_money(abs(comparison.difference), currency)}*: "
+                f"the portal shows {fmt_money(portal.balance, currency)}, "
+                f"QuickBooks Online {fmt_money(acct.balance, currency)}."
+            )
+        case Verdict.MISSING_IN_PORTAL:
+            return ":warning: *Missing in the portal*: QuickBooks Online has it, the portal does not."
+        case Verdict.MISSING_IN_ACCOUNTING:
+            return (
+                ":warning: *Missing in QuickBooks Online*: the portal has it, QuickBooks does not "
+                "(deleted or voided there?). A resync cannot fix this."
+            )
+        case Verdict.NOT_FOUND:
+            return f"Invoice {comparison.number} is in neither QuickBooks Online nor the portal."
+
+
+def check_message(
+    comparison: Comparison,
+    *,
+    now: datetime,
+    full_resync_since: date,
+    requested_by: str | None = None,
+) -> Message:
+    """The check result: the root of the invoice's thread."""
+    acct, portal = comparison.accounting, comparison.portal
+    currency = acct.currency if acct else portal.currency if portal else None
+    title = f"Invoice {comparison.number}"
+    if comparison.customer_name:
+        title += f" · {comparison.customer_name}"
+    qbo_balance = fmt_money(acct.balance, currency) if acct else "_not found_"
+    portal_balance = fmt_money(portal.balance, currency) if portal else "_not found_"
+    blocks: list[Block] = [
+        header(title),
+        SectionBlock(
+            fields=[
+                mrkdwn(f"*QuickBooks Online balance*\n{qbo_balance}"),
+                mrkdwn(f"*Portal balance*\n{portal_balance}"),
+                mrkdwn(
+                    "*Changed in QuickBooks*\n"
+                    + (fmt_when(acct.last_updated, now=now) if acct else "—")
+                ),
+                mrkdwn(
+                    "*Portal last synced*\n" + fmt_when(comparison.portal_last_sync_at, now=now)
+                ),
+            ]
+        ),
+        section(verdict_line(comparison)),
+    ]
+    actions = resync_buttons(comparison, full_resync_since=full_resync_since)
+    if actions is not None:
+        blocks.append(actions)
+    footer = f"Checked {now:%b %d, %H:%M} UTC"
+    if requested_by:
+        footer += f" for <@{requested_by}>"
+    blocks.append(context(footer))
+    text = f"{title}: {verdict_line(comparison)}"
+    return Message(text=text, blocks=blocks)
+
+
+def resync_buttons(comparison: Comparison, *, full_resync_since: date) -> ActionsBlock | None:
+    """Buttons for the fixes that can work; None when in sync or nothing can help."""
+    if comparison.verdict not in (Verdict.MISMATCH, Verdict.MISSING_IN_PORTAL):
+        return None
+    return ActionsBlock(
+        block_id=f"resync:{comparison.number}",
+        elements=[
+            resync_invoice_button(comparison.number),
+            full_resync_button(comparison.number, since=full_resync_since),
+        ],
+    )
+
+
+def resync_invoice_button(number: str) -> ButtonElement:
+    return ButtonElement(
+        text="Resync invoice",
+        action_id=ActionId.RESYNC_INVOICE.value,
+        value=ButtonState(invoice=number).dump(),
+        style="primary",
+    )
+
+
+def full_resync_button(number: str | None, *, since: date) -> ButtonElement:
+    return ButtonElement(
+        text="Resync full integration",
+        action_id=ActionId.RESYNC_FULL.value,
+        value=ButtonState(invoice=number, since=since).dump(),
+        confirm=ConfirmObject(
+            title="Resync the full integration?",
+            text=(
+                f"The portal re-reads every record changed in QuickBooks Online since "
+                f"{since:%b %d, %Y}. It can take a few minutes."
+            ),
+            confirm="Start the resync",
+            deny="Cancel",
+        ),
+    )

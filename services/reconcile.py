@@ -1,0 +1,51 @@
+"""Pure reconciliation: compare both sides of an invoice, choose a sync date."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+from services.models import AccountingInvoice, Comparison, PortalInvoice, Verdict
+
+
+def compare(
+    number: str,
+    accounting: AccountingInvoice | None,
+    portal: PortalInvoice | None,
+    *,
+    checked_at: datetime,
+    portal_last_sync_at: datetime | None = None,
+) -> Comparison:
+    """The verdict for one invoice. The accounting package is the source of truth."""
+    difference = None
+    if accounting is None and portal is None:
+        verdict = Verdict.NOT_FOUND
+    elif portal is None:
+        verdict = Verdict.MISSING_IN_PORTAL
+    elif accounting is None:
+        verdict = Verdict.MISSING_IN_ACCOUNTING
+    else:
+        difference = accounting.balance - portal.balance
+        verdict = Verdict.IN_SYNC if difference == 0 else Verdict.MISMATCH
+    if portal is not None and portal.last_synced_at is not None:
+        portal_last_sync_at = portal.last_synced_at
+    return Comparison(
+        number=number,
+        accounting=accounting,
+        portal=portal,
+        verdict=verdict,
+        difference=difference,
+        portal_last_sync_at=portal_last_sync_at,
+        checked_at=checked_at,
+    )
+
+
+def choose_sync_date(*, now: datetime, last_modified: datetime | None = None) -> date:
+    """The "sync from" date for a full resync.
+
+    One day back by default; the day before the invoice's last modification in the
+    accounting package when that is earlier, so the resync is sure to pick it up.
+    """
+    default = (now - timedelta(days=1)).date()
+    if last_modified is None:
+        return default
+    return min(default, (last_modified - timedelta(days=1)).date())

@@ -1,0 +1,90 @@
+"""Database tables (sqlmodel). Times are stored in UTC and come back UTC-aware."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+from sqlmodel import Field, SQLModel
+
+from services.models import utcnow
+
+
+class UtcDateTime(sa.types.TypeDecorator[datetime]):
+    """A timestamp that refuses naive datetimes and always reads back UTC-aware."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utc_column(*, nullable: bool = True, index: bool = False) -> Any:
+    return sa.Column(UtcDateTime(), nullable=nullable, index=index)
+
+
+class OAuthTokenRow(SQLModel, table=True):
+    __tablename__ = "oauth_tokens"
+
+    connection: str = Field(primary_key=True, max_length=100)
+    access_token: str
+    access_token_expires_at: datetime = Field(sa_column=utc_column(nullable=False))
+    refresh_token: str
+    refresh_token_expires_at: datetime | None = Field(default=None, sa_column=utc_column())
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=utc_column(nullable=False))
+
+
+class AuditRow(SQLModel, table=True):
+    __tablename__ = "audit_log"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(default_factory=utcnow, sa_column=utc_column(nullable=False, index=True))
+    actor: str = Field(max_length=64)
+    action: str = Field(max_length=64)
+    target: str = Field(default="", max_length=200)
+    outcome: str = Field(max_length=32)
+    detail: str = Field(default="")
+
+
+class JobRow(SQLModel, table=True):
+    """One resync: record or full, moved through explicit states."""
+
+    __tablename__ = "resync_jobs"
+
+    id: str = Field(primary_key=True, max_length=36)
+    kind: str = Field(max_length=16)
+    record_type: str = Field(max_length=16)
+    target: str = Field(max_length=64)
+    invoice: str | None = Field(default=None, max_length=64)
+    integration_id: str | None = Field(default=None, max_length=64)
+    sync_from: date | None = None
+    requested_by: str = Field(max_length=64)
+    channel: str = Field(max_length=64)
+    thread_ts: str = Field(max_length=32)
+    progress_ts: str | None = Field(default=None, max_length=32)
+    root_ts: str | None = Field(default=None, max_length=32)
+    state: str = Field(max_length=16, index=True)
+    portal_ref: str | None = Field(default=None, max_length=64)
+    outcome: str | None = None
+    detail: str | None = None
+    active_key: str | None = Field(default=None, max_length=120, unique=True)
+    """Set while the job is unfinished: a second job for the same target cannot exist."""
+    claimed_by: str | None = Field(default=None, max_length=64)
+    lease_until: datetime | None = Field(default=None, sa_column=utc_column())
+    created_at: datetime = Field(default_factory=utcnow, sa_column=utc_column(nullable=False))
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=utc_column(nullable=False))
+    finished_at: datetime | None = Field(default=None, sa_column=utc_column())
