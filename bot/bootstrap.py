@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import httpx
+from services.adapters.portal import PortalClient
+from services.adapters.qbo import QboClient
 from slack_sdk.http_retry.async_handler import AsyncRetryHandler
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
@@ -16,8 +18,6 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.settings import Settings
 from bot.tasks import BackgroundTasks
-from services.adapters.portal import PortalClient
-from services.adapters.qbo import QboClient
 from services.models import TokenSet, utcnow
 from services.ports import AccountingSystem, BillingPortal
 from services.storage.audit import AuditLog

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
 from slack_bolt.async_app import AsyncApp
+from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from sqlalchemy import text
 
 from bot.bootstrap import Container
 
@@ -29,7 +29,9 @@ def build_http_app(bolt: AsyncApp, container: Container) -> Starlette:
         except Exception:
             database = "unreachable"
         status = 200 if database == "ok" else 503
-        return JSONResponse({"status": "ok" if status == 200 else "degraded", "database": database}, status)
+        return JSONResponse(
+            {"status": "ok" if status == 200 else "degraded", "database": database}, status
+        )
 
     return Starlette(
         routes=[

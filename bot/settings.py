@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Literal, Self
+from typing import Annotated, Literal, Self
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-from typing_extensions import Annotated
 
 PLACEHOLDERS = {"", "changeme", "change-me", "xoxb-your-token", "secret", "placeholder", "todo"}
 
@@ -103,7 +102,10 @@ class Settings(BaseSettings):
             for name, value in required.items()
             if value is None or value.get_secret_value().strip().lower() in PLACEHOLDERS
         ]
-        for name, value in (("QBO_REALM_ID", self.qbo_realm_id), ("QBO_CLIENT_ID", self.qbo_client_id)):
+        for name, value in (
+            ("QBO_REALM_ID", self.qbo_realm_id),
+            ("QBO_CLIENT_ID", self.qbo_client_id),
+        ):
             if not value.strip():
                 bad.append(name)
         if bad:

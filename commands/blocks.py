@@ -91,7 +91,9 @@ def verdict_line(comparison: Comparison) -> str:
                 f"QuickBooks Online {fmt_money(acct.balance, currency)}."
             )
         case Verdict.MISSING_IN_PORTAL:
-            return ":warning: *Missing in the portal*: QuickBooks Online has it, the portal does not."
+            return (
+                ":warning: *Missing in the portal*: QuickBooks Online has it, the portal does not."
+            )
         case Verdict.MISSING_IN_ACCOUNTING:
             return (
                 ":warning: *Missing in QuickBooks Online*: the portal has it, QuickBooks does not "

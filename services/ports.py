@@ -32,7 +32,9 @@ class AccountingSystem(Protocol):
         """Batched look-up by document number; absent numbers are left out."""
         ...
 
-    def iter_open_invoices(self, *, page_size: int = 1000) -> AsyncIterator[list[AccountingInvoice]]:
+    def iter_open_invoices(
+        self, *, page_size: int = 1000
+    ) -> AsyncIterator[list[AccountingInvoice]]:
         """Every invoice with a balance above zero, page by page."""
         ...
 
@@ -46,7 +48,9 @@ class BillingPortal(Protocol):
 
     async def get_invoices(self, numbers: Sequence[str]) -> dict[str, PortalInvoice]: ...
 
-    def iter_open_invoices(self, *, page_size: int = 1000) -> AsyncIterator[list[PortalInvoice]]: ...
+    def iter_open_invoices(
+        self, *, page_size: int = 1000
+    ) -> AsyncIterator[list[PortalInvoice]]: ...
 
     async def list_integrations(self) -> list[Integration]: ...
 

@@ -40,7 +40,9 @@ async def invoice_command(
         await caller.tell(**reply_for(exc).as_kwargs())
 
     container.tasks.spawn(
-        dispatch(container, caller, parsed), name=f"command:{type(parsed).__name__}", on_error=on_error
+        dispatch(container, caller, parsed),
+        name=f"command:{type(parsed).__name__}",
+        on_error=on_error,
     )
 
 

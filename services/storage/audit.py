@@ -23,5 +23,7 @@ class AuditLog:
 
     async def recent(self, *, limit: int = 50) -> list[AuditRow]:
         async with self._db.session() as session:
-            rows = await session.exec(select(AuditRow).order_by(col(AuditRow.id).desc()).limit(limit))
+            rows = await session.exec(
+                select(AuditRow).order_by(col(AuditRow.id).desc()).limit(limit)
+            )
             return list(rows)

@@ -1,0 +1,190 @@
+"""The fake portal's own tiny QuickBooks Online client, speaking QBO's wire format over HTTP.
+
+The sandbox may not import from ``services/``, so the portal carries this small client:
+OAuth2 refresh (rotating refresh tokens, the newest kept), the query endpoint paged with
+STARTPOSITION/MAXRESULTS, read by Id, and both casings of ``Fault`` turned into ``QboError``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from sandbox.portal_state import PortalState
+
+MINOR_VERSION = "75"
+PAGE_SIZE = 1000
+ATTEMPTS = 3
+RetryAfterCap = 5.0
+
+
+class QboError(Exception):
+    """QuickBooks Online refused or failed a request; ``str()`` is what the portal reports."""
+
+    def __init__(self, message: str, *, status: int | None = None, code: str | None = None) -> None:
+        text = f"QuickBooks Online: {message}"
+        if code:
+            text += f" (code {code})"
+        super().__init__(text)
+        self.status = status
+        self.code = code
+
+
+def quote(value: str) -> str:
+    """A query-language string literal: single quotes, ``'`` and ``\\`` escaped."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _fault(body: Any) -> tuple[str, str | None] | None:
+    """(message, code) of a data-service ``Fault`` or a gateway ``fault``, if the body is one."""
+    if not isinstance(body, dict):
+        return None
+    fault = body.get("Fault", body.get("fault"))
+    if not isinstance(fault, dict):
+        return None
+    errors = fault.get("Error", fault.get("error")) or [{}]
+    first = errors[0] if isinstance(errors, list) and errors else {}
+    if not isinstance(first, dict):
+        first = {}
+    message = first.get("Message", first.get("message")) or str(fault.get("type", "Fault"))
+    code = first.get("code")
+    return str(message), (str(code) if code is not None else None)
+
+
+class QboClient:
+    """``async with QboClient(state) as qbo:``; one client per sync run or record resync."""
+
+    def __init__(self, state: PortalState) -> None:
+        self._state = state
+        self._conn = state.qbo
+        self._http = httpx.AsyncClient(
+            transport=state.qbo_transport, timeout=state.qbo_timeout, follow_redirects=False
+        )
+
+    async def __aenter__(self) -> QboClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self._http.aclose()
+
+    async def query_pages(self, statement: str) -> AsyncIterator[list[dict[str, Any]]]:
+        """Every Invoice the ``SELECT * FROM Invoice ...`` statement matches, page by page."""
+        start = 1
+        while True:
+            paged = f"{statement} STARTPOSITION {start} MAXRESULTS {PAGE_SIZE}"
+            body = await self._get("query", params={"query": paged})
+            response = body.get("QueryResponse")
+            if not isinstance(response, dict):
+                raise QboError("the query answer has no QueryResponse")
+            page = response.get("Invoice", [])
+            if not isinstance(page, list):
+                raise QboError("the query answer's Invoice is not a list")
+            yield page
+            if len(page) < PAGE_SIZE:
+                return
+            start += PAGE_SIZE
+
+    async def find_by_number(self, number: str) -> dict[str, Any] | None:
+        statement = f"SELECT * FROM Invoice WHERE DocNumber = {quote(number)}"
+        async for page in self.query_pages(statement):
+            if page:
+                return page[0]
+        return None
+
+    async def get_invoice(self, invoice_id: str) -> dict[str, Any]:
+        """The invoice with this Id; a missing one is QBO's 610 Object Not Found fault."""
+        body = await self._get(f"invoice/{invoice_id}", params={})
+        invoice = body.get("Invoice")
+        if not isinstance(invoice, dict):
+            raise QboError("the answer has no Invoice")
+        return invoice
+
+    async def _get(self, path: str, *, params: dict[str, str]) -> dict[str, Any]:
+        url = f"{self._conn.base_url}/v3/company/{self._conn.realm_id}/{path}"
+        params = {**params, "minorversion": MINOR_VERSION}
+        refreshed = False
+        for attempt in range(1, ATTEMPTS + 1):
+            token = await self._access_token(force=False)
+            try:
+                response = await self._http.get(
+                    url,
+                    params=params,
+                    headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+                )
+            except httpx.TimeoutException as exc:
+                if attempt == ATTEMPTS:
+                    raise QboError("the request timed out") from exc
+                continue
+            except httpx.TransportError as exc:
+                raise QboError(f"cannot connect ({type(exc).__name__})") from exc
+            if response.status_code == 401 and not refreshed:
+                refreshed = True
+                await self._access_token(force=True)
+                continue
+            if response.status_code == 429 or response.status_code >= 500:
+                if attempt < ATTEMPTS:
+                    await asyncio.sleep(_retry_after(response, attempt))
+                    continue
+            return _decode(response)
+        raise QboError("no answer after retries")
+
+    async def _access_token(self, *, force: bool) -> str:
+        conn = self._conn
+        loop = asyncio.get_running_loop()
+        async with self._state.qbo_lock:
+            fresh = conn.access_token and conn.access_token_expires_at > loop.time() + 60
+            if fresh and not force and conn.access_token:
+                return conn.access_token
+            try:
+                response = await self._http.post(
+                    conn.token_url,
+                    data={"grant_type": "refresh_token", "refresh_token": conn.refresh_token},
+                    auth=(conn.client_id, conn.client_secret),
+                    headers={"Accept": "application/json"},
+                )
+            except httpx.HTTPError as exc:
+                raise QboError(f"token refresh failed ({type(exc).__name__})") from exc
+            try:
+                body = response.json()
+            except ValueError:
+                body = {}
+            if response.status_code != 200 or not isinstance(body, dict):
+                error = body.get("error", "") if isinstance(body, dict) else ""
+                raise QboError(f"token refresh refused ({error or response.status_code})")
+            conn.access_token = str(body["access_token"])
+            conn.access_token_expires_at = loop.time() + float(body.get("expires_in", 3600))
+            # Keep the newest refresh token before anything else uses the new access token.
+            conn.refresh_token = str(body.get("refresh_token", conn.refresh_token))
+            return conn.access_token
+
+
+def _retry_after(response: httpx.Response, attempt: int) -> float:
+    header = response.headers.get("Retry-After", "")
+    if header.isdigit():
+        return min(float(header), RetryAfterCap)
+    return min(0.2 * 2**attempt, RetryAfterCap)
+
+
+def _decode(response: httpx.Response) -> dict[str, Any]:
+    try:
+        body = json.loads(response.text, parse_float=Decimal)
+    except ValueError:
+        body = None
+    fault = _fault(body)
+    if fault is not None:
+        message, code = fault
+        raise QboError(message, status=response.status_code, code=code)
+    if response.status_code != 200 or not isinstance(body, dict):
+        raise QboError(f"unexpected answer (HTTP {response.status_code})", status=response.status_code)
+    return body

@@ -1,0 +1,326 @@
+"""The fake portal's data and knobs: invoices, companies, contacts, the integration,
+sync runs, record resyncs, request counters, latency, sync duration and injected faults."""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import secrets
+from collections import Counter, deque
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any, Literal
+
+import httpx
+
+from sandbox.scenarios import INTEGRATION_ID, INTEGRATION_NAME, LAST_SYNC_AGO, MATCHING_COUNT, seed_invoices
+
+DEFAULT_API_KEY = "sandbox-portal-key"
+CENT = Decimal("0.01")
+
+InvoiceStatus = Literal["open", "paid", "void"]
+RunStatus = Literal["queued", "running", "completed", "failed"]
+RecordKind = Literal["invoice", "company", "contact"]
+Action = Literal["created", "updated", "unchanged", "failed"]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Invoice:
+    number: str
+    external_id: str | None
+    customer_id: str | None
+    customer_name: str
+    total: Decimal
+    balance: Decimal
+    currency: str | None
+    status: InvoiceStatus
+    integration_id: str
+    last_synced_at: datetime | None
+    updated_at: datetime
+
+
+@dataclass
+class Company:
+    id: str
+    name: str
+    updated_at: datetime
+
+
+@dataclass
+class Contact:
+    id: str
+    company_id: str
+    name: str
+
+
+@dataclass
+class Integration:
+    id: str
+    name: str
+    provider: str
+    kind: Literal["accounting", "psa"]
+    last_successful_sync_at: datetime | None
+
+
+@dataclass(frozen=True)
+class ProcessedRecord:
+    record_type: RecordKind
+    number: str
+    action: Action
+    balance_before: Decimal | None = None
+    balance_after: Decimal | None = None
+    message: str | None = None
+
+
+@dataclass
+class SyncRun:
+    id: str
+    integration_id: str
+    sync_from: date
+    created_at: datetime
+    status: RunStatus = "queued"
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    records: list[ProcessedRecord] = field(default_factory=list)
+    error: str | None = None
+
+
+@dataclass
+class RecordResync:
+    id: str
+    record_type: RecordKind
+    record_id: str
+    created_at: datetime
+    status: RunStatus = "queued"
+    finished_at: datetime | None = None
+    error: str | None = None
+
+
+@dataclass
+class Fault:
+    """One injected failure: an HTTP status (500, 429, ...) or a request that hangs."""
+
+    kind: Literal["status", "timeout"]
+    status: int = 500
+    retry_after: int | None = None
+    path: str | None = None
+    """Only requests whose path starts with this (e.g. ``/api/v1/record-resyncs``)."""
+
+    def applies_to(self, path: str) -> bool:
+        return self.path is None or path.startswith(self.path)
+
+
+@dataclass
+class QboConnection:
+    """How the portal reaches QuickBooks Online. The refresh token rotates: the newest is kept."""
+
+    base_url: str
+    token_url: str
+    realm_id: str
+    client_id: str
+    client_secret: str
+    refresh_token: str
+    access_token: str | None = None
+    access_token_expires_at: float = 0.0
+    """In ``loop.time()`` seconds."""
+
+    def __repr__(self) -> str:
+        return f"QboConnection(base_url={self.base_url!r}, realm_id={self.realm_id!r}, ...)"
+
+
+@dataclass
+class PortalState:
+    api_key: str
+    qbo: QboConnection
+    integrations: dict[str, Integration]
+    invoices: dict[str, Invoice] = field(default_factory=dict)
+    companies: dict[str, Company] = field(default_factory=dict)
+    contacts: dict[str, Contact] = field(default_factory=dict)
+    runs: dict[str, SyncRun] = field(default_factory=dict)
+    resyncs: dict[str, RecordResync] = field(default_factory=dict)
+    requests: Counter[str] = field(default_factory=Counter)
+    """``"METHOD /path"`` -> number of requests received (faulted and refused ones too)."""
+    # Knobs.
+    latency: float = 0.0
+    """Seconds added to every request."""
+    sync_duration: float = 2.0
+    """Seconds a full sync takes at least (queued for a tenth of it, then running)."""
+    record_resync_seconds: float = 1.0
+    """Seconds a record resync takes at least."""
+    timeout_seconds: float = 30.0
+    """How long a request hit by an injected timeout hangs before answering 504."""
+    qbo_timeout: float = 10.0
+    faults: deque[Fault] = field(default_factory=deque)
+    clock: Callable[[], datetime] = utcnow
+    qbo_transport: httpx.AsyncBaseTransport | None = None
+    """Tests can route the portal's QBO calls through an in-process transport."""
+    _order: list[str] = field(default_factory=list, repr=False)
+    _tasks: set[asyncio.Task[None]] = field(default_factory=set, repr=False)
+    _qbo_lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
+
+    def __post_init__(self) -> None:
+        self._order = sorted(self.invoices)
+
+    @classmethod
+    def seeded(
+        cls,
+        now: datetime,
+        *,
+        qbo_base_url: str,
+        qbo_token_url: str,
+        qbo_realm_id: str,
+        qbo_client_id: str,
+        qbo_client_secret: str,
+        qbo_refresh_token: str,
+        matching: int = MATCHING_COUNT,
+        api_key: str = DEFAULT_API_KEY,
+    ) -> PortalState:
+        """The portal as the seeded scenarios describe it (see ``sandbox.scenarios``)."""
+        last_sync = now - LAST_SYNC_AGO
+        integration = Integration(
+            INTEGRATION_ID, INTEGRATION_NAME, "quickbooks_online", "accounting", last_sync
+        )
+        state = cls(
+            api_key=api_key,
+            qbo=QboConnection(
+                base_url=qbo_base_url.rstrip("/"),
+                token_url=qbo_token_url,
+                realm_id=qbo_realm_id,
+                client_id=qbo_client_id,
+                client_secret=qbo_client_secret,
+                refresh_token=qbo_refresh_token,
+            ),
+            integrations={integration.id: integration},
+        )
+        for row in seed_invoices(now, matching=matching):
+            if row.portal_balance is None:
+                continue
+            state.invoices[row.number] = Invoice(
+                number=row.number,
+                external_id=row.portal_external_id,
+                customer_id=row.customer_id,
+                customer_name=row.customer,
+                total=row.total.quantize(CENT),
+                balance=row.portal_balance.quantize(CENT),
+                currency="USD",
+                status="paid" if row.portal_balance == 0 else "open",
+                integration_id=INTEGRATION_ID,
+                last_synced_at=row.portal_synced,
+                updated_at=row.portal_synced,
+            )
+            if row.customer_id not in state.companies:
+                state.companies[row.customer_id] = Company(row.customer_id, row.customer, last_sync)
+                # One billing contact per company; it shares the company's id.
+                state.contacts[row.customer_id] = Contact(
+                    row.customer_id, row.customer_id, f"Billing contact, {row.customer}"
+                )
+        state._order = sorted(state.invoices)
+        # The sync history: the last successful run (nothing had changed since the one before).
+        seeded_run = SyncRun(
+            id=new_id("run"),
+            integration_id=INTEGRATION_ID,
+            sync_from=(last_sync - timedelta(days=1)).date(),
+            created_at=last_sync - timedelta(seconds=25),
+            status="completed",
+            started_at=last_sync - timedelta(seconds=24),
+            finished_at=last_sync,
+        )
+        state.runs[seeded_run.id] = seeded_run
+        return state
+
+    # Invoices.
+    def put_invoice(self, invoice: Invoice) -> None:
+        if invoice.number not in self.invoices:
+            bisect.insort(self._order, invoice.number)
+        self.invoices[invoice.number] = invoice
+
+    def page_invoices(
+        self, *, status: str | None, after: str | None, limit: int
+    ) -> tuple[list[Invoice], str | None]:
+        """Invoices ordered by number after ``after``; the second item is the next ``after``."""
+        start = 0 if after is None else bisect.bisect_right(self._order, after)
+        page: list[Invoice] = []
+        for index in range(start, len(self._order)):
+            invoice = self.invoices[self._order[index]]
+            if status is not None and invoice.status != status:
+                continue
+            page.append(invoice)
+            if len(page) == limit:
+                more = index + 1 < len(self._order)
+                return page, (invoice.number if more else None)
+        return page, None
+
+    # Sync runs.
+    def active_run(self, integration_id: str) -> SyncRun | None:
+        for run in self.runs.values():
+            if run.integration_id == integration_id and run.status in ("queued", "running"):
+                return run
+        return None
+
+    def runs_of(self, integration_id: str) -> list[SyncRun]:
+        """Newest first."""
+        runs = [r for r in self.runs.values() if r.integration_id == integration_id]
+        return sorted(runs, key=lambda r: r.created_at, reverse=True)
+
+    # Faults and counters.
+    def inject(
+        self,
+        status: int = 500,
+        *,
+        count: int = 1,
+        retry_after: int | None = None,
+        path: str | None = None,
+    ) -> None:
+        """The next ``count`` requests (to ``path``, when given) answer ``status``."""
+        for _ in range(count):
+            self.faults.append(Fault("status", status, retry_after, path))
+
+    def inject_timeout(self, *, count: int = 1, path: str | None = None) -> None:
+        """The next ``count`` requests hang for ``timeout_seconds``."""
+        for _ in range(count):
+            self.faults.append(Fault("timeout", 504, None, path))
+
+    def take_fault(self, path: str) -> Fault | None:
+        for fault in self.faults:
+            if fault.applies_to(path):
+                self.faults.remove(fault)
+                return fault
+        return None
+
+    def request_count(self, method: str, path_prefix: str = "") -> int:
+        """Requests received with this method whose path starts with ``path_prefix``."""
+        prefix = f"{method.upper()} {path_prefix}"
+        return sum(n for key, n in self.requests.items() if key.startswith(prefix))
+
+    # Background work.
+    def spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def wait_idle(self) -> None:
+        """Wait until every sync run and record resync has finished."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def aclose(self) -> None:
+        """Cancel the background work (call before the event loop ends)."""
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    @property
+    def qbo_lock(self) -> asyncio.Lock:
+        """One token refresh at a time: two refreshing the same token break the chain."""
+        return self._qbo_lock
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}-{secrets.token_hex(6)}"

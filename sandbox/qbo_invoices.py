@@ -1,0 +1,204 @@
+"""The fake QuickBooks Online's invoices: compact records rendered as Intuit documents."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, tzinfo
+from decimal import Decimal
+from typing import Any
+
+from sandbox.qbo_query import Condition, Query, Value
+from sandbox.qbo_wire import intuit_time
+
+
+@dataclass(slots=True)
+class QboInvoice:
+    """One invoice. Kept compact (millions fit in memory) and rendered on the way out."""
+
+    id: str
+    doc_number: str
+    customer_id: str
+    customer_name: str
+    total: Decimal
+    balance: Decimal
+    txn_date: date
+    due_date: date
+    created: datetime
+    updated: datetime
+    sync_token: int = 0
+    currency: str | None = "USD"
+    email_status: str = "EmailSent"
+    extra: dict[str, Any] | None = None
+    """More Intuit fields, merged into the document (tests add odd ones)."""
+
+    def field(self, name: str) -> Value | None:
+        """The value the query language compares, by canonical field name."""
+        if name == "Id":
+            return int(self.id)
+        if name == "DocNumber":
+            return self.doc_number
+        if name == "CustomerRef":
+            return self.customer_id
+        if name == "Balance":
+            return self.balance
+        if name == "TotalAmt":
+            return self.total
+        if name == "TxnDate":
+            return self.txn_date
+        if name == "DueDate":
+            return self.due_date
+        if name == "MetaData.CreateTime":
+            return self.created
+        if name == "MetaData.LastUpdatedTime":
+            return self.updated
+        raise KeyError(name)
+
+    def matches(self, conditions: tuple[Condition, ...]) -> bool:
+        return all(c.matches(self.field(c.field)) for c in conditions)
+
+    def to_intuit(self, tz: tzinfo) -> dict[str, Any]:
+        """The invoice as Intuit's v3 API documents it, extra fields and all."""
+        paid = self.total - self.balance
+        linked: list[dict[str, Any]] = []
+        if paid > 0:
+            linked.append({"TxnId": str(int(self.id) + 700000), "TxnType": "Payment"})
+        doc: dict[str, Any] = {
+            "AllowIPNPayment": False,
+            "AllowOnlinePayment": False,
+            "AllowOnlineCreditCardPayment": True,
+            "AllowOnlineACHPayment": True,
+            "domain": "QBO",
+            "sparse": False,
+            "Id": self.id,
+            "SyncToken": str(self.sync_token),
+            "MetaData": {
+                "CreateTime": intuit_time(self.created, tz),
+                "LastModifiedByRef": {"value": "9130354335788386"},
+                "LastUpdatedTime": intuit_time(self.updated, tz),
+            },
+            "CustomField": [{"DefinitionId": "1", "Name": "Crew #", "Type": "StringType"}],
+            "DocNumber": self.doc_number,
+            "TxnDate": self.txn_date.isoformat(),
+            "LinkedTxn": linked,
+            "Line": [
+                {
+                    "Id": "1",
+                    "LineNum": 1,
+                    "Description": "Managed IT services",
+                    "Amount": self.total,
+                    "LinkedTxn": [],
+                    "DetailType": "SalesItemLineDetail",
+                    "SalesItemLineDetail": {
+                        "ItemRef": {"value": "1", "name": "Services"},
+                        "UnitPrice": self.total,
+                        "Qty": 1,
+                        "ItemAccountRef": {"value": "1", "name": "Services"},
+                        "TaxCodeRef": {"value": "NON"},
+                    },
+                },
+                {"Amount": self.total, "DetailType": "SubTotalLineDetail", "SubTotalLineDetail": {}},
+            ],
+            "TxnTaxDetail": {"TotalTax": 0},
+            "CustomerRef": {"value": self.customer_id, "name": self.customer_name},
+            "CustomerMemo": {"value": "Thank you for your business and have a great day!"},
+            "BillAddr": {"Id": str(int(self.customer_id) + 100), "Line1": self.customer_name},
+            "FreeFormAddress": True,
+            "SalesTermRef": {"value": "3", "name": "Net 30"},
+            "DueDate": self.due_date.isoformat(),
+            "TotalAmt": self.total,
+            "ApplyTaxAfterDiscount": False,
+            "PrintStatus": "NotSet",
+            "EmailStatus": self.email_status,
+            "BillEmail": {"Address": "billing@example.com"},
+            "Balance": self.balance,
+            "HomeBalance": self.balance,
+        }
+        if self.currency is not None:
+            doc["CurrencyRef"] = {"value": self.currency, "name": _currency_name(self.currency)}
+        if self.extra:
+            doc.update(self.extra)
+        return doc
+
+
+def _currency_name(code: str) -> str:
+    return {"USD": "United States Dollar", "CAD": "Canadian Dollar", "GBP": "British Pound"}.get(
+        code, code
+    )
+
+
+class InvoiceTable:
+    """Invoices by Id with a DocNumber index and cached query results for fast paging."""
+
+    def __init__(self) -> None:
+        self._by_id: dict[str, QboInvoice] = {}
+        self._by_number: dict[str, list[str]] = {}
+        self._sorted_ids: list[str] | None = None
+        self._cache: dict[tuple[object, ...], list[QboInvoice]] = {}
+        self.version = 0
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+    def changed(self) -> None:
+        self.version += 1
+        self._cache.clear()
+
+    def add(self, invoice: QboInvoice) -> None:
+        if invoice.id in self._by_id:
+            raise ValueError(f"invoice Id {invoice.id} exists")
+        self._by_id[invoice.id] = invoice
+        self._by_number.setdefault(invoice.doc_number, []).append(invoice.id)
+        self._sorted_ids = None
+        self.changed()
+
+    def remove(self, invoice_id: str) -> QboInvoice:
+        invoice = self._by_id.pop(invoice_id)
+        ids = self._by_number[invoice.doc_number]
+        ids.remove(invoice_id)
+        if not ids:
+            del self._by_number[invoice.doc_number]
+        self._sorted_ids = None
+        self.changed()
+        return invoice
+
+    def by_id(self, invoice_id: str) -> QboInvoice | None:
+        return self._by_id.get(invoice_id)
+
+    def by_number(self, number: str) -> list[QboInvoice]:
+        return [self._by_id[i] for i in self._by_number.get(number, ())]
+
+    def next_id(self) -> str:
+        return str(max((int(i) for i in self._by_id), default=1000) + 1)
+
+    def all_by_id(self) -> list[QboInvoice]:
+        if self._sorted_ids is None:
+            self._sorted_ids = sorted(self._by_id, key=int)
+        return [self._by_id[i] for i in self._sorted_ids]
+
+    def select(self, query: Query) -> list[QboInvoice]:
+        """Every invoice the query's WHERE matches, in its order (Id when none is given)."""
+        key = (query.where, query.order_by)
+        cached = self._cache.get(key)
+        if cached is not None:
+            return cached
+        rows = [inv for inv in self._candidates(query.where) if inv.matches(query.where)]
+        for name, descending in reversed(query.order_by):
+            rows.sort(key=lambda inv, n=name: _sort_key(inv.field(n)), reverse=descending)
+        if len(self._cache) >= 16:
+            self._cache.clear()
+        self._cache[key] = rows
+        return rows
+
+    def _candidates(self, where: tuple[Condition, ...]) -> list[QboInvoice]:
+        for cond in where:
+            if cond.field == "DocNumber" and cond.op in ("=", "IN"):
+                ids = {i for n in set(cond.values) for i in self._by_number.get(str(n), ())}
+                return sorted((self._by_id[i] for i in ids), key=lambda inv: int(inv.id))
+            if cond.field == "Id" and cond.op in ("=", "IN"):
+                found = (self._by_id.get(str(v)) for v in sorted(set(cond.values)))  # type: ignore[type-var]
+                return [inv for inv in found if inv is not None]
+        return self.all_by_id()
+
+
+def _sort_key(value: Value | None) -> tuple[bool, Any]:
+    return (value is None, value)

@@ -1,0 +1,191 @@
+"""Use cases: record resync and full integration resync, verified, reported, durable.
+
+The runner talks to the ports, the job store and a reporter; never to Slack. A job can be
+run again after a restart: it re-attaches to the portal's run instead of starting another.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Protocol, TypeVar
+
+from services.check import check_invoice
+from services.errors import UpstreamError
+from services.jobs import Job, JobKind, JobState, Outcome
+from services.models import (
+    Comparison,
+    ProcessedRecord,
+    RecordResync,
+    SyncRun,
+    SyncStatus,
+    Verdict,
+    utcnow,
+)
+from services.ports import AccountingSystem, BillingPortal
+from services.storage.jobs import JobStore
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ResyncResult:
+    outcome: Outcome
+    comparison: Comparison | None = None
+    error: str | None = None
+    run: SyncRun | None = None
+
+
+class ResyncReporter(Protocol):
+    """Where a job's progress goes (a Slack thread in the bot)."""
+
+    async def progress(self, job: Job, *, status: str, elapsed: timedelta) -> Job: ...
+
+    async def processed(self, job: Job, run: SyncRun, records: list[ProcessedRecord]) -> None: ...
+
+    async def finished(self, job: Job, result: ResyncResult) -> None: ...
+
+
+@dataclass(frozen=True)
+class PollPolicy:
+    interval: float = 2.0
+    max_interval: float = 10.0
+    backoff: float = 1.5
+    timeout: float = 900.0
+
+
+class ResyncTimeout(Exception):
+    pass
+
+
+@dataclass
+class ResyncRunner:
+    accounting: AccountingSystem
+    portal: BillingPortal
+    jobs: JobStore
+    poll: PollPolicy = field(default_factory=PollPolicy)
+    clock: Callable[[], datetime] = utcnow
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+
+    async def run(self, job: Job, reporter: ResyncReporter) -> Job:
+        """Take ``job`` to its end, whatever state it was left in."""
+        try:
+            if job.state is JobState.QUEUED:
+                job = await self.jobs.update(job_id=job.id, state=JobState.RUNNING)
+            if job.state is JobState.RUNNING:
+                job, result = await self._resync(job, reporter)
+                if result is not None:
+                    return await self._finish(job, result, reporter)
+            return await self._verify(job, reporter)
+        except ResyncTimeout:
+            minutes = round(self.poll.timeout / 60)
+            error = f"The portal did not finish within {minutes} minutes."
+            return await self._finish(job, ResyncResult(Outcome.TIMED_OUT, error=error), reporter)
+        except UpstreamError as exc:
+            log.warning("resync %s stopped: %s", job.id, exc)
+            result = ResyncResult(
+                Outcome.ERROR, error=f"{exc.system} did not answer: {exc.message}"
+            )
+            return await self._finish(job, result, reporter)
+
+    async def _resync(self, job: Job, reporter: ResyncReporter) -> tuple[Job, ResyncResult | None]:
+        if job.kind is JobKind.RECORD:
+            resync = await self._record(job, reporter)
+            if resync.status is SyncStatus.FAILED:
+                return job, ResyncResult(Outcome.RESYNC_FAILED, error=resync.error or "failed")
+        else:
+            run = await self._full(job, reporter)
+            job = await self.jobs.get(job_id=job.id) or job
+            if run.status is SyncStatus.FAILED:
+                return job, ResyncResult(
+                    Outcome.RESYNC_FAILED, error=run.error or "failed", run=run
+                )
+            records = await self.portal.list_processed_records(run.id)
+            await reporter.processed(job, run, records)
+        if job.invoice is None:
+            return job, ResyncResult(Outcome.COMPLETED)
+        job = await self.jobs.update(job_id=job.id, state=JobState.VERIFYING)
+        return job, None
+
+    async def _record(self, job: Job, reporter: ResyncReporter) -> RecordResync:
+        ref = job.portal_ref
+        if ref is None:
+            started = await self.portal.resync_record(job.record_type, job.target)
+            job = await self.jobs.update(job_id=job.id, portal_ref=started.id)
+            ref = started.id
+        resync_id = ref
+        return await self._poll(
+            job,
+            reporter,
+            lambda: self.portal.get_record_resync(resync_id),
+            lambda r: (r.status.finished, r.status.value, r.created_at),
+        )
+
+    async def _full(self, job: Job, reporter: ResyncReporter) -> SyncRun:
+        ref = job.portal_ref
+        if ref is None:
+            assert job.integration_id is not None and job.sync_from is not None
+            run = await self._start_or_attach(job.integration_id, job)
+            job = await self.jobs.update(job_id=job.id, portal_ref=run.id)
+            ref = run.id
+        run_id = ref
+        return await self._poll(
+            job,
+            reporter,
+            lambda: self.portal.get_sync_run(run_id),
+            lambda r: (r.status.finished, r.status.value, r.started_at or r.created_at),
+        )
+
+    async def _start_or_attach(self, integration_id: str, job: Job) -> SyncRun:
+        """Start the portal's full sync; if one is already running there, follow it."""
+        assert job.sync_from is not None
+        for run in await self.portal.list_sync_runs(integration_id, limit=5):
+            if not run.status.finished and run.created_at >= job.created_at:
+                return run  # started by this job before a restart
+        try:
+            return await self.portal.start_sync(integration_id, sync_from=job.sync_from)
+        except UpstreamError as exc:
+            running_id = getattr(exc, "run_id", None)
+            if running_id is None:
+                raise
+            return await self.portal.get_sync_run(str(running_id))
+
+    async def _poll(
+        self,
+        job: Job,
+        reporter: ResyncReporter,
+        fetch: Callable[[], Awaitable[T]],
+        describe: Callable[[T], tuple[bool, str, datetime]],
+    ) -> T:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.poll.timeout
+        interval = self.poll.interval
+        while True:
+            current = await fetch()
+            done, status, since = describe(current)
+            job = await reporter.progress(job, status=status, elapsed=self.clock() - since)
+            if done:
+                return current
+            if loop.time() >= deadline:
+                raise ResyncTimeout
+            await self.sleep(min(interval, max(0.0, deadline - loop.time())))
+            interval = min(interval * self.poll.backoff, self.poll.max_interval)
+
+    async def _verify(self, job: Job, reporter: ResyncReporter) -> Job:
+        assert job.invoice is not None
+        job = await reporter.progress(job, status="verifying", elapsed=timedelta())
+        comparison = await check_invoice(
+            job.invoice, accounting=self.accounting, portal=self.portal, clock=self.clock
+        )
+        fixed = comparison.verdict is Verdict.IN_SYNC
+        outcome = Outcome.FIXED if fixed else Outcome.STILL_WRONG
+        return await self._finish(job, ResyncResult(outcome, comparison=comparison), reporter)
+
+    async def _finish(self, job: Job, result: ResyncResult, reporter: ResyncReporter) -> Job:
+        job = await self.jobs.finish(job_id=job.id, outcome=result.outcome, detail=result.error)
+        await reporter.finished(job, result)
+        return job

@@ -1,0 +1,38 @@
+"""The layering (bot -> commands -> services; sandbox apart) is part of the test suite."""
+
+import ast
+from pathlib import Path
+
+from importlinter.cli import lint_imports
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_import_contracts_hold() -> None:
+    assert lint_imports(config_filename=str(ROOT / "pyproject.toml")) == 0
+
+
+def _imports(package: str) -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {}
+    for path in (ROOT / package).rglob("*.py"):
+        names: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names.update(alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names.add(node.module.split(".")[0])
+        found[str(path.relative_to(ROOT))] = names
+    return found
+
+
+def test_only_adapters_import_httpx_and_only_storage_imports_sqlmodel() -> None:
+    for path, names in _imports("services").items():
+        if "httpx" in names:
+            assert path.startswith("services/adapters/"), path
+        if names & {"sqlmodel", "sqlalchemy"}:
+            assert path.startswith("services/storage/"), path
+
+
+def test_commands_do_no_io() -> None:
+    for path, names in _imports("commands").items():
+        assert not names & {"httpx", "sqlmodel", "sqlalchemy", "slack_bolt", "asyncio"}, path
