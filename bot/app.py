@@ -11,7 +11,14 @@ from slack_bolt.context.async_context import AsyncBoltContext
 
 from bot.bootstrap import Container
 from bot.errors import reply_for
+from bot.listeners.actions import (
+    on_pick_sync_date,
+    on_resync_full,
+    on_resync_invoice,
+    on_start_full_resync,
+)
 from bot.listeners.commands import invoice_command
+from commands.actions import ActionId
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +39,10 @@ def build_app(container: Container) -> AsyncApp:
 
     app.use(inject_deps)
     app.command(settings.slack_command)(invoice_command)
+    app.action(ActionId.RESYNC_INVOICE.value)(on_resync_invoice)
+    app.action(ActionId.RESYNC_FULL.value)(on_resync_full)
+    app.action(ActionId.PICK_SYNC_DATE.value)(on_pick_sync_date)
+    app.action(ActionId.START_FULL_RESYNC.value)(on_start_full_resync)
     app.error(on_error)
     return app
 

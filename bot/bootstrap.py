@@ -7,8 +7,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import httpx
-from services.adapters.portal import PortalClient
-from services.adapters.qbo import QboClient
 from slack_sdk.http_retry.async_handler import AsyncRetryHandler
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
@@ -16,12 +14,17 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.pacer import ChannelPacer
 from bot.settings import Settings
 from bot.tasks import BackgroundTasks
+from services.adapters.portal import PortalClient
+from services.adapters.qbo import QboClient
 from services.models import TokenSet, utcnow
 from services.ports import AccountingSystem, BillingPortal
+from services.resync import PollPolicy, ResyncRunner
 from services.storage.audit import AuditLog
 from services.storage.db import Database
+from services.storage.jobs import JobStore
 from services.storage.tokens import DbTokenStore
 
 
@@ -33,6 +36,9 @@ class Container:
     portal: BillingPortal
     slack: AsyncWebClient
     audit: AuditLog
+    jobs: JobStore
+    runner: ResyncRunner
+    pacer: ChannelPacer = field(default_factory=ChannelPacer)
     tasks: BackgroundTasks = field(default_factory=BackgroundTasks)
     clock: Callable[[], datetime] = utcnow
 
@@ -100,6 +106,12 @@ async def bootstrap(
             transport=transport,
             timeout=settings.portal_timeout_seconds,
         )
+    jobs = JobStore(db)
+    poll = PollPolicy(
+        interval=settings.resync_poll_seconds,
+        max_interval=max(settings.resync_poll_seconds, 10.0),
+        timeout=settings.resync_timeout_seconds,
+    )
     return Container(
         settings=settings,
         db=db,
@@ -107,5 +119,9 @@ async def bootstrap(
         portal=portal,
         slack=slack or slack_client(settings),
         audit=AuditLog(db),
+        jobs=jobs,
+        runner=ResyncRunner(
+            accounting=accounting, portal=portal, jobs=jobs, poll=poll, clock=clock
+        ),
         clock=clock,
     )

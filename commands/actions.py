@@ -35,6 +35,8 @@ class ButtonState(BaseModel):
     v: Literal[1] = 1
     invoice: str | None = Field(default=None, pattern=_NUMBER)
     since: date | None = None
+    root: str | None = Field(default=None, pattern=r"^\d{1,12}\.\d{1,8}$")
+    """The ts of the invoice's check message (the thread root) to keep up to date."""
 
     def dump(self) -> str:
         value = self.model_dump_json(exclude_none=True)

@@ -168,11 +168,13 @@ def resync_invoice_button(number: str) -> ButtonElement:
     )
 
 
-def full_resync_button(number: str | None, *, since: date) -> ButtonElement:
+def full_resync_button(
+    number: str | None, *, since: date, root: str | None = None
+) -> ButtonElement:
     return ButtonElement(
         text="Resync full integration",
         action_id=ActionId.RESYNC_FULL.value,
-        value=ButtonState(invoice=number, since=since).dump(),
+        value=ButtonState(invoice=number, since=since, root=root).dump(),
         confirm=ConfirmObject(
             title="Resync the full integration?",
             text=(

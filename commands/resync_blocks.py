@@ -160,7 +160,9 @@ def outcome_message(
             blocks.append(
                 ActionsBlock(
                     block_id=f"escalate:{job.invoice}",
-                    elements=[full_resync_button(job.invoice, since=escalate_since)],
+                    elements=[
+                        full_resync_button(job.invoice, since=escalate_since, root=job.root_ts)
+                    ],
                 )
             )
         elif job.kind is JobKind.FULL:
@@ -177,3 +179,52 @@ def replace_actions(blocks: list[dict[str, Any]], note: str) -> list[dict[str, A
     """The same message with its buttons replaced by a note (no stale buttons to click)."""
     kept = [b for b in blocks if b.get("type") != "actions"]
     return [*kept, {"type": "context", "elements": [{"type": "mrkdwn", "text": note}]}]
+
+
+def full_resync_prompt(*, default_since: date, integration_name: str | None = None) -> Message:
+    """The private prompt of `/invoice resync`: pick a date, then Start."""
+    from slack_sdk.models.blocks import ButtonElement, DatePickerElement
+
+    from commands.actions import ActionId, ButtonState
+
+    what = f"*{integration_name}*" if integration_name else "the integration"
+    text = (
+        f"Full resync of {what}: the portal re-reads every record changed since the date "
+        "below. One day back is usually enough; pick an earlier date if you know when the "
+        "invoice was last changed."
+    )
+    picker = ActionsBlock(
+        block_id="full_resync_prompt",
+        elements=[
+            DatePickerElement(
+                action_id=ActionId.PICK_SYNC_DATE.value,
+                initial_date=default_since.isoformat(),
+                placeholder="Sync from",
+            ),
+            ButtonElement(
+                text="Start full resync",
+                action_id=ActionId.START_FULL_RESYNC.value,
+                value=ButtonState(since=default_since).dump(),
+                style="primary",
+            ),
+        ],
+    )
+    return Message(text="Full integration resync", blocks=[section(text), picker])
+
+
+def history_message(runs: list[SyncRun], *, integration_name: str) -> Message:
+    if not runs:
+        text = f"No sync runs yet for *{integration_name}*."
+        return Message(text=text, blocks=[section(text)])
+    lines = [f"*Recent sync runs of {integration_name}*"]
+    for run in runs:
+        took = ""
+        if run.started_at and run.finished_at:
+            took = f", took {fmt_duration(run.finished_at - run.started_at)}"
+        error = f": {run.error}" if run.error else ""
+        lines.append(
+            f"• `{run.id}` {_STATUS_ICON.get(run.status.value, '')} *{run.status.value}*{error}; "
+            f"from {run.sync_from:%b %d}; created {run.created_at:%b %d %H:%M} UTC{took}; "
+            f"{run.records_processed} records"
+        )
+    return Message(text=lines[0], blocks=[section("\n".join(lines))])

@@ -9,6 +9,7 @@ import hmac
 import json
 import re
 import secrets
+from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -48,9 +49,15 @@ class ApiError(Exception):
 
 
 def error_response(
-    status: int, code: str, message: str, *, headers: dict[str, str] | None = None, **extra: str
+    status: int,
+    code: str,
+    message: str,
+    *,
+    headers: Mapping[str, str] | None = None,
+    extra: Mapping[str, str] | None = None,
 ) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message, **extra}}, status, headers)
+    body = {"error": {"code": code, "message": message, **(extra or {})}}
+    return JSONResponse(body, status, headers)
 
 
 def invalid(message: str) -> ApiError:
@@ -257,7 +264,9 @@ async def start_sync(request: Request) -> Response:
     if running is not None:
         message = f"A full sync of {integration.id} is already {running.status}."
         raise ApiError(409, "sync_already_running", message, run_id=running.id)
-    run = SyncRun(id=new_id("run"), integration_id=integration.id, sync_from=sync_from, created_at=now)
+    run = SyncRun(
+        id=new_id("run"), integration_id=integration.id, sync_from=sync_from, created_at=now
+    )
     state.runs[run.id] = run
     state.spawn(run_full_sync(state, run))
     return JSONResponse(run_json(run), 202, {"Location": f"{BASE}/sync-runs/{run.id}"})
@@ -306,7 +315,9 @@ async def start_record_resync(request: Request) -> Response:
     resync = RecordResync(new_id("rr"), record_type, record_id, state.clock())
     state.resyncs[resync.id] = resync
     state.spawn(run_record_resync(state, resync))
-    return JSONResponse(resync_json(resync), 202, {"Location": f"{BASE}/record-resyncs/{resync.id}"})
+    return JSONResponse(
+        resync_json(resync), 202, {"Location": f"{BASE}/record-resyncs/{resync.id}"}
+    )
 
 
 async def get_record_resync(request: Request) -> Response:
@@ -334,7 +345,7 @@ ROUTES = [
 
 async def on_api_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
-    return error_response(exc.status, exc.code, exc.message, **exc.extra)
+    return error_response(exc.status, exc.code, exc.message, extra=exc.extra)
 
 
 async def on_http_error(request: Request, exc: Exception) -> Response:
@@ -382,7 +393,9 @@ class Gate:
             await asyncio.sleep(state.timeout_seconds)
             return error_response(504, "timeout", "The portal timed out.")
         if fault is not None:
-            headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else None
+            headers = (
+                {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else None
+            )
             code = "rate_limited" if fault.status == 429 else "internal_error"
             return error_response(fault.status, code, "Injected fault.", headers=headers)
         key = dict(scope["headers"]).get(b"x-api-key", b"")
@@ -395,7 +408,11 @@ def create_portal_app(state: PortalState) -> Starlette:
     """The fake portal as an ASGI app; serve it with ``sandbox.server.serving``."""
     app = Starlette(
         routes=[Mount(BASE, routes=ROUTES)],
-        exception_handlers={ApiError: on_api_error, HTTPException: on_http_error, Exception: on_crash},
+        exception_handlers={
+            ApiError: on_api_error,
+            HTTPException: on_http_error,
+            Exception: on_crash,
+        },
     )
     app.state.portal = state
     app.add_middleware(Gate, state=state)

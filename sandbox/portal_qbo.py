@@ -21,7 +21,7 @@ from sandbox.portal_state import PortalState
 MINOR_VERSION = "75"
 PAGE_SIZE = 1000
 ATTEMPTS = 3
-RetryAfterCap = 5.0
+RETRY_AFTER_CAP = 5.0
 
 
 class QboError(Exception):
@@ -132,10 +132,10 @@ class QboClient:
                 refreshed = True
                 await self._access_token(force=True)
                 continue
-            if response.status_code == 429 or response.status_code >= 500:
-                if attempt < ATTEMPTS:
-                    await asyncio.sleep(_retry_after(response, attempt))
-                    continue
+            retryable = response.status_code == 429 or response.status_code >= 500
+            if retryable and attempt < ATTEMPTS:
+                await asyncio.sleep(_retry_after(response, attempt))
+                continue
             return _decode(response)
         raise QboError("no answer after retries")
 
@@ -172,8 +172,8 @@ class QboClient:
 def _retry_after(response: httpx.Response, attempt: int) -> float:
     header = response.headers.get("Retry-After", "")
     if header.isdigit():
-        return min(float(header), RetryAfterCap)
-    return min(0.2 * 2**attempt, RetryAfterCap)
+        return min(float(header), RETRY_AFTER_CAP)
+    return min(0.2 * 2.0**attempt, RETRY_AFTER_CAP)
 
 
 def _decode(response: httpx.Response) -> dict[str, Any]:
@@ -186,5 +186,7 @@ def _decode(response: httpx.Response) -> dict[str, Any]:
         message, code = fault
         raise QboError(message, status=response.status_code, code=code)
     if response.status_code != 200 or not isinstance(body, dict):
-        raise QboError(f"unexpected answer (HTTP {response.status_code})", status=response.status_code)
+        raise QboError(
+            f"unexpected answer (HTTP {response.status_code})", status=response.status_code
+        )
     return body

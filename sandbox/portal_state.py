@@ -15,7 +15,13 @@ from typing import Any, Literal
 
 import httpx
 
-from sandbox.scenarios import INTEGRATION_ID, INTEGRATION_NAME, LAST_SYNC_AGO, MATCHING_COUNT, seed_invoices
+from sandbox.scenarios import (
+    INTEGRATION_ID,
+    INTEGRATION_NAME,
+    LAST_SYNC_AGO,
+    MATCHING_COUNT,
+    seed_invoices,
+)
 
 DEFAULT_API_KEY = "sandbox-portal-key"
 CENT = Decimal("0.01")

@@ -29,7 +29,9 @@ MIRRORED = ("external_id", "customer_id", "customer_name", "total", "balance", "
 """The invoice fields the portal copies from QBO."""
 
 
-def apply_qbo_invoice(state: PortalState, raw: dict[str, Any], integration_id: str) -> ProcessedRecord:
+def apply_qbo_invoice(
+    state: PortalState, raw: dict[str, Any], integration_id: str
+) -> ProcessedRecord:
     """Upsert one QBO invoice, matched by DocNumber; the link (external_id) follows QBO's Id."""
     now = state.clock()
     number = str(raw.get("DocNumber") or "")
@@ -64,7 +66,9 @@ def apply_qbo_invoice(state: PortalState, raw: dict[str, Any], integration_id: s
     if not changed:
         return ProcessedRecord("invoice", number, "unchanged", before, balance)
     existing.updated_at = now
-    return ProcessedRecord("invoice", number, "updated", before, balance, "changed: " + ", ".join(changed))
+    return ProcessedRecord(
+        "invoice", number, "updated", before, balance, "changed: " + ", ".join(changed)
+    )
 
 
 def apply_company(state: PortalState, raw: dict[str, Any]) -> ProcessedRecord | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, tzinfo
 from decimal import Decimal
@@ -96,7 +97,11 @@ class QboInvoice:
                         "TaxCodeRef": {"value": "NON"},
                     },
                 },
-                {"Amount": self.total, "DetailType": "SubTotalLineDetail", "SubTotalLineDetail": {}},
+                {
+                    "Amount": self.total,
+                    "DetailType": "SubTotalLineDetail",
+                    "SubTotalLineDetail": {},
+                },
             ],
             "TxnTaxDetail": {"TotalTax": 0},
             "CustomerRef": {"value": self.customer_id, "name": self.customer_name},
@@ -183,7 +188,7 @@ class InvoiceTable:
             return cached
         rows = [inv for inv in self._candidates(query.where) if inv.matches(query.where)]
         for name, descending in reversed(query.order_by):
-            rows.sort(key=lambda inv, n=name: _sort_key(inv.field(n)), reverse=descending)
+            rows.sort(key=_sort_key(name), reverse=descending)
         if len(self._cache) >= 16:
             self._cache.clear()
         self._cache[key] = rows
@@ -195,10 +200,14 @@ class InvoiceTable:
                 ids = {i for n in set(cond.values) for i in self._by_number.get(str(n), ())}
                 return sorted((self._by_id[i] for i in ids), key=lambda inv: int(inv.id))
             if cond.field == "Id" and cond.op in ("=", "IN"):
-                found = (self._by_id.get(str(v)) for v in sorted(set(cond.values)))  # type: ignore[type-var]
-                return [inv for inv in found if inv is not None]
+                wanted = sorted({str(v) for v in cond.values}, key=int)
+                return [self._by_id[i] for i in wanted if i in self._by_id]
         return self.all_by_id()
 
 
-def _sort_key(value: Value | None) -> tuple[bool, Any]:
-    return (value is None, value)
+def _sort_key(name: str) -> Callable[[QboInvoice], tuple[bool, Any]]:
+    def key(invoice: QboInvoice) -> tuple[bool, Any]:
+        value = invoice.field(name)
+        return (value is None, value)
+
+    return key

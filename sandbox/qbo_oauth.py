@@ -46,7 +46,9 @@ class OAuthServer:
         self.refresh_count = 0
         """Successful refreshes so far (tests count them)."""
 
-    def register_client(self, client_id: str, client_secret: str, *, now: datetime, ttl: int) -> str:
+    def register_client(
+        self, client_id: str, client_secret: str, *, now: datetime, ttl: int
+    ) -> str:
         """A person connects the app: the client exists and gets a fresh refresh token."""
         self._clients[client_id] = _Client(client_secret)
         return self._new_refresh(client_id, now + timedelta(seconds=ttl))

@@ -140,7 +140,9 @@ def _tokenize(text: str) -> list[_Token]:
             raise QueryError(
                 f'QueryParserError: Encountered "{snippet}" at line 1, column {start + 1}.'
             )
-        tokens.append(_Token(match.lastgroup, match.group(match.lastgroup), match.start(match.lastgroup)))
+        tokens.append(
+            _Token(match.lastgroup, match.group(match.lastgroup), match.start(match.lastgroup))
+        )
         pos = match.end()
     return tokens
 

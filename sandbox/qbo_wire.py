@@ -15,7 +15,7 @@ from starlette.types import Receive, Scope, Send
 
 JSON_TYPE = "application/json;charset=UTF-8"
 
-_encode_string = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]
+_encode_string = json.encoder.encode_basestring_ascii
 
 
 def dumps(value: Any) -> str:
@@ -139,8 +139,6 @@ class DroppedResponse(Response):
         self.headers["content-length"] = "4096"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await send(
-            {"type": "http.response.start", "status": 200, "headers": self.raw_headers}
-        )
+        await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
         await send({"type": "http.response.body", "body": self.body, "more_body": True})
         raise DroppedConnection("connection dropped on purpose (fault injection)")

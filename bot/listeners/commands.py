@@ -12,9 +12,27 @@ from bot.bootstrap import Container
 from bot.context import Caller, deps
 from bot.errors import reply_for
 from bot.flows.check import run_check
+from bot.flows.history import show_history
+from bot.flows.resync import (
+    integration_for,
+    resync_invoice_command,
+    resync_record_command,
+    start_full_resync,
+)
 from commands.blocks import help_message, usage_message
-from commands.parse import Check, Command, Help, parse
+from commands.parse import (
+    Check,
+    Command,
+    FullResync,
+    Help,
+    History,
+    ResyncInvoice,
+    ResyncRecord,
+    parse,
+)
+from commands.resync_blocks import full_resync_prompt
 from services.errors import UsageError
+from services.reconcile import choose_sync_date
 
 
 async def invoice_command(
@@ -50,5 +68,19 @@ async def dispatch(container: Container, caller: Caller, parsed: Command) -> Non
     match parsed:
         case Check(number=number):
             await run_check(container, caller, number)
+        case ResyncInvoice(number=number):
+            await resync_invoice_command(container, caller, number)
+        case ResyncRecord(record_type=record_type, record_id=record_id):
+            await resync_record_command(container, caller, record_type, record_id)
+        case FullResync(since=None):
+            integration = await integration_for(container, None)
+            default = choose_sync_date(now=container.clock())
+            prompt = full_resync_prompt(default_since=default, integration_name=integration.name)
+            await caller.tell(**prompt.as_kwargs())
+        case FullResync(since=since):
+            assert since is not None
+            await start_full_resync(container, caller, since=since, invoice=None, thread_ts=None)
+        case History():
+            await show_history(container, caller)
         case _:
             raise UsageError("That command is not available yet.")

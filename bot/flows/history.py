@@ -1,0 +1,14 @@
+"""`/invoice history`: the integration's recent sync runs, private to the caller."""
+
+from __future__ import annotations
+
+from bot.bootstrap import Container
+from bot.context import Caller
+from bot.flows.resync import integration_for
+from commands.resync_blocks import history_message
+
+
+async def show_history(deps: Container, caller: Caller) -> None:
+    integration = await integration_for(deps, None)
+    runs = await deps.portal.list_sync_runs(integration.id, limit=10)
+    await caller.tell(**history_message(runs, integration_name=integration.name).as_kwargs())

@@ -1,0 +1,288 @@
+"""Starting resyncs from Slack: once only, in a thread, allowed to the right people."""
+
+from __future__ import annotations
+
+import logging
+from datetime import date
+from typing import Any
+
+from slack_sdk.errors import SlackApiError
+
+from bot.bootstrap import Container
+from bot.context import Caller
+from bot.errors import reply_for
+from bot.progress import SlackThreadReporter
+from commands.blocks import Message, check_message, context, error_message, section
+from commands.resync_blocks import job_title, replace_actions
+from services.check import check_invoice, pick_integration
+from services.errors import NotAllowedError, UsageError
+from services.jobs import AlreadyRunning, Job, JobKind, active_key
+from services.models import Integration, RecordType, Verdict
+from services.reconcile import choose_sync_date
+
+log = logging.getLogger(__name__)
+
+
+def reporter(deps: Container) -> SlackThreadReporter:
+    return SlackThreadReporter(slack=deps.slack, jobs=deps.jobs, pacer=deps.pacer)
+
+
+async def run_job(deps: Container, job: Job) -> Job:
+    return await deps.runner.run(job, reporter(deps))
+
+
+def spawn_job(deps: Container, job: Job) -> None:
+    async def on_error(exc: BaseException) -> None:
+        message = reply_for(exc)
+        await deps.slack.chat_postMessage(
+            channel=job.channel, thread_ts=job.thread_ts, **message.as_kwargs()
+        )
+
+    deps.tasks.spawn(run_job(deps, job), name=f"job:{job.id}", on_error=on_error)
+
+
+async def resume_jobs(deps: Container) -> int:
+    """After a restart: finish every job that was queued or running."""
+    jobs = await deps.jobs.unfinished()
+    for job in jobs:
+        log.info("resuming %s job %s (%s)", job.kind.value, job.id, job.state.value)
+        spawn_job(deps, job)
+    return len(jobs)
+
+
+async def tell_already_running(deps: Container, caller: Caller, job: Job) -> None:
+    link = await permalink(deps, job.channel, job.thread_ts)
+    where = f"<{link}|see its thread>" if link else "see its thread"
+    await caller.tell(
+        **error_message(f"{job_title(job)} is already {job.state.value}: {where}.").as_kwargs()
+    )
+
+
+async def permalink(deps: Container, channel: str, ts: str) -> str | None:
+    try:
+        response = await deps.slack.chat_getPermalink(channel=channel, message_ts=ts)
+    except SlackApiError:
+        return None
+    link = response.get("permalink")
+    return str(link) if link else None
+
+
+async def create_job(deps: Container, caller: Caller, **fields: Any) -> Job | None:
+    try:
+        job = await deps.jobs.create(requested_by=caller.user_id, **fields)
+    except AlreadyRunning as exc:
+        await deps.audit.record(
+            actor=caller.user_id,
+            action=f"resync_{fields['kind'].value}",
+            target=str(fields["target"]),
+            outcome="already_running",
+            detail=exc.job.id,
+        )
+        await tell_already_running(deps, caller, exc.job)
+        return None
+    await deps.audit.record(
+        actor=caller.user_id,
+        action=f"resync_{job.kind.value}",
+        target=job.target,
+        outcome="started",
+        detail=job.id,
+    )
+    return job
+
+
+async def post_root(deps: Container, caller: Caller, message: Message) -> str:
+    await deps.pacer.wait(caller.channel_id)
+    response = await deps.slack.chat_postMessage(channel=caller.channel_id, **message.as_kwargs())
+    return str(response["ts"])
+
+
+async def resync_invoice_command(deps: Container, caller: Caller, number: str) -> None:
+    """`/invoice resync <number>`: a root message with both balances, then the thread."""
+    key = active_key(JobKind.RECORD, RecordType.INVOICE, number)
+    existing = await deps.jobs.find_active(key=key)
+    if existing is not None:
+        await tell_already_running(deps, caller, existing)
+        return
+    comparison = await check_invoice(number, accounting=deps.accounting, portal=deps.portal)
+    if comparison.verdict is Verdict.NOT_FOUND:
+        raise UsageError(f"Invoice {number} is in neither QuickBooks Online nor the portal.")
+    now = deps.clock()
+    modified = comparison.accounting.last_updated if comparison.accounting else None
+    message = check_message(
+        comparison,
+        now=now,
+        full_resync_since=choose_sync_date(now=now, last_modified=modified),
+        requested_by=caller.user_id,
+    )
+    note = f"Record resync requested by <@{caller.user_id}>: progress in the thread."
+    root = Message(message.text, [b for b in message.blocks if b.type != "actions"])
+    root.blocks.append(context(note))
+    ts = await post_root(deps, caller, root)
+    job = await create_job(
+        deps,
+        caller,
+        kind=JobKind.RECORD,
+        record_type=RecordType.INVOICE,
+        target=number,
+        invoice=number,
+        channel=caller.channel_id,
+        thread_ts=ts,
+        root_ts=ts,
+    )
+    if job is not None:
+        await run_job(deps, job)
+
+
+async def resync_record_command(
+    deps: Container, caller: Caller, record_type: RecordType, record_id: str
+) -> None:
+    key = active_key(JobKind.RECORD, record_type, record_id)
+    existing = await deps.jobs.find_active(key=key)
+    if existing is not None:
+        await tell_already_running(deps, caller, existing)
+        return
+    text = f"Record resync of {record_type.value} {record_id} requested by <@{caller.user_id}>."
+    ts = await post_root(deps, caller, Message(text, [section(text)]))
+    job = await create_job(
+        deps,
+        caller,
+        kind=JobKind.RECORD,
+        record_type=record_type,
+        target=record_id,
+        channel=caller.channel_id,
+        thread_ts=ts,
+    )
+    if job is not None:
+        await run_job(deps, job)
+
+
+async def resync_invoice_button(
+    deps: Container, caller: Caller, *, number: str, message: dict[str, Any], root: str | None
+) -> None:
+    """The Resync invoice button, on a check message or in a thread."""
+    message_ts = str(message.get("ts", ""))
+    thread_ts = str(message.get("thread_ts") or message_ts)
+    job = await create_job(
+        deps,
+        caller,
+        kind=JobKind.RECORD,
+        record_type=RecordType.INVOICE,
+        target=number,
+        invoice=number,
+        channel=caller.channel_id,
+        thread_ts=thread_ts,
+        root_ts=root or (thread_ts if thread_ts == message_ts else None),
+    )
+    if job is None:
+        return
+    await replace_buttons(
+        deps, caller.channel_id, message, f"Record resync started by <@{caller.user_id}>"
+    )
+    await run_job(deps, job)
+
+
+async def may_full_resync(deps: Container, user_id: str) -> bool:
+    users, groups = deps.settings.full_resync_users, deps.settings.full_resync_groups
+    if not users and not groups:
+        return True
+    if user_id in users:
+        return True
+    for group in groups:
+        try:
+            response = await deps.slack.usergroups_users_list(usergroup=group)
+        except SlackApiError:
+            log.warning("could not read the members of user group %s", group)
+            continue
+        if user_id in (response.get("users") or []):
+            return True
+    return False
+
+
+async def integration_for(deps: Container, invoice: str | None) -> Integration:
+    integrations = await deps.portal.list_integrations()
+    wanted = deps.settings.portal_integration_id
+    if invoice is not None and wanted is None:
+        mirrored = await deps.portal.get_invoice(invoice)
+        wanted = mirrored.integration_id if mirrored else None
+    integration = pick_integration(integrations, wanted)
+    if integration is None:
+        raise UsageError("The portal has no integration to resync.")
+    return integration
+
+
+async def start_full_resync(
+    deps: Container,
+    caller: Caller,
+    *,
+    since: date,
+    invoice: str | None,
+    thread_ts: str | None,
+    root_ts: str | None = None,
+    clicked: dict[str, Any] | None = None,
+) -> None:
+    """Full integration resync from ``since``; a root message first when there is no thread."""
+    if not await may_full_resync(deps, caller.user_id):
+        await deps.audit.record(
+            actor=caller.user_id, action="resync_full", target=invoice or "", outcome="refused"
+        )
+        raise NotAllowedError(
+            "Full integration resyncs are limited to the people named by the admins. "
+            "Ask one of them, or resync the single invoice instead."
+        )
+    if since > deps.clock().date():
+        raise UsageError("The sync date cannot be in the future.")
+    integration = await integration_for(deps, invoice)
+    existing = await deps.jobs.find_active(
+        key=active_key(JobKind.FULL, RecordType.INVOICE, integration.id)
+    )
+    if existing is not None:
+        await tell_already_running(deps, caller, existing)
+        return
+    if thread_ts is None:
+        text = (
+            f"Full resync of *{integration.name}* from {since:%b %d, %Y}, "
+            f"requested by <@{caller.user_id}>: progress in the thread."
+        )
+        thread_ts = await post_root(deps, caller, Message(text, [section(text)]))
+    job = await create_job(
+        deps,
+        caller,
+        kind=JobKind.FULL,
+        record_type=RecordType.INVOICE,
+        target=integration.id,
+        integration_id=integration.id,
+        sync_from=since,
+        invoice=invoice,
+        channel=caller.channel_id,
+        thread_ts=thread_ts,
+        root_ts=root_ts,
+    )
+    if job is None:
+        return
+    if clicked is not None:
+        await replace_buttons(
+            deps,
+            caller.channel_id,
+            clicked,
+            f"Full integration resync from {since:%b %d} started by <@{caller.user_id}>",
+        )
+    await run_job(deps, job)
+
+
+async def replace_buttons(
+    deps: Container, channel: str, message: dict[str, Any], note: str
+) -> None:
+    blocks = message.get("blocks")
+    ts = message.get("ts")
+    if not isinstance(blocks, list) or not ts:
+        return
+    try:
+        await deps.pacer.wait(channel)
+        await deps.slack.chat_update(
+            channel=channel,
+            ts=str(ts),
+            text=str(message.get("text") or note),
+            blocks=replace_actions(blocks, note),
+        )
+    except SlackApiError as exc:
+        log.warning("could not replace the buttons: %s", exc.response.get("error"))

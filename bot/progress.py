@@ -1,0 +1,118 @@
+"""The thread reporter: a job's progress as one message edited in place, then the results."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.pacer import ChannelPacer
+from commands.blocks import Message, check_message, context
+from commands.resync_blocks import (
+    LISTED_RECORDS,
+    outcome_message,
+    outcome_progress_message,
+    processed_records_message,
+    progress_message,
+    records_csv,
+)
+from services.jobs import Job, JobKind, Outcome
+from services.models import ProcessedRecord, SyncRun, utcnow
+from services.reconcile import choose_sync_date
+from services.resync import ResyncResult
+from services.storage.jobs import JobStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SlackThreadReporter:
+    slack: AsyncWebClient
+    jobs: JobStore
+    pacer: ChannelPacer
+    _last_status: dict[str, str] = field(default_factory=dict)
+
+    async def progress(self, job: Job, *, status: str, elapsed: timedelta) -> Job:
+        message = progress_message(job, status=status, elapsed=elapsed)
+        if job.progress_ts is None:
+            await self.pacer.wait(job.channel)
+            response = await self.slack.chat_postMessage(
+                channel=job.channel, thread_ts=job.thread_ts, **message.as_kwargs()
+            )
+            self._last_status[job.id] = status
+            return await self.jobs.update(job_id=job.id, progress_ts=str(response["ts"]))
+        changed = self._last_status.get(job.id) != status
+        if changed:
+            await self.pacer.wait(job.channel)
+        elif not self.pacer.try_take(job.channel):
+            return job  # coalesced: a newer update follows soon
+        self._last_status[job.id] = status
+        await self._edit(job, job.progress_ts, message)
+        return job
+
+    async def processed(self, job: Job, run: SyncRun, records: list[ProcessedRecord]) -> None:
+        message = processed_records_message(run, records, invoice=job.invoice)
+        await self._post(job, message)
+        if len(records) > LISTED_RECORDS:
+            await self.slack.files_upload_v2(
+                channel=job.channel,
+                thread_ts=job.thread_ts,
+                content=records_csv(records),
+                filename=f"sync-run-{run.id}-records.csv",
+                title=f"Processed records of sync run {run.id} ({len(records)})",
+            )
+
+    async def finished(self, job: Job, result: ResyncResult) -> None:
+        self._last_status.pop(job.id, None)
+        assert job.outcome is not None
+        if job.progress_ts is not None:
+            await self.pacer.wait(job.channel)
+            await self._edit(job, job.progress_ts, outcome_progress_message(job, job.outcome))
+        escalate_since = None
+        if job.kind is JobKind.RECORD and job.invoice is not None:
+            comparison = result.comparison
+            modified = (
+                comparison.accounting.last_updated if comparison and comparison.accounting else None
+            )
+            escalate_since = choose_sync_date(now=utcnow(), last_modified=modified)
+        await self._post(
+            job,
+            outcome_message(
+                job,
+                job.outcome,
+                comparison=result.comparison,
+                error=result.error,
+                escalate_since=escalate_since,
+            ),
+        )
+        if job.root_ts is not None and result.comparison is not None:
+            await self._refresh_root(job, result)
+
+    async def _refresh_root(self, job: Job, result: ResyncResult) -> None:
+        """Keep the check message true: the new verdict, and buttons only if still needed."""
+        assert job.root_ts is not None and result.comparison is not None
+        comparison = result.comparison
+        now = utcnow()
+        modified = comparison.accounting.last_updated if comparison.accounting else None
+        message = check_message(
+            comparison,
+            now=now,
+            full_resync_since=choose_sync_date(now=now, last_modified=modified),
+            requested_by=None,
+        )
+        kind = "full integration resync" if job.kind is JobKind.FULL else "record resync"
+        note = "Fixed" if job.outcome is Outcome.FIXED else "Checked again"
+        message.blocks.append(context(f"{note} after a {kind} requested by <@{job.requested_by}>"))
+        await self.pacer.wait(job.channel)
+        await self._edit(job, job.root_ts, message)
+
+    async def _post(self, job: Job, message: Message) -> None:
+        await self.pacer.wait(job.channel)
+        await self.slack.chat_postMessage(
+            channel=job.channel, thread_ts=job.thread_ts, **message.as_kwargs()
+        )
+
+    async def _edit(self, job: Job, ts: str, message: Message) -> None:
+        await self.slack.chat_update(channel=job.channel, ts=ts, **message.as_kwargs())

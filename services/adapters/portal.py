@@ -1,0 +1,440 @@
+"""The billing portal adapter: the Portal REST API of ``docs/portal-api.yaml`` over httpx.
+
+Reads are retried on 429, 5xx, timeouts and dropped connections (bounded, with backoff,
+honouring ``Retry-After``). Writes (start a sync, resync a record) are retried only when
+the portal cannot have acted on them: 429, 503, or a connection never made. The API key
+travels in ``X-API-Key`` and is never logged or put in an error message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from email.utils import parsedate_to_datetime
+from typing import Annotated, Any, Literal, TypeVar
+from urllib.parse import quote
+
+import httpx
+from pydantic import BaseModel, BeforeValidator, ConfigDict, SecretStr, ValidationError
+
+from services.adapters.portal_errors import SyncAlreadyRunning
+from services.errors import (
+    AuthenticationError,
+    NotFoundError,
+    ThrottledError,
+    TransientError,
+    UpstreamError,
+    ValidationFault,
+)
+from services.models import (
+    Integration,
+    IntegrationKind,
+    PortalInvoice,
+    ProcessedRecord,
+    RecordResync,
+    RecordType,
+    SyncRun,
+    SyncStatus,
+    UtcDateTime,
+    money,
+)
+
+logger = logging.getLogger(__name__)
+
+SYSTEM = "portal"
+API_PREFIX = "/api/v1"
+MAX_BATCH = 1000
+MAX_HISTORY = 100
+
+
+def _money(value: object) -> Decimal:
+    if not isinstance(value, str):
+        raise ValueError("money must be a decimal string")
+    return money(value)
+
+
+Money = Annotated[Decimal, BeforeValidator(_money)]
+
+
+class _Wire(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class _Customer(_Wire):
+    id: str | None
+    name: str
+
+
+class _Invoice(_Wire):
+    number: str
+    external_id: str | None
+    customer: _Customer
+    total: Money
+    balance: Money
+    currency: str | None
+    status: Literal["open", "paid", "void"]
+    integration_id: str
+    last_synced_at: UtcDateTime | None
+
+    def domain(self) -> PortalInvoice:
+        return PortalInvoice(
+            number=self.number,
+            external_id=self.external_id,
+            customer_id=self.customer.id,
+            customer_name=self.customer.name,
+            total=self.total,
+            balance=self.balance,
+            currency=self.currency,
+            status=self.status,
+            integration_id=self.integration_id,
+            last_synced_at=self.last_synced_at,
+        )
+
+
+class _InvoicePage(_Wire):
+    invoices: list[_Invoice]
+    next_cursor: str | None
+
+
+class _Lookup(_Wire):
+    invoices: list[_Invoice]
+    missing: list[str]
+
+
+class _Integration(_Wire):
+    id: str
+    name: str
+    provider: str
+    kind: IntegrationKind
+    last_successful_sync_at: UtcDateTime | None
+
+    def domain(self) -> Integration:
+        return Integration(**self.model_dump())
+
+
+class _Integrations(_Wire):
+    integrations: list[_Integration]
+
+
+class _SyncRun(_Wire):
+    id: str
+    integration_id: str
+    status: SyncStatus
+    sync_from: date
+    created_at: UtcDateTime
+    started_at: UtcDateTime | None
+    finished_at: UtcDateTime | None
+    records_processed: int
+    error: str | None
+
+    def domain(self) -> SyncRun:
+        return SyncRun(**self.model_dump())
+
+
+class _SyncRuns(_Wire):
+    sync_runs: list[_SyncRun]
+
+
+class _Record(_Wire):
+    record_type: RecordType
+    number: str
+    action: str
+    balance_before: Money | None
+    balance_after: Money | None
+
+    def domain(self) -> ProcessedRecord:
+        return ProcessedRecord(**self.model_dump())
+
+
+class _RecordPage(_Wire):
+    records: list[_Record]
+    next_cursor: str | None
+
+
+class _RecordResync(_Wire):
+    id: str
+    record_type: RecordType
+    record_id: str
+    status: SyncStatus
+    created_at: UtcDateTime
+    finished_at: UtcDateTime | None
+    error: str | None
+
+    def domain(self) -> RecordResync:
+        return RecordResync(**self.model_dump())
+
+
+W = TypeVar("W", bound=_Wire)
+
+
+def _segment(value: str) -> str:
+    """One path segment, percent-encoded (invoice numbers may hold ``?``, ``#``, ``%``)."""
+    return quote(value, safe="")
+
+
+class PortalClient:
+    """``BillingPortal`` over the Portal REST API.
+
+    ``base_url`` is the portal's address; ``/api/v1`` is appended unless already there.
+    """
+
+    name = "portal"
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        api_key: SecretStr,
+        transport: httpx.AsyncBaseTransport | None = None,
+        timeout: float = 30.0,
+        max_retries: int = 3,
+        backoff: float = 0.5,
+        max_retry_wait: float = 60.0,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        root = base_url.rstrip("/")
+        if not root.endswith(API_PREFIX):
+            root += API_PREFIX
+        self._http = httpx.AsyncClient(
+            base_url=root,
+            transport=transport,
+            timeout=timeout,
+            headers={"X-API-Key": api_key.get_secret_value(), "Accept": "application/json"},
+            follow_redirects=False,
+        )
+        self._max_retries = max(0, max_retries)
+        self._backoff = backoff
+        self._max_retry_wait = max_retry_wait
+        self._sleep = sleep
+
+    def __repr__(self) -> str:
+        return f"PortalClient(base_url={str(self._http.base_url)!r})"
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # Invoices.
+    async def get_invoice(self, number: str) -> PortalInvoice | None:
+        try:
+            body = await self._call("GET", f"/invoices/{_segment(number)}")
+        except NotFoundError:
+            return None
+        return self._parse(_Invoice, body).domain()
+
+    async def get_invoices(self, numbers: Sequence[str]) -> dict[str, PortalInvoice]:
+        unique = list(dict.fromkeys(numbers))
+        found: dict[str, PortalInvoice] = {}
+        for start in range(0, len(unique), MAX_BATCH):
+            batch = unique[start : start + MAX_BATCH]
+            body = await self._call("POST", "/invoices/lookup", json={"numbers": batch})
+            for invoice in self._parse(_Lookup, body).invoices:
+                found[invoice.number] = invoice.domain()
+        return found
+
+    async def iter_open_invoices(
+        self, *, page_size: int = 1000
+    ) -> AsyncIterator[list[PortalInvoice]]:
+        params: dict[str, str | int] = {"status": "open", "limit": max(1, min(page_size, 1000))}
+        while True:
+            page = self._parse(_InvoicePage, await self._call("GET", "/invoices", params=params))
+            if page.invoices:
+                yield [invoice.domain() for invoice in page.invoices]
+            if page.next_cursor is None:
+                return
+            params["cursor"] = page.next_cursor
+
+    # Integrations and syncs.
+    async def list_integrations(self) -> list[Integration]:
+        body = await self._call("GET", "/integrations")
+        return [i.domain() for i in self._parse(_Integrations, body).integrations]
+
+    async def get_integration(self, integration_id: str) -> Integration:
+        body = await self._call("GET", f"/integrations/{_segment(integration_id)}")
+        return self._parse(_Integration, body).domain()
+
+    async def start_sync(self, integration_id: str, *, sync_from: date) -> SyncRun:
+        body = await self._call(
+            "POST",
+            f"/integrations/{_segment(integration_id)}/syncs",
+            json={"sync_from": sync_from.isoformat()},
+        )
+        return self._parse(_SyncRun, body).domain()
+
+    async def get_sync_run(self, run_id: str) -> SyncRun:
+        body = await self._call("GET", f"/sync-runs/{_segment(run_id)}")
+        return self._parse(_SyncRun, body).domain()
+
+    async def list_sync_runs(self, integration_id: str, *, limit: int = 10) -> list[SyncRun]:
+        body = await self._call(
+            "GET",
+            f"/integrations/{_segment(integration_id)}/syncs",
+            params={"limit": max(1, min(limit, MAX_HISTORY))},
+        )
+        return [run.domain() for run in self._parse(_SyncRuns, body).sync_runs]
+
+    async def list_processed_records(self, run_id: str) -> list[ProcessedRecord]:
+        records: list[ProcessedRecord] = []
+        params: dict[str, str | int] = {"limit": 1000}
+        while True:
+            body = await self._call("GET", f"/sync-runs/{_segment(run_id)}/records", params=params)
+            page = self._parse(_RecordPage, body)
+            records.extend(record.domain() for record in page.records)
+            if page.next_cursor is None:
+                return records
+            params["cursor"] = page.next_cursor
+
+    # Record resyncs.
+    async def resync_record(self, record_type: RecordType, record_id: str) -> RecordResync:
+        body = await self._call(
+            "POST",
+            "/record-resyncs",
+            json={"record_type": RecordType(record_type).value, "record_id": record_id},
+        )
+        return self._parse(_RecordResync, body).domain()
+
+    async def get_record_resync(self, resync_id: str) -> RecordResync:
+        body = await self._call("GET", f"/record-resyncs/{_segment(resync_id)}")
+        return self._parse(_RecordResync, body).domain()
+
+    # HTTP.
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, str | int] | None = None,
+        json: dict[str, Any] | None = None,
+    ) -> Any:
+        """The JSON body of a 2xx answer; any other answer raised as a typed error."""
+        # The look-up is a POST but only reads: it is as safe to retry as a GET.
+        safe = method == "GET" or path == "/invoices/lookup"
+        attempt = 0
+        while True:
+            outcome, retry, wait = await self._attempt(method, path, params, json, safe=safe)
+            if isinstance(outcome, httpx.Response):
+                return self._body(outcome, method, path)
+            if not retry or attempt >= self._max_retries:
+                raise outcome
+            delay = wait if wait is not None else self._backoff * 2**attempt
+            delay = min(delay, self._max_retry_wait) + random.uniform(0, self._backoff / 4)
+            attempt += 1
+            logger.warning(
+                "portal %s %s: %s; retry %d/%d in %.2fs",
+                method, path, outcome.message, attempt, self._max_retries, delay,
+            )  # fmt: skip
+            await self._sleep(delay)
+
+    async def _attempt(
+        self,
+        method: str,
+        path: str,
+        params: dict[str, str | int] | None,
+        json: dict[str, Any] | None,
+        *,
+        safe: bool,
+    ) -> tuple[httpx.Response | UpstreamError, bool, float | None]:
+        """(answer or error, worth retrying, seconds the portal asked to wait)."""
+        try:
+            response = await self._http.request(method, path, params=params, json=json)
+        except httpx.TimeoutException as exc:
+            never_sent = isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout)
+            error = TransientError(f"{method} {path} timed out", system=SYSTEM)
+            return error, safe or never_sent, None
+        except httpx.TransportError as exc:
+            never_sent = isinstance(exc, httpx.ConnectError)
+            name = type(exc).__name__
+            return (
+                TransientError(f"{method} {path} failed: {name}", system=SYSTEM),
+                safe or never_sent,
+                None,
+            )
+        status = response.status_code
+        if status == 429:
+            wait = _retry_after(response)
+            message = f"{method} {path} was rate limited"
+            return ThrottledError(message, retry_after=wait, **_context(response)), True, wait
+        if status >= 500:
+            error = TransientError(_error_message(response, method, path), **_context(response))
+            return error, safe or status == 503, _retry_after(response)
+        return response, False, None
+
+    def _body(self, response: httpx.Response, method: str, path: str) -> Any:
+        status = response.status_code
+        if status < 300:
+            try:
+                return response.json()
+            except ValueError:
+                raise UpstreamError(
+                    f"{method} {path} answered with invalid JSON", **_context(response)
+                ) from None
+        message = _error_message(response, method, path)
+        context = _context(response)
+        if status in (401, 403):
+            raise AuthenticationError(
+                "The portal refused the API key (check PORTAL_API_KEY).", **context
+            )
+        if status == 404:
+            raise NotFoundError(message, **context)
+        if status == 409 and context.get("code") == "sync_already_running":
+            run_id = _error_field(response, "run_id")
+            if run_id:
+                raise SyncAlreadyRunning(message, run_id=run_id, request_id=context["request_id"])
+        if status in (400, 422):
+            raise ValidationFault(message, **context)
+        raise UpstreamError(message, **context)
+
+    @staticmethod
+    def _parse(model: type[W], body: Any) -> W:
+        try:
+            return model.model_validate(body)
+        except ValidationError as exc:
+            problem = exc.errors()[0]
+            where = ".".join(str(p) for p in problem["loc"])
+            raise UpstreamError(
+                f"The portal answered in an unexpected shape ({where}: {problem['msg']})",
+                system=SYSTEM,
+            ) from None
+
+
+def _error_field(response: httpx.Response, name: str) -> str | None:
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    error = body.get("error") if isinstance(body, dict) else None
+    value = error.get(name) if isinstance(error, dict) else None
+    return value if isinstance(value, str) else None
+
+
+def _error_message(response: httpx.Response, method: str, path: str) -> str:
+    message = _error_field(response, "message")
+    return message or f"{method} {path} answered HTTP {response.status_code}"
+
+
+def _context(response: httpx.Response) -> dict[str, Any]:
+    return {
+        "system": SYSTEM,
+        "status": response.status_code,
+        "code": _error_field(response, "code"),
+        "request_id": response.headers.get("X-Request-Id"),
+    }
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    """``Retry-After`` in seconds (delta-seconds or an HTTP date), when the portal sent it."""
+    value = response.headers.get("Retry-After", "").strip()
+    if not value:
+        return None
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())

@@ -1,0 +1,142 @@
+"""OAuth2 for QuickBooks Online: refresh on expiry, rotated refresh token saved first,
+one refresher at a time. Tokens and the client secret never reach a log or an error."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+from pydantic import SecretStr
+
+from services.adapters.qbo_faults import SYSTEM, parse_json
+from services.errors import AuthenticationError, ReconnectRequired, TransientError, UpstreamError
+from services.models import TokenSet
+from services.ports import TokenStore
+
+log = logging.getLogger("services.adapters.qbo")
+
+LEEWAY = timedelta(seconds=60)
+"""Refresh an access token that expires within this long."""
+
+
+class QboAuth:
+    """Hands out a valid access token, refreshing it through the token endpoint when due."""
+
+    def __init__(
+        self,
+        *,
+        http: httpx.AsyncClient,
+        token_url: str,
+        client_id: str,
+        client_secret: SecretStr,
+        store: TokenStore,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._http = http
+        self._token_url = token_url
+        self._client_id = client_id
+        self._client_secret = client_secret
+        self._store = store
+        self._clock = clock
+        self._cached: TokenSet | None = None
+        self.refreshes = 0
+        """Refreshes this client performed (tests count them)."""
+
+    def _fresh(self, tokens: TokenSet | None) -> bool:
+        return (
+            tokens is not None
+            and bool(tokens.access_token)
+            and tokens.access_token_expires_at - LEEWAY > self._clock()
+        )
+
+    async def access_token(self) -> str:
+        """A usable access token: the cached one, the stored one, or a refreshed one."""
+        if self._cached is None or not self._fresh(self._cached):
+            self._cached = await self._store.load()
+        if self._cached is not None and self._fresh(self._cached):
+            return self._cached.access_token
+        stale = self._cached.access_token if self._cached is not None else None
+        return await self.refresh(rejected=stale)
+
+    async def refresh(self, *, rejected: str | None) -> str:
+        """Refresh unless another refresher already replaced ``rejected`` meanwhile."""
+        async with self._store.refresh_lock():
+            current = await self._store.load()
+            if current is None:
+                raise ReconnectRequired(
+                    "no QuickBooks Online connection is stored: connect the app first",
+                    system=SYSTEM,
+                )
+            if current.access_token != rejected and self._fresh(current):
+                self._cached = current
+                return current.access_token
+            tokens = await self._grant(current.refresh_token)
+            # The old refresh token may be dead already: keep the new one before anything else.
+            await self._store.save(tokens)
+            self._cached = tokens
+            self.refreshes += 1
+            log.info("QuickBooks Online access token refreshed")
+            return tokens.access_token
+
+    async def _grant(self, refresh_token: str) -> TokenSet:
+        try:
+            response = await self._http.post(
+                self._token_url,
+                data={"grant_type": "refresh_token", "refresh_token": refresh_token},
+                auth=httpx.BasicAuth(self._client_id, self._client_secret.get_secret_value()),
+                headers={"Accept": "application/json"},
+            )
+        except httpx.HTTPError as exc:
+            raise TransientError(
+                f"token endpoint unreachable ({type(exc).__name__})", system=SYSTEM
+            ) from None
+        request_id = response.headers.get("intuit_tid")
+        body = _json_or_empty(response)
+        if response.status_code == 200 and isinstance(body.get("access_token"), str):
+            return self._tokens_from(body, refresh_token)
+        error = str(body.get("error") or f"HTTP {response.status_code}")
+        common: dict[str, Any] = {
+            "system": SYSTEM,
+            "status": response.status_code,
+            "code": error,
+            "request_id": request_id,
+        }
+        log.error(
+            "QuickBooks Online token refresh failed: %s (status=%s intuit_tid=%s)",
+            error,
+            response.status_code,
+            request_id,
+        )
+        if error == "invalid_grant":
+            raise ReconnectRequired(
+                "the refresh token was refused (invalid_grant): reconnect QuickBooks Online",
+                **common,
+            )
+        if response.status_code == 429 or response.status_code >= 500:
+            raise TransientError("token endpoint failed", **common)
+        if error == "invalid_client" or response.status_code == 401:
+            raise AuthenticationError("client id or secret refused by the token endpoint", **common)
+        raise UpstreamError(f"token refresh failed: {error}", **common)
+
+    def _tokens_from(self, body: dict[str, Any], old_refresh: str) -> TokenSet:
+        now = self._clock()
+        refresh_ttl = body.get("x_refresh_token_expires_in")
+        return TokenSet(
+            access_token=body["access_token"],
+            access_token_expires_at=now + timedelta(seconds=int(body.get("expires_in", 3600))),
+            refresh_token=str(body.get("refresh_token") or old_refresh),
+            refresh_token_expires_at=(
+                now + timedelta(seconds=int(refresh_ttl)) if refresh_ttl is not None else None
+            ),
+        )
+
+
+def _json_or_empty(response: httpx.Response) -> dict[str, Any]:
+    try:
+        body = parse_json(response.text)
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}

@@ -1,0 +1,53 @@
+"""The fake QBO and the fake portal running together over loopback, for the portal tests."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sandbox.portal import PortalState, create_portal_app
+from sandbox.qbo import QboState, create_qbo_app
+from sandbox.scenarios import REALM_ID
+from sandbox.server import serving
+
+CLIENT_ID, CLIENT_SECRET = "portal-client", "portal-secret"
+
+
+@dataclass
+class World:
+    qbo: QboState
+    portal: PortalState
+    qbo_url: str
+    portal_url: str
+    now: datetime
+
+
+@contextlib.asynccontextmanager
+async def running_world(
+    *, matching: int = 40, sync_duration: float = 0.1, record_resync_seconds: float = 0.05
+) -> AsyncIterator[World]:
+    """Both fake servers on loopback, seeded at the same moment; the portal's syncs pull
+    from the fake QBO over HTTP with their own OAuth client."""
+    now = datetime.now(UTC)
+    qbo = QboState.seeded(now, matching=matching)
+    refresh_token = qbo.register_client(CLIENT_ID, CLIENT_SECRET)
+    async with serving(create_qbo_app(qbo)) as qbo_url:
+        portal = PortalState.seeded(
+            now,
+            qbo_base_url=qbo_url,
+            qbo_token_url=f"{qbo_url}/oauth2/v1/tokens/bearer",
+            qbo_realm_id=REALM_ID,
+            qbo_client_id=CLIENT_ID,
+            qbo_client_secret=CLIENT_SECRET,
+            qbo_refresh_token=refresh_token,
+            matching=matching,
+        )
+        portal.sync_duration = sync_duration
+        portal.record_resync_seconds = record_resync_seconds
+        try:
+            async with serving(create_portal_app(portal)) as portal_url:
+                yield World(qbo, portal, qbo_url, portal_url, now)
+        finally:
+            await portal.aclose()
