@@ -17,9 +17,9 @@ _RECORD_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 USAGE = """\
 *Usage*
-• `/invoice check <number>`: both balances side by side, with a verdict
-• `/invoice resync <number>`: resync that invoice in the portal and verify it
-• `/invoice resync company <id>` / `/invoice resync contact <id>`: resync that record
+• `/invoice check NUMBER`: both balances side by side, with a verdict
+• `/invoice resync NUMBER`: resync that invoice in the portal and verify it
+• `/invoice resync company ID` / `/invoice resync contact ID`: resync that record
 • `/invoice resync [--since YYYY-MM-DD]`: full resync of the integration
 • `/invoice history`: the integration's recent sync runs
 • `/invoice digest`: compare every open invoice now

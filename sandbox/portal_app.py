@@ -7,6 +7,7 @@ import base64
 import binascii
 import hmac
 import json
+import logging
 import re
 import secrets
 from collections.abc import Mapping
@@ -22,6 +23,7 @@ from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from sandbox.portal_state import (
+    Fault,
     Integration,
     Invoice,
     PortalState,
@@ -279,6 +281,12 @@ async def list_sync_runs(request: Request) -> Response:
     return JSONResponse({"sync_runs": [run_json(r) for r in runs]})
 
 
+async def syncs(request: Request) -> Response:
+    if request.method == "POST":
+        return await start_sync(request)
+    return await list_sync_runs(request)
+
+
 def run_of(request: Request) -> SyncRun:
     run_id = path_param(request, "run_id", ID_RE, 64)
     run = state_of(request).runs.get(run_id)
@@ -334,8 +342,7 @@ ROUTES = [
     Route("/invoices", list_invoices, methods=["GET"]),
     Route("/integrations", list_integrations, methods=["GET"]),
     Route("/integrations/{integration_id}", get_integration, methods=["GET"]),
-    Route("/integrations/{integration_id}/syncs", start_sync, methods=["POST"]),
-    Route("/integrations/{integration_id}/syncs", list_sync_runs, methods=["GET"]),
+    Route("/integrations/{integration_id}/syncs", syncs, methods=["GET", "POST"]),
     Route("/sync-runs/{run_id}", get_sync_run, methods=["GET"]),
     Route("/sync-runs/{run_id}/records", list_records, methods=["GET"]),
     Route("/record-resyncs", start_record_resync, methods=["POST"]),
@@ -358,6 +365,27 @@ async def on_crash(request: Request, exc: Exception) -> Response:
     return error_response(500, "internal_error", "The portal failed.")
 
 
+class DroppedConnection(Exception):
+    """Raised after half an answer so that the server closes the connection."""
+
+
+class _QuietDrops(logging.Filter):
+    """Keeps uvicorn from logging the deliberate drop as an error."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and isinstance(record.exc_info[1], DroppedConnection))
+
+
+async def drop(send: Send) -> None:
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"4096")]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": b'{"invoices": [', "more_body": True})
+    raise DroppedConnection("connection dropped on purpose (fault injection)")
+
+
+_quiet_drops = _QuietDrops()
+
+
 class Gate:
     """Counts requests, adds latency, plays injected faults, checks the API key."""
 
@@ -371,7 +399,10 @@ class Gate:
         state, path = self.state, scope["path"]
         state.requests[f"{scope['method']} {path}"] += 1
         request_id = secrets.token_hex(8)
-        response = await self._refusal(scope, path)
+        fault = await self._delay_and_fault(path)
+        if fault is not None and fault.kind == "drop":
+            await drop(send)
+        response = await self._refusal(scope, fault)
         if response is not None:
             response.headers["X-Request-Id"] = request_id
             await response(scope, receive, send)
@@ -384,11 +415,13 @@ class Gate:
 
         await self.app(scope, receive, send_with_id)
 
-    async def _refusal(self, scope: Scope, path: str) -> Response | None:
+    async def _delay_and_fault(self, path: str) -> Fault | None:
+        if self.state.latency > 0:
+            await asyncio.sleep(self.state.latency)
+        return self.state.take_fault(path)
+
+    async def _refusal(self, scope: Scope, fault: Fault | None) -> Response | None:
         state = self.state
-        if state.latency > 0:
-            await asyncio.sleep(state.latency)
-        fault = state.take_fault(path)
         if fault is not None and fault.kind == "timeout":
             await asyncio.sleep(state.timeout_seconds)
             return error_response(504, "timeout", "The portal timed out.")
@@ -416,4 +449,5 @@ def create_portal_app(state: PortalState) -> Starlette:
     )
     app.state.portal = state
     app.add_middleware(Gate, state=state)
+    logging.getLogger("uvicorn.error").addFilter(_quiet_drops)
     return app

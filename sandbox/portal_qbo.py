@@ -173,7 +173,7 @@ def _retry_after(response: httpx.Response, attempt: int) -> float:
     header = response.headers.get("Retry-After", "")
     if header.isdigit():
         return min(float(header), RETRY_AFTER_CAP)
-    return min(0.2 * 2.0**attempt, RETRY_AFTER_CAP)
+    return min(0.1 * 2.0 ** (attempt - 1), RETRY_AFTER_CAP)
 
 
 def _decode(response: httpx.Response) -> dict[str, Any]:

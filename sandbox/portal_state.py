@@ -110,9 +110,10 @@ class RecordResync:
 
 @dataclass
 class Fault:
-    """One injected failure: an HTTP status (500, 429, ...) or a request that hangs."""
+    """One injected failure: an HTTP status (500, 429, ...), a request that hangs, or a
+    connection dropped halfway through the answer."""
 
-    kind: Literal["status", "timeout"]
+    kind: Literal["status", "timeout", "drop"]
     status: int = 500
     retry_after: int | None = None
     path: str | None = None
@@ -291,6 +292,11 @@ class PortalState:
         """The next ``count`` requests hang for ``timeout_seconds``."""
         for _ in range(count):
             self.faults.append(Fault("timeout", 504, None, path))
+
+    def inject_drop(self, *, count: int = 1, path: str | None = None) -> None:
+        """The next ``count`` requests get half an answer, then the connection closes."""
+        for _ in range(count):
+            self.faults.append(Fault("drop", 200, None, path))
 
     def take_fault(self, path: str) -> Fault | None:
         for fault in self.faults:

@@ -38,26 +38,55 @@ class Scenario:
 
 SCENARIOS: tuple[Scenario, ...] = (
     Scenario(
-        "11260", "58", "Best Tackle", Decimal("50.00"), Decimal("50.00"), Decimal("40.00"),
-        timedelta(hours=1), "changed in QBO after the portal's last sync; a record resync fixes it",
+        "11260",
+        "58",
+        "Best Tackle",
+        Decimal("50.00"),
+        Decimal("50.00"),
+        Decimal("40.00"),
+        timedelta(hours=1),
+        "changed in QBO after the portal's last sync; a record resync fixes it",
     ),
     Scenario(
-        "11261", "59", "Cool Cars", Decimal("120.00"), Decimal("120.00"), Decimal("100.00"),
-        timedelta(hours=5), "record resync fails (stale QBO link); the full resync fixes it",
+        "11261",
+        "59",
+        "Cool Cars",
+        Decimal("120.00"),
+        Decimal("120.00"),
+        Decimal("100.00"),
+        timedelta(hours=5),
+        "record resync fails (stale QBO link); the full resync fixes it",
         stale_link=True,
     ),
     Scenario(
-        "11262", "60", "Dukes Basketball Camp", Decimal("75.00"), Decimal("75.00"),
-        Decimal("60.00"), timedelta(days=3),
+        "11262",
+        "60",
+        "Dukes Basketball Camp",
+        Decimal("75.00"),
+        Decimal("75.00"),
+        Decimal("60.00"),
+        timedelta(days=3),
         "modified three days ago: a one-day full resync misses it, the bot's date does not",
     ),
     Scenario(
-        "11263", "61", "Freeman Sporting Goods", Decimal("250.00"), Decimal("250.00"), None,
-        timedelta(hours=3), "created in QBO after the last sync: missing from the portal",
+        "11263",
+        "61",
+        "Freeman Sporting Goods",
+        Decimal("250.00"),
+        Decimal("250.00"),
+        None,
+        timedelta(hours=3),
+        "created in QBO after the last sync: missing from the portal",
     ),
     Scenario(
-        "11264", "62", "Geeta Kalapatapu", Decimal("89.50"), Decimal("0.00"), Decimal("89.50"),
-        timedelta(hours=20), "paid in QBO, still open in the portal",
+        "11264",
+        "62",
+        "Geeta Kalapatapu",
+        Decimal("89.50"),
+        Decimal("0.00"),
+        Decimal("89.50"),
+        timedelta(hours=20),
+        "paid in QBO, still open in the portal",
     ),
 )
 
@@ -118,8 +147,18 @@ def seed_invoices(now: datetime, *, matching: int = MATCHING_COUNT) -> list[Seed
         balance = total if i % 3 else (total / 2).quantize(Decimal("0.01"))
         updated = last_sync - timedelta(days=5 + i % 50, minutes=i)
         rows.append(
-            SeedInvoice(number, str(qbo_id), cust_id, cust, total, balance, balance,
-                        updated, last_sync, str(qbo_id))
+            SeedInvoice(
+                number,
+                str(qbo_id),
+                cust_id,
+                cust,
+                total,
+                balance,
+                balance,
+                updated,
+                last_sync,
+                str(qbo_id),
+            )
         )
     for s in SCENARIOS:
         qbo_id += 1
@@ -127,8 +166,17 @@ def seed_invoices(now: datetime, *, matching: int = MATCHING_COUNT) -> list[Seed
         if s.stale_link:
             external = str(qbo_id + 5000)  # the Id of the invoice before it was recreated
         rows.append(
-            SeedInvoice(s.number, str(qbo_id), s.customer_id, s.customer, s.total,
-                        s.qbo_balance, s.portal_balance, now - s.modified_ago,
-                        last_sync - timedelta(days=1), external)
+            SeedInvoice(
+                s.number,
+                str(qbo_id),
+                s.customer_id,
+                s.customer,
+                s.total,
+                s.qbo_balance,
+                s.portal_balance,
+                now - s.modified_ago,
+                last_sync - timedelta(days=1),
+                external,
+            )
         )
     return rows

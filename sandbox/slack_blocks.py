@@ -79,7 +79,9 @@ def interactive_elements(blocks: list[Block]) -> list[Element]:
             if kind == "button":
                 label = text_of(element.get("text"))
                 value = str(element.get("value", ""))
-                out.append(Element(block_id, action_id, kind, value, label, element, None, dispatches))
+                out.append(
+                    Element(block_id, action_id, kind, value, label, element, None, dispatches)
+                )
             elif kind in PICKER_KINDS:
                 label = text_of(element.get("placeholder")) or "Pick a date"
                 out.append(Element(block_id, action_id, kind, "", label, element, None, dispatches))
@@ -88,7 +90,9 @@ def interactive_elements(blocks: list[Block]) -> list[Element]:
                     value = str(option.get("value", ""))
                     label = text_of(option.get("text"))
                     out.append(
-                        Element(block_id, action_id, kind, value, label, element, option, dispatches)
+                        Element(
+                            block_id, action_id, kind, value, label, element, option, dispatches
+                        )
                     )
     return out
 

@@ -15,19 +15,20 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import re
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlencode
 
 import httpx
 
 from sandbox.server import RunningServer, start_server
+from sandbox.slack_actions import ClickError, action_for, state_values
 from sandbox.slack_api import RateLimit, SlackApi
-from sandbox.slack_blocks import Element, block_elements, initial_state, interactive_elements
+from sandbox.slack_blocks import Element, initial_state, interactive_elements
 from sandbox.slack_render import Renderer
 from sandbox.slack_responses import ResponseError, deliver
 from sandbox.slack_state import (
@@ -41,8 +42,7 @@ from sandbox.slack_state import (
     User,
 )
 
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_TIME = re.compile(r"^\d{2}:\d{2}$")
+__all__ = ["BotReply", "ClickError", "RateLimit", "Signing", "SlackEmulator", "SlackState", "sign"]
 
 
 @dataclass(frozen=True)
@@ -74,10 +74,6 @@ class BotReply:
             return json.loads(self.body) if self.body.strip() else None
         except json.JSONDecodeError:
             return None
-
-
-class ClickError(Exception):
-    """A click that cannot happen: no such number, the button is gone, a date is missing."""
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
@@ -185,10 +181,19 @@ class SlackEmulator:
         self._show_ack(reply, target, command)
         return reply
 
-    async def send_line(self, line: str, **kwargs: Any) -> BotReply:
+    async def send_line(
+        self,
+        line: str,
+        *,
+        channel: str | None = None,
+        user: str | None = None,
+        signing: Signing | None = None,
+    ) -> BotReply:
         """``send_line("/invoice check 11260")``: a slash command as a person types it."""
         command, _, text = line.strip().partition(" ")
-        return await self.send_command(command, text.strip(), **kwargs)
+        return await self.send_command(
+            command, text.strip(), channel=channel, user=user, signing=signing
+        )
 
     def _show_ack(self, reply: BotReply, target: ResponseUrl, command: str) -> None:
         if reply.error or not 200 <= reply.status < 300:
@@ -253,10 +258,11 @@ class SlackEmulator:
         Confirm dialogs are accepted without asking."""
         message, entry = self.element(number, user=user)
         who = self._user(user)
-        action = self._action(entry, value, number)
         key = (message.ts, entry.block_id, entry.action_id)
-        picked = initial_state(entry.element)
+        picked = self.state.selections.get(key) or initial_state(entry.element)
+        action = action_for(entry, value, number, picked)
         if picked is not None:
+            picked = dict(picked)
             for name in ("selected_date", "selected_time", "selected_option", "selected_options"):
                 if name in action:
                     picked[name] = action[name]
@@ -291,7 +297,7 @@ class SlackEmulator:
         }
         if message.ephemeral_to is None:  # Slack leaves the message out for ephemerals
             payload["message"] = message.payload(team.id)
-        values = self._state_values(message)
+        values = state_values(self.state, message)
         if values:
             payload["state"] = {"values": values}
         reply = await self.send_interaction(payload, signing=signing)
@@ -299,52 +305,6 @@ class SlackEmulator:
             error = reply.error or f"HTTP {reply.status}"
             self._notice(target, f"{self.state.bot.name} did not handle [{number}] ({error}).")
         return reply
-
-    def _action(self, entry: Element, value: str | None, number: int) -> dict[str, Any]:
-        element = entry.element
-        action: dict[str, Any] = {
-            "type": entry.kind,
-            "action_id": entry.action_id,
-            "block_id": entry.block_id,
-        }
-        if entry.kind == "button":
-            action["text"] = element.get("text")
-            for name in ("value", "style", "url"):
-                if name in element:
-                    action[name] = element[name]
-        elif entry.kind == "datepicker":
-            if value is None or not _DATE.match(value):
-                raise ClickError(f"[{number}] is a date picker: click {number} YYYY-MM-DD")
-            action["selected_date"] = value
-            if element.get("initial_date"):
-                action["initial_date"] = element["initial_date"]
-        elif entry.kind == "timepicker":
-            if value is None or not _TIME.match(value):
-                raise ClickError(f"[{number}] is a time picker: click {number} HH:MM")
-            action["selected_time"] = value
-        elif entry.kind == "checkboxes":
-            action["selected_options"] = [entry.selected]
-        elif entry.kind == "datetimepicker":
-            raise ClickError(f"[{number}]: date-time pickers are not supported by the console.")
-        else:
-            action["selected_option"] = entry.selected
-            if "placeholder" in element:
-                action["placeholder"] = element["placeholder"]
-        action["action_ts"] = f"{time.time():.6f}"
-        return action
-
-    def _state_values(self, message: Message) -> dict[str, dict[str, Any]]:
-        values: dict[str, dict[str, Any]] = {}
-        for block in message.blocks:
-            block_id = str(block.get("block_id", ""))
-            for element, _ in block_elements(block):
-                initial = initial_state(element)
-                if initial is None:
-                    continue
-                action_id = str(element.get("action_id", ""))
-                chosen = self.state.selections.get((message.ts, block_id, action_id), initial)
-                values.setdefault(block_id, {})[action_id] = chosen
-        return values
 
     # -- sending --------------------------------------------------------------------------
 
@@ -400,7 +360,7 @@ class SlackEmulator:
         *,
         quiet: float = 0.5,
         timeout: float = 120.0,
-        is_busy: Any = None,
+        is_busy: Callable[[], bool] | None = None,
     ) -> bool:
         """Wait until ``is_busy()`` (if given) is False and nothing happened on the Slack side
         for ``quiet`` seconds; False if ``timeout`` passed first."""
@@ -433,18 +393,15 @@ class SlackEmulator:
         return found
 
     def _response_url(
-        self, kind: str, channel: Channel, user: User, source_ts: str | None = None
+        self,
+        kind: Literal["command", "action"],
+        channel: Channel,
+        user: User,
+        source_ts: str | None = None,
     ) -> ResponseUrl:
         self._counter += 1
         token = f"{self._counter}-{secrets.token_urlsafe(9)}"
-        target = ResponseUrl(
-            token,
-            "action" if kind == "action" else "command",
-            channel.id,
-            user.id,
-            self.state.clock(),
-            source_ts=source_ts,
-        )
+        target = ResponseUrl(token, kind, channel.id, user.id, self.state.clock(), source_ts)
         self.state.response_urls[token] = target
         return target
 

@@ -33,6 +33,8 @@ def mrkdwn(state: SlackState, text: str) -> str:
             return label or target
         if target.startswith("!"):
             return "@" + target[1:]
+        if "://" not in target and not target.startswith(("mailto:", "tel:")):
+            return match.group(0)  # not markup: Slack wants "&lt;" here, shown as typed
         return f"{label} ({target})" if label and label != target else target
 
     text = _LINK.sub(link, text)
@@ -89,11 +91,14 @@ class Renderer:
         lines += [self.file(upload) for upload in message.files]
         return lines or ["(empty message)"]
 
-    def thread(self, root: Message) -> str:
-        """A message with its current version and all its replies."""
-        parts = [self.message(root)]
-        parts += [self.message(r) for r in self.state.replies(root.channel, root.ts)]
-        return "".join(parts)
+    def transcript(self, user: str) -> str:
+        """Every top-level message ``user`` sees, each followed by its thread."""
+        shown = [m for m in self.state.messages.values() if _visible(m, user)]
+        parts: list[str] = []
+        for root in (m for m in shown if m.thread_ts is None):
+            parts.append(self.message(root, note=_edited(root)))
+            parts += [self.message(m, note=_edited(m)) for m in shown if m.thread_ts == root.ts]
+        return "\n".join(parts)
 
     @staticmethod
     def file(upload: UploadedFile) -> str:
@@ -190,6 +195,14 @@ class Renderer:
         return ["| " + line for line in lines]
 
 
+def _edited(message: Message) -> str:
+    return " (edited)" if message.edited else ""
+
+
+def _visible(message: Message, user: str) -> bool:
+    return not message.deleted and message.ephemeral_to in (None, user)
+
+
 def _initial(element: dict[str, Any]) -> str:
     initial = element.get("initial_date")
     return f"initial {initial}" if initial else "no date"
@@ -209,17 +222,20 @@ def _columns(fields: list[str]) -> list[str]:
 
 
 def _rich_text(node: Any) -> str:
-    if isinstance(node, dict):
-        if node.get("type") == "text":
-            return str(node.get("text", ""))
-        if node.get("type") == "link":
-            return str(node.get("text") or node.get("url", ""))
-        if node.get("type") == "user":
-            return "@" + str(node.get("user_id", ""))
-        if node.get("type") == "emoji":
-            return f":{node.get('name', '')}:"
-        inner = "".join(_rich_text(e) for e in node.get("elements") or [])
-        if node.get("type") == "rich_text_list":
-            return "\n".join("• " + _rich_text(e) for e in node.get("elements") or []) + "\n"
-        return inner
-    return ""
+    if not isinstance(node, dict):
+        return ""
+    kind = node.get("type")
+    children = [_rich_text(e) for e in node.get("elements") or []]
+    if kind == "text":
+        return str(node.get("text", ""))
+    if kind == "link":
+        return str(node.get("text") or node.get("url", ""))
+    if kind == "user":
+        return "@" + str(node.get("user_id", ""))
+    if kind == "emoji":
+        return f":{node.get('name', '')}:"
+    if kind == "rich_text":
+        return "\n".join(children)
+    if kind == "rich_text_list":
+        return "\n".join("• " + child for child in children)
+    return "".join(children)

@@ -7,6 +7,7 @@ Everything that changes a message goes through ``SlackState`` so that the change
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -123,7 +124,12 @@ class Message:
 
     def payload(self, team_id: str) -> dict[str, Any]:
         """The message as Slack's API shows it (chat.postMessage's ``message``, block_actions)."""
-        out: dict[str, Any] = {"type": "message", "user": self.user, "text": self.text, "ts": self.ts}
+        out: dict[str, Any] = {
+            "type": "message",
+            "user": self.user,
+            "text": self.text,
+            "ts": self.ts,
+        }
         out["team"] = team_id
         if self.bot_id:
             out["bot_id"] = self.bot_id
@@ -344,10 +350,8 @@ class SlackState:
     async def wait_for_change(self, timeout: float | None = None) -> None:
         """Return at the next change or API call (or after ``timeout`` seconds)."""
         event = self._changed
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(event.wait(), timeout)
-        except TimeoutError:
-            pass
 
     async def wait_for_quiet(
         self,

@@ -7,12 +7,11 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sandbox.portal import PortalState, create_portal_app
+from sandbox.portal import PORTAL_QBO_CLIENT_ID, PortalState, connected_to_qbo, create_portal_app
 from sandbox.qbo import QboState, create_qbo_app
-from sandbox.scenarios import REALM_ID
 from sandbox.server import serving
 
-CLIENT_ID, CLIENT_SECRET = "portal-client", "portal-secret"
+CLIENT_ID = PORTAL_QBO_CLIENT_ID
 
 
 @dataclass
@@ -32,18 +31,8 @@ async def running_world(
     from the fake QBO over HTTP with their own OAuth client."""
     now = datetime.now(UTC)
     qbo = QboState.seeded(now, matching=matching)
-    refresh_token = qbo.register_client(CLIENT_ID, CLIENT_SECRET)
     async with serving(create_qbo_app(qbo)) as qbo_url:
-        portal = PortalState.seeded(
-            now,
-            qbo_base_url=qbo_url,
-            qbo_token_url=f"{qbo_url}/oauth2/v1/tokens/bearer",
-            qbo_realm_id=REALM_ID,
-            qbo_client_id=CLIENT_ID,
-            qbo_client_secret=CLIENT_SECRET,
-            qbo_refresh_token=refresh_token,
-            matching=matching,
-        )
+        portal = connected_to_qbo(qbo, qbo_url, now, matching=matching)
         portal.sync_duration = sync_duration
         portal.record_resync_seconds = record_resync_seconds
         try:

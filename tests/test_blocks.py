@@ -96,7 +96,7 @@ def test_missing_in_accounting_offers_no_resync() -> None:
 
 def test_usage_message_is_short_and_lists_commands() -> None:
     text = rendered(usage_message("I don't know `frob`."))
-    assert "/invoice check <number>" in text and "frob" in text
+    assert "/invoice check NUMBER" in text and "frob" in text
 
 
 @pytest.mark.parametrize(

@@ -104,12 +104,6 @@ class QboAuth:
             "code": error,
             "request_id": request_id,
         }
-        log.error(
-            "QuickBooks Online token refresh failed: %s (status=%s intuit_tid=%s)",
-            error,
-            response.status_code,
-            request_id,
-        )
         if error == "invalid_grant":
             raise ReconnectRequired(
                 "the refresh token was refused (invalid_grant): reconnect QuickBooks Online",

@@ -1,0 +1,102 @@
+"""`invoicebot`: run the bot, or the bot on its sandbox with the terminal console."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+
+import typer
+
+from bot.settings import Settings
+
+cli = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+
+
+def setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    for noisy in ("httpx", "httpcore", "uvicorn.access", "slack_bolt", "aiosqlite"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+@cli.command()
+def run() -> None:
+    """Run the bot against Slack and the real systems (settings from the environment)."""
+    try:
+        settings = Settings().check_secrets()
+    except ValueError as exc:
+        typer.echo(f"invoicebot: {exc}", err=True)
+        raise typer.Exit(2) from None
+    setup_logging(settings.log_level)
+    asyncio.run(_run(settings))
+
+
+async def _run(settings: Settings) -> None:
+    from bot.app import build_app
+    from bot.bootstrap import bootstrap
+    from bot.flows.resync import resume_jobs
+    from bot.http import build_http_app
+    from sandbox.server import start_server
+
+    container = await bootstrap(settings)
+    app = build_app(container)
+    log = logging.getLogger("bot")
+    try:
+        resumed = await resume_jobs(container)
+        if resumed:
+            log.info("resumed %d unfinished resync job(s)", resumed)
+        if settings.socket_mode:
+            from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+            assert settings.slack_app_token is not None
+            handler = AsyncSocketModeHandler(app, settings.slack_app_token.get_secret_value())
+            log.info("connecting to Slack in Socket Mode")
+            await handler.start_async()
+        else:
+            server = await start_server(
+                build_http_app(app, container), host=settings.http_host, port=settings.http_port
+            )
+            log.info("listening on %s/slack/events", server.url)
+            try:
+                await server.task
+            finally:
+                await server.stop()
+    finally:
+        await container.aclose()
+
+
+@cli.command()
+def console(
+    sync_seconds: float = typer.Option(3.0, help="How long a full sync takes in the sandbox."),
+    quiet: float = typer.Option(0.7, help="Seconds without activity that count as settled."),
+) -> None:
+    """The bot on its sandbox (fake QuickBooks Online, fake portal, Slack emulator), driven
+    from a Slack client in the terminal. Reads commands from a pipe too."""
+    setup_logging("WARNING")
+    asyncio.run(_console(sync_seconds=sync_seconds, quiet=quiet))
+
+
+async def _console(*, sync_seconds: float, quiet: float) -> None:
+    from bot.demo import demo_stack
+    from sandbox.console import run_console
+
+    async with demo_stack(sync_seconds=sync_seconds) as (world, bot):
+        await run_console(
+            world.emulator,
+            input_stream=sys.stdin,
+            output=sys.stdout,
+            is_busy=lambda: bot.container.tasks.busy,
+            quiet=quiet,
+        )
+
+
+def main() -> None:
+    cli()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,380 @@
+"""QuickBooks Online (Accounting API v3) as an ``AccountingSystem``.
+
+Reads invoices through the query endpoint, within Intuit's limits (10 in flight and 500 a
+minute per company), refreshing OAuth2 tokens as needed and retrying what is worth it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from types import TracebackType
+from typing import Any
+from urllib.parse import quote as url_quote
+
+import httpx
+from pydantic import SecretStr
+
+from services.adapters.limits import RateLimiter
+from services.adapters.qbo_auth import QboAuth
+from services.adapters.qbo_faults import (
+    SYSTEM,
+    error_for,
+    fault_from_json,
+    fault_from_response,
+    parse_json,
+    retry_after,
+)
+from services.errors import (
+    AuthenticationError,
+    NotFoundError,
+    ThrottledError,
+    TransientError,
+    UpstreamError,
+)
+from services.models import CENT, AccountingInvoice, utcnow
+from services.ports import TokenStore
+
+log = logging.getLogger("services.adapters.qbo")
+
+MAX_PAGE = 1000
+"""Intuit's MAXRESULTS ceiling."""
+LOOKUP_CHUNK = 100
+"""Document numbers per ``DocNumber IN (...)`` query: keeps statements short."""
+MAX_DOC_NUMBER = 21
+THROTTLE_WAIT = 60.0
+"""Wait after a 429 without Retry-After (Intuit's window is a minute)."""
+
+
+def quote(value: str) -> str:
+    """A query literal: single quotes, with ``\\`` and ``'`` escaped by a backslash."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+class QboClient:
+    """The QuickBooks Online adapter; one per company (realm). Close it with ``aclose``."""
+
+    name = "QuickBooks Online"
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        token_url: str,
+        realm_id: str,
+        client_id: str,
+        client_secret: SecretStr,
+        token_store: TokenStore,
+        transport: httpx.AsyncBaseTransport | None = None,
+        timeout: float = 30.0,
+        minor_version: int = 75,
+        max_concurrency: int = 10,
+        max_per_minute: int = 500,
+        max_retries: int = 4,
+        retry_backoff: float = 0.5,
+        max_retry_wait: float = 60.0,
+        limiter: RateLimiter | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._realm_id = realm_id
+        self._minor_version = str(minor_version)
+        self._max_retries = max_retries
+        self._retry_backoff = retry_backoff
+        self._max_retry_wait = max_retry_wait
+        self._sleep = sleep
+        self._http = httpx.AsyncClient(
+            base_url=base_url.rstrip("/"),
+            transport=transport,
+            timeout=timeout,
+            follow_redirects=False,
+            headers={"Accept": "application/json", "User-Agent": "invoice-resync-bot"},
+        )
+        self.limiter = limiter or RateLimiter(
+            max_concurrency=max_concurrency, max_per_window=max_per_minute
+        )
+        self.auth = QboAuth(
+            http=self._http,
+            token_url=token_url,
+            client_id=client_id,
+            client_secret=client_secret,
+            store=token_store,
+            clock=clock,
+        )
+
+    async def __aenter__(self) -> QboClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # -- AccountingSystem ---------------------------------------------------------------
+    async def get_invoice(self, number: str) -> AccountingInvoice | None:
+        if not number or len(number) > MAX_DOC_NUMBER:
+            return None  # QBO cannot hold it: no need to ask
+        rows = await self.query_invoices(f"SELECT * FROM Invoice WHERE DocNumber = {quote(number)}")
+        return _pick(rows)
+
+    async def get_invoices(self, numbers: Sequence[str]) -> dict[str, AccountingInvoice]:
+        wanted = list(dict.fromkeys(n for n in numbers if n and len(n) <= MAX_DOC_NUMBER))
+        chunks = [wanted[i : i + LOOKUP_CHUNK] for i in range(0, len(wanted), LOOKUP_CHUNK)]
+        pages = await asyncio.gather(*(self._lookup(chunk) for chunk in chunks))
+        found: dict[str, list[AccountingInvoice]] = {}
+        for page in pages:
+            for invoice in page:
+                found.setdefault(invoice.number, []).append(invoice)
+        return {n: inv for n, rows in found.items() if (inv := _pick(rows)) is not None}
+
+    async def _lookup(self, numbers: list[str]) -> list[AccountingInvoice]:
+        values = ", ".join(quote(n) for n in numbers)
+        return await self.query_invoices(
+            f"SELECT * FROM Invoice WHERE DocNumber IN ({values}) MAXRESULTS {MAX_PAGE}"
+        )
+
+    async def iter_open_invoices(
+        self, *, page_size: int = MAX_PAGE
+    ) -> AsyncIterator[list[AccountingInvoice]]:
+        page_size = max(1, min(page_size, MAX_PAGE))
+        start = 1
+        while True:
+            page = await self.query_invoices(
+                "SELECT * FROM Invoice WHERE Balance > '0' ORDERBY Id "
+                f"STARTPOSITION {start} MAXRESULTS {page_size}"
+            )
+            if page:
+                yield page
+            if len(page) < page_size:
+                return
+            start += page_size
+
+    async def get_invoice_by_id(self, invoice_id: str) -> AccountingInvoice | None:
+        """The invoice with this QBO Id, or None (fault 610)."""
+        try:
+            body = await self._request("GET", f"/invoice/{url_quote(invoice_id, safe='')}")
+        except NotFoundError:
+            return None
+        raw = body.get("Invoice")
+        return _parse(raw) if isinstance(raw, dict) else None
+
+    async def count_open_invoices(self) -> int:
+        body = await self.query("SELECT count(*) FROM Invoice WHERE Balance > '0'")
+        return int(body.get("totalCount", 0))
+
+    # -- the query endpoint -----------------------------------------------------------
+    async def query(self, statement: str) -> dict[str, Any]:
+        """Run one statement; returns the ``QueryResponse`` object (possibly empty)."""
+        body = await self._request(
+            "POST",
+            "/query",
+            content=statement.encode(),
+            headers={"Content-Type": "application/text"},
+        )
+        response = body.get("QueryResponse")
+        return response if isinstance(response, dict) else {}
+
+    async def query_invoices(self, statement: str) -> list[AccountingInvoice]:
+        rows = (await self.query(statement)).get("Invoice", [])
+        invoices = []
+        for raw in rows if isinstance(rows, list) else []:
+            if isinstance(raw, dict) and raw.get("DocNumber"):
+                invoices.append(_parse(raw))
+            else:
+                log.info(
+                    "QuickBooks Online invoice without a DocNumber skipped (Id=%s)",
+                    raw.get("Id") if isinstance(raw, dict) else None,
+                )
+        return invoices
+
+    # -- one request, with refresh, limits and retries --------------------------------
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        content: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
+        url = f"/v3/company/{self._realm_id}{path}"
+        params = {"minorversion": self._minor_version}
+        attempt = 0
+        refreshed = False
+        rejected: str | None = None  # a token the API refused: refresh it first
+        while True:
+            token: str | None = None
+            try:
+                if rejected is not None:
+                    token = await self.auth.refresh(rejected=rejected)
+                    rejected = None
+                else:
+                    token = await self.auth.access_token()
+                async with self.limiter.slot():
+                    response = await self._http.request(
+                        method,
+                        url,
+                        params=params,
+                        content=content,
+                        headers={**(headers or {}), "Authorization": f"Bearer {token}"},
+                    )
+                return _body_or_raise(response)
+            except AuthenticationError as exc:
+                if refreshed or token is None:
+                    _log_failure(method, path, exc, final=True)
+                    raise
+                refreshed = True
+                rejected = token
+                log.info(
+                    "QuickBooks Online refused the access token (intuit_tid=%s): refreshing",
+                    exc.request_id,
+                )
+                continue
+            except httpx.TimeoutException as exc:
+                error: UpstreamError = TransientError(
+                    f"no answer within the timeout ({type(exc).__name__})", system=SYSTEM
+                )
+            except httpx.TransportError as exc:
+                error = TransientError(f"connection failed ({type(exc).__name__})", system=SYSTEM)
+            except (ThrottledError, TransientError) as exc:
+                error = exc
+            except UpstreamError as exc:  # not worth a retry
+                _log_failure(method, path, exc, final=True)
+                raise
+            if attempt >= self._max_retries:
+                _log_failure(method, path, error, final=True)
+                raise error
+            delay = self._delay(error, attempt)
+            _log_failure(method, path, error, final=False, delay=delay)
+            attempt += 1
+            await self._sleep(delay)
+
+    def _delay(self, error: UpstreamError, attempt: int) -> float:
+        if isinstance(error, ThrottledError):
+            wait = error.retry_after if error.retry_after is not None else THROTTLE_WAIT
+        else:
+            wait = self._retry_backoff * 2**attempt * (0.5 + random.random() / 2)
+        return max(0.0, min(wait, self._max_retry_wait))
+
+
+def _body_or_raise(response: httpx.Response) -> dict[str, Any]:
+    request_id = response.headers.get("intuit_tid")
+    if response.is_success:
+        try:
+            body = parse_json(response.text)
+        except ValueError:
+            raise TransientError(
+                "the answer was not JSON",
+                system=SYSTEM,
+                status=response.status_code,
+                request_id=request_id,
+            ) from None
+        fault = fault_from_json(body)
+        if fault is not None:  # a fault inside a 200
+            raise error_for(response.status_code, fault, request_id=request_id)
+        if not isinstance(body, dict):
+            raise UpstreamError("unexpected answer", system=SYSTEM, request_id=request_id)
+        return body
+    raise error_for(
+        response.status_code,
+        fault_from_response(response),
+        request_id=request_id,
+        wait=retry_after(response),
+    )
+
+
+def _log_failure(
+    method: str, path: str, error: UpstreamError, *, final: bool, delay: float = 0.0
+) -> None:
+    what = "failed" if final else f"failed, retrying in {delay:.2f}s"
+    level = logging.WARNING if not final or isinstance(error, NotFoundError) else logging.ERROR
+    log.log(
+        level,
+        "QuickBooks Online %s %s %s: %s (status=%s code=%s intuit_tid=%s)",
+        method,
+        path.split("/")[1] if "/" in path else path,
+        what,
+        error.message,
+        error.status,
+        error.code,
+        error.request_id,
+    )
+
+
+def _pick(rows: list[AccountingInvoice]) -> AccountingInvoice | None:
+    """DocNumbers need not be unique in QBO: take the most recently changed."""
+    if len(rows) > 1:
+        log.warning(
+            "QuickBooks Online has %d invoices numbered %s: using the newest",
+            len(rows),
+            rows[0].number,
+        )
+    return max(rows, key=lambda inv: inv.last_updated, default=None)
+
+
+# -- Intuit documents to domain models ------------------------------------------------
+def _parse(raw: Mapping[str, Any]) -> AccountingInvoice:
+    try:
+        return to_invoice(raw)
+    except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
+        raise UpstreamError(
+            f"malformed invoice Id={raw.get('Id')!s:.30}: {type(exc).__name__}", system=SYSTEM
+        ) from exc
+
+
+def to_invoice(raw: Mapping[str, Any]) -> AccountingInvoice:
+    """An Intuit Invoice document (extra fields ignored) as an AccountingInvoice."""
+    meta = raw.get("MetaData") or {}
+    customer = raw.get("CustomerRef") or {}
+    currency = raw.get("CurrencyRef") or {}
+    return AccountingInvoice(
+        id=str(raw["Id"]),
+        number=str(raw["DocNumber"]),
+        customer_id=_opt_str(customer.get("value")),
+        customer_name=str(customer.get("name") or ""),
+        total=_amount(raw.get("TotalAmt", 0)),
+        balance=_amount(raw.get("Balance", 0)),
+        currency=_opt_str(currency.get("value")),
+        txn_date=_date(raw.get("TxnDate")),
+        due_date=_date(raw.get("DueDate")),
+        created_at=_datetime(meta.get("CreateTime")),
+        last_updated=_datetime(meta.get("LastUpdatedTime")) or _missing("LastUpdatedTime"),
+    )
+
+
+def _amount(value: object) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, Decimal | int | str):
+        raise ValueError(f"not an amount: {type(value).__name__}")
+    amount = Decimal(value)
+    cents = amount.quantize(CENT)
+    return cents if cents == amount else amount
+
+
+def _opt_str(value: object) -> str | None:
+    return None if value is None or value == "" else str(value)
+
+
+def _date(value: object) -> date | None:
+    return date.fromisoformat(value[:10]) if isinstance(value, str) and value else None
+
+
+def _datetime(value: object) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def _missing(field: str) -> datetime:
+    raise ValueError(f"invoice without {field}")
