@@ -20,7 +20,7 @@ _STATUS_ICON = {
     "queued": ":hourglass_flowing_sand:",
     "running": ":arrows_counterclockwise:",
     "verifying": ":mag:",
-    "completed": ":arrows_counterclockwise:",
+    "completed": ":heavy_check_mark:",
     "failed": ":x:",
 }
 

@@ -11,7 +11,8 @@ Its syncs really pull from QuickBooks Online (the fake one, in the sandbox) over
 
 Against any QBO-compatible server, use ``PortalState.seeded(now, qbo_base_url=..., ...)``.
 Modules: ``portal_state`` (data and knobs), ``portal_qbo`` (the portal's QBO client),
-``portal_sync`` (full sync and record resync), ``portal_app`` (the HTTP endpoints).
+``portal_sync`` (full sync and record resync), ``portal_app`` (the HTTP endpoints),
+``portal_wire`` (JSON bodies and errors), ``portal_gate`` (counters, latency, faults, API key).
 """
 
 from __future__ import annotations

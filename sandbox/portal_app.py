@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
-import hmac
 import json
 import logging
 import re
-import secrets
-from collections.abc import Mapping
-from datetime import UTC, date, datetime
-from decimal import Decimal
+from collections.abc import Awaitable, Callable
+from datetime import date
 from typing import Any
 
 from starlette.applications import Starlette
@@ -20,123 +16,36 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
-from starlette.types import ASGIApp, Receive, Scope, Send
 
+from sandbox.portal_gate import Gate, quiet_drops
 from sandbox.portal_state import (
-    Fault,
     Integration,
-    Invoice,
     PortalState,
-    ProcessedRecord,
     RecordResync,
     SyncRun,
     new_id,
 )
 from sandbox.portal_sync import run_full_sync, run_record_resync
+from sandbox.portal_wire import (
+    ApiError,
+    error_response,
+    integration_json,
+    invalid,
+    invoice_json,
+    record_json,
+    resync_json,
+    run_json,
+)
 
 BASE = "/api/v1"
-KEY_RE = re.compile(r"[A-Za-z0-9]([ -.0-~]*[!-.0-~])?")
+KEY_RE = re.compile(r"[A-Za-z0-9]([ -~]*[!-~])?")
 ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 CURSOR_RE = re.compile(r"[A-Za-z0-9_-]{1,200}")
 DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 INT_RE = re.compile(r"[0-9]{1,9}")
 RECORD_TYPES = ("invoice", "company", "contact")
 INVOICE_STATUSES = ("open", "paid", "void")
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str, **extra: str) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message, self.extra = status, code, message, extra
-
-
-def error_response(
-    status: int,
-    code: str,
-    message: str,
-    *,
-    headers: Mapping[str, str] | None = None,
-    extra: Mapping[str, str] | None = None,
-) -> JSONResponse:
-    body = {"error": {"code": code, "message": message, **(extra or {})}}
-    return JSONResponse(body, status, headers)
-
-
-def invalid(message: str) -> ApiError:
-    return ApiError(422, "validation_error", message)
-
-
-# Wire format.
-def ts(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def money(value: Decimal | None) -> str | None:
-    return None if value is None else f"{value:.2f}"
-
-
-def invoice_json(inv: Invoice) -> dict[str, Any]:
-    return {
-        "number": inv.number,
-        "external_id": inv.external_id,
-        "customer": {"id": inv.customer_id, "name": inv.customer_name},
-        "total": money(inv.total),
-        "balance": money(inv.balance),
-        "currency": inv.currency,
-        "status": inv.status,
-        "integration_id": inv.integration_id,
-        "last_synced_at": ts(inv.last_synced_at),
-        "updated_at": ts(inv.updated_at),
-    }
-
-
-def integration_json(integration: Integration) -> dict[str, Any]:
-    return {
-        "id": integration.id,
-        "name": integration.name,
-        "provider": integration.provider,
-        "kind": integration.kind,
-        "last_successful_sync_at": ts(integration.last_successful_sync_at),
-    }
-
-
-def run_json(run: SyncRun) -> dict[str, Any]:
-    return {
-        "id": run.id,
-        "integration_id": run.integration_id,
-        "status": run.status,
-        "sync_from": run.sync_from.isoformat(),
-        "created_at": ts(run.created_at),
-        "started_at": ts(run.started_at),
-        "finished_at": ts(run.finished_at),
-        "records_processed": len(run.records),
-        "error": run.error,
-    }
-
-
-def record_json(record: ProcessedRecord) -> dict[str, Any]:
-    return {
-        "record_type": record.record_type,
-        "number": record.number,
-        "action": record.action,
-        "balance_before": money(record.balance_before),
-        "balance_after": money(record.balance_after),
-        "message": record.message,
-    }
-
-
-def resync_json(resync: RecordResync) -> dict[str, Any]:
-    return {
-        "id": resync.id,
-        "record_type": resync.record_type,
-        "record_id": resync.record_id,
-        "status": resync.status,
-        "created_at": ts(resync.created_at),
-        "finished_at": ts(resync.finished_at),
-        "error": resync.error,
-    }
+Handler = Callable[[Request], Awaitable[Response]]
 
 
 # Request parsing.
@@ -283,6 +192,8 @@ async def list_sync_runs(request: Request) -> Response:
 
 async def syncs(request: Request) -> Response:
     if request.method == "POST":
+        if request.query_params:
+            raise invalid("Starting a sync takes no query parameters.")
         return await start_sync(request)
     return await list_sync_runs(request)
 
@@ -336,17 +247,34 @@ async def get_record_resync(request: Request) -> Response:
     return JSONResponse(resync_json(resync))
 
 
+def endpoint(handler: Handler, *params: str) -> Handler:
+    """The handler, refusing query parameters other than ``params`` (as it refuses unknown
+    body fields)."""
+
+    async def checked(request: Request) -> Response:
+        unknown = sorted(set(request.query_params) - set(params))
+        if unknown:
+            raise invalid(f"Unknown query parameter: {unknown[0][:64]!r}.")
+        return await handler(request)
+
+    return checked
+
+
 ROUTES = [
-    Route("/invoices/lookup", lookup_invoices, methods=["POST"]),
-    Route("/invoices/{number}", get_invoice, methods=["GET"]),
-    Route("/invoices", list_invoices, methods=["GET"]),
-    Route("/integrations", list_integrations, methods=["GET"]),
-    Route("/integrations/{integration_id}", get_integration, methods=["GET"]),
-    Route("/integrations/{integration_id}/syncs", syncs, methods=["GET", "POST"]),
-    Route("/sync-runs/{run_id}", get_sync_run, methods=["GET"]),
-    Route("/sync-runs/{run_id}/records", list_records, methods=["GET"]),
-    Route("/record-resyncs", start_record_resync, methods=["POST"]),
-    Route("/record-resyncs/{resync_id}", get_record_resync, methods=["GET"]),
+    Route("/invoices/lookup", endpoint(lookup_invoices), methods=["POST"]),
+    Route("/invoices/{number:path}", endpoint(get_invoice), methods=["GET"]),
+    Route("/invoices", endpoint(list_invoices, "status", "limit", "cursor"), methods=["GET"]),
+    Route("/integrations", endpoint(list_integrations), methods=["GET"]),
+    Route("/integrations/{integration_id}", endpoint(get_integration), methods=["GET"]),
+    Route(
+        "/integrations/{integration_id}/syncs", endpoint(syncs, "limit"), methods=["GET", "POST"]
+    ),
+    Route("/sync-runs/{run_id}", endpoint(get_sync_run), methods=["GET"]),
+    Route(
+        "/sync-runs/{run_id}/records", endpoint(list_records, "limit", "cursor"), methods=["GET"]
+    ),
+    Route("/record-resyncs", endpoint(start_record_resync), methods=["POST"]),
+    Route("/record-resyncs/{resync_id}", endpoint(get_record_resync), methods=["GET"]),
 ]
 
 
@@ -365,78 +293,6 @@ async def on_crash(request: Request, exc: Exception) -> Response:
     return error_response(500, "internal_error", "The portal failed.")
 
 
-class DroppedConnection(Exception):
-    """Raised after half an answer so that the server closes the connection."""
-
-
-class _QuietDrops(logging.Filter):
-    """Keeps uvicorn from logging the deliberate drop as an error."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not (record.exc_info and isinstance(record.exc_info[1], DroppedConnection))
-
-
-async def drop(send: Send) -> None:
-    headers = [(b"content-type", b"application/json"), (b"content-length", b"4096")]
-    await send({"type": "http.response.start", "status": 200, "headers": headers})
-    await send({"type": "http.response.body", "body": b'{"invoices": [', "more_body": True})
-    raise DroppedConnection("connection dropped on purpose (fault injection)")
-
-
-_quiet_drops = _QuietDrops()
-
-
-class Gate:
-    """Counts requests, adds latency, plays injected faults, checks the API key."""
-
-    def __init__(self, app: ASGIApp, state: PortalState) -> None:
-        self.app, self.state = app, state
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        state, path = self.state, scope["path"]
-        state.requests[f"{scope['method']} {path}"] += 1
-        request_id = secrets.token_hex(8)
-        fault = await self._delay_and_fault(path)
-        if fault is not None and fault.kind == "drop":
-            await drop(send)
-        response = await self._refusal(scope, fault)
-        if response is not None:
-            response.headers["X-Request-Id"] = request_id
-            await response(scope, receive, send)
-            return
-
-        async def send_with_id(message: Any) -> None:
-            if message["type"] == "http.response.start":
-                message.setdefault("headers", []).append((b"x-request-id", request_id.encode()))
-            await send(message)
-
-        await self.app(scope, receive, send_with_id)
-
-    async def _delay_and_fault(self, path: str) -> Fault | None:
-        if self.state.latency > 0:
-            await asyncio.sleep(self.state.latency)
-        return self.state.take_fault(path)
-
-    async def _refusal(self, scope: Scope, fault: Fault | None) -> Response | None:
-        state = self.state
-        if fault is not None and fault.kind == "timeout":
-            await asyncio.sleep(state.timeout_seconds)
-            return error_response(504, "timeout", "The portal timed out.")
-        if fault is not None:
-            headers = (
-                {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else None
-            )
-            code = "rate_limited" if fault.status == 429 else "internal_error"
-            return error_response(fault.status, code, "Injected fault.", headers=headers)
-        key = dict(scope["headers"]).get(b"x-api-key", b"")
-        if not hmac.compare_digest(key, state.api_key.encode()):
-            return error_response(401, "unauthorized", "Missing or invalid API key.")
-        return None
-
-
 def create_portal_app(state: PortalState) -> Starlette:
     """The fake portal as an ASGI app; serve it with ``sandbox.server.serving``."""
     app = Starlette(
@@ -449,5 +305,5 @@ def create_portal_app(state: PortalState) -> Starlette:
     )
     app.state.portal = state
     app.add_middleware(Gate, state=state)
-    logging.getLogger("uvicorn.error").addFilter(_quiet_drops)
+    logging.getLogger("uvicorn.error").addFilter(quiet_drops)
     return app

@@ -118,6 +118,8 @@ class QboInvoice:
             "Balance": self.balance,
             "HomeBalance": self.balance,
         }
+        if not self.doc_number:  # QBO leaves the key out when there is no number
+            del doc["DocNumber"]
         if self.currency is not None:
             doc["CurrencyRef"] = {"value": self.currency, "name": _currency_name(self.currency)}
         if self.extra:

@@ -113,9 +113,20 @@ class QboState:
         """The latest query statements, oldest first."""
 
     @classmethod
-    def seeded(cls, now: datetime, *, matching: int = MATCHING_COUNT, **kwargs: Any) -> QboState:
+    def seeded(
+        cls,
+        now: datetime,
+        *,
+        matching: int = MATCHING_COUNT,
+        realm_id: str = REALM_ID,
+        knobs: QboKnobs | None = None,
+        clock: Callable[[], datetime] | None = None,
+        seed: int = 0,
+    ) -> QboState:
         """The sandbox world of ``sandbox.scenarios`` as QBO holds it."""
-        state = cls(**kwargs)
+        state = cls(realm_id=realm_id, knobs=knobs, seed=seed)
+        if clock is not None:
+            state.clock = clock
         for row in seed_invoices(now, matching=matching):
             if row.qbo_balance is None:
                 continue

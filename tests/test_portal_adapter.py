@@ -375,13 +375,17 @@ async def test_dropped_connections_on_reads_are_retried(
 
 
 async def test_invoice_numbers_are_encoded_in_paths(world: World) -> None:
-    odd = "INV #7?a%b"
+    odd = "INV/7 #?a%b"
     seeded = world.portal.invoices["11260"]
     world.portal.put_invoice(Invoice(**{**seeded.__dict__, "number": odd}))
     portal = client(world)
     invoice = await portal.get_invoice(odd)
     assert invoice is not None and invoice.number == odd
     assert await portal.get_invoice("11260/../11264") is None
+    assert await portal.get_invoices([odd, "11260"]) == {
+        odd: invoice,
+        "11260": await portal.get_invoice("11260"),
+    }
     await portal.aclose()
 
 

@@ -360,6 +360,38 @@ async def test_a_token_that_could_not_be_saved_is_never_used(box: Sandbox) -> No
     assert events == [] and box.api_calls == 0
 
 
+class SlowTokenTransport(httpx.AsyncBaseTransport):
+    def __init__(self) -> None:
+        self.inner = httpx.AsyncHTTPTransport()
+        self.token_sent = asyncio.Event()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/bearer"):
+            self.token_sent.set()
+            await asyncio.sleep(0.1)
+        return await self.inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+async def test_a_cancelled_caller_does_not_lose_the_rotated_token(box: Sandbox) -> None:
+    store = MemoryTokenStore.from_refresh_token(box.refresh_token)
+    transport = SlowTokenTransport()
+    async with box.client(store, transport=transport) as qbo:
+        call = asyncio.create_task(qbo.get_invoice("11260"))
+        await transport.token_sent.wait()
+        call.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await call
+        for _ in range(50):
+            if store.saved:
+                break
+            await asyncio.sleep(0.02)
+    assert box.state.oauth.refresh_count == 1 and len(store.saved) == 1
+    assert box.state.refresh_tokens(CLIENT_ID, store.saved[0].refresh_token).status == 200
+
+
 async def test_concurrent_calls_share_one_refresh(box: Sandbox) -> None:
     store = MemoryTokenStore.from_refresh_token(box.refresh_token)
     async with box.client(store) as one, box.client(store) as two:
@@ -413,6 +445,14 @@ async def test_never_more_than_ten_in_flight(loopback: Server) -> None:
     assert box.state.throttle.rejected == 0 and box.state.throttle.peak_in_flight <= 10
     lookups = [q for q in box.state.queries if " IN (" in q]
     assert len(lookups) == 16 and all(q.count("'") <= 200 for q in lookups)
+
+
+async def test_paging_goes_on_past_invoices_without_a_number(box: Sandbox) -> None:
+    box.state.add_invoice("", total=Decimal("5"), invoice_id="999")  # first by Id
+    async with box.client() as qbo:
+        pages = [[i.number for i in page] async for page in qbo.iter_open_invoices(page_size=2)]
+    assert pages == [["11260"], ["11261", "11262"], ["11263", "D-1"]]
+    assert box.api_calls == 4
 
 
 async def test_a_digest_costs_one_request_per_thousand(loopback: Server) -> None:

@@ -149,13 +149,13 @@ class QboClient:
         page_size = max(1, min(page_size, MAX_PAGE))
         start = 1
         while True:
-            page = await self.query_invoices(
+            page, returned = await self._invoice_page(
                 "SELECT * FROM Invoice WHERE Balance > '0' ORDERBY Id "
                 f"STARTPOSITION {start} MAXRESULTS {page_size}"
             )
             if page:
                 yield page
-            if len(page) < page_size:
+            if returned < page_size:  # what QBO sent, skipped rows included
                 return
             start += page_size
 
@@ -185,9 +185,16 @@ class QboClient:
         return response if isinstance(response, dict) else {}
 
     async def query_invoices(self, statement: str) -> list[AccountingInvoice]:
+        """The invoices a ``SELECT * FROM Invoice ...`` statement returns."""
+        return (await self._invoice_page(statement))[0]
+
+    async def _invoice_page(self, statement: str) -> tuple[list[AccountingInvoice], int]:
+        """The parsed invoices, and how many rows QBO returned (skipped ones included)."""
         rows = (await self.query(statement)).get("Invoice", [])
+        if not isinstance(rows, list):
+            raise UpstreamError("the query answer's Invoice is not a list", system=SYSTEM)
         invoices = []
-        for raw in rows if isinstance(rows, list) else []:
+        for raw in rows:
             if isinstance(raw, dict) and raw.get("DocNumber"):
                 invoices.append(_parse(raw))
             else:
@@ -195,7 +202,7 @@ class QboClient:
                     "QuickBooks Online invoice without a DocNumber skipped (Id=%s)",
                     raw.get("Id") if isinstance(raw, dict) else None,
                 )
-        return invoices
+        return invoices, len(rows)
 
     # -- one request, with refresh, limits and retries --------------------------------
     async def _request(

@@ -3,6 +3,7 @@ one refresher at a time. Tokens and the client secret never reach a log or an er
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -62,7 +63,15 @@ class QboAuth:
         return await self.refresh(rejected=stale)
 
     async def refresh(self, *, rejected: str | None) -> str:
-        """Refresh unless another refresher already replaced ``rejected`` meanwhile."""
+        """Refresh unless another refresher already replaced ``rejected`` meanwhile.
+
+        Shielded: a caller cancelled mid-refresh must not lose the rotated refresh token
+        that Intuit has already issued, so the refresh and the save always finish."""
+        task = asyncio.ensure_future(self._refresh(rejected))
+        task.add_done_callback(_consume_exception)
+        return await asyncio.shield(task)
+
+    async def _refresh(self, rejected: str | None) -> str:
         async with self._store.refresh_lock():
             current = await self._store.load()
             if current is None:
@@ -134,3 +143,8 @@ def _json_or_empty(response: httpx.Response) -> dict[str, Any]:
     except ValueError:
         return {}
     return body if isinstance(body, dict) else {}
+
+
+def _consume_exception(task: asyncio.Future[str]) -> None:
+    if not task.cancelled():
+        task.exception()  # retrieved here so a refresh nobody awaits any more is not "lost"

@@ -1,0 +1,106 @@
+"""The fake portal's wire format: JSON bodies of the Portal REST API and its errors."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from starlette.responses import JSONResponse
+
+from sandbox.portal_state import Integration, Invoice, ProcessedRecord, RecordResync, SyncRun
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str, **extra: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.extra = status, code, message, extra
+
+
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    *,
+    headers: Mapping[str, str] | None = None,
+    extra: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    body = {"error": {"code": code, "message": message, **(extra or {})}}
+    return JSONResponse(body, status, headers)
+
+
+def invalid(message: str) -> ApiError:
+    return ApiError(422, "validation_error", message)
+
+
+def ts(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def money(value: Decimal | None) -> str | None:
+    return None if value is None else f"{value:.2f}"
+
+
+def invoice_json(inv: Invoice) -> dict[str, Any]:
+    return {
+        "number": inv.number,
+        "external_id": inv.external_id,
+        "customer": {"id": inv.customer_id, "name": inv.customer_name},
+        "total": money(inv.total),
+        "balance": money(inv.balance),
+        "currency": inv.currency,
+        "status": inv.status,
+        "integration_id": inv.integration_id,
+        "last_synced_at": ts(inv.last_synced_at),
+        "updated_at": ts(inv.updated_at),
+    }
+
+
+def integration_json(integration: Integration) -> dict[str, Any]:
+    return {
+        "id": integration.id,
+        "name": integration.name,
+        "provider": integration.provider,
+        "kind": integration.kind,
+        "last_successful_sync_at": ts(integration.last_successful_sync_at),
+    }
+
+
+def run_json(run: SyncRun) -> dict[str, Any]:
+    return {
+        "id": run.id,
+        "integration_id": run.integration_id,
+        "status": run.status,
+        "sync_from": run.sync_from.isoformat(),
+        "created_at": ts(run.created_at),
+        "started_at": ts(run.started_at),
+        "finished_at": ts(run.finished_at),
+        "records_processed": len(run.records),
+        "error": run.error,
+    }
+
+
+def record_json(record: ProcessedRecord) -> dict[str, Any]:
+    return {
+        "record_type": record.record_type,
+        "number": record.number,
+        "action": record.action,
+        "balance_before": money(record.balance_before),
+        "balance_after": money(record.balance_after),
+        "message": record.message,
+    }
+
+
+def resync_json(resync: RecordResync) -> dict[str, Any]:
+    return {
+        "id": resync.id,
+        "record_type": resync.record_type,
+        "record_id": resync.record_id,
+        "status": resync.status,
+        "created_at": ts(resync.created_at),
+        "finished_at": ts(resync.finished_at),
+        "error": resync.error,
+    }

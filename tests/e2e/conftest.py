@@ -1,0 +1,72 @@
+"""End-to-end: the real bolt app over HTTP, the sandbox systems, the Slack emulator."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from bot.demo import RunningBot, SandboxWorld, running_bot, sandbox_world
+
+
+async def fresh_database_url(tmp_path: Path) -> str:
+    """SQLite in a temporary folder, or a fresh schema-less database on TEST_DATABASE_URL."""
+    base = os.environ.get("TEST_DATABASE_URL")
+    if not base:
+        return f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_async_engine(base, isolation_level="AUTOCOMMIT")
+    async with admin.connect() as conn:
+        await conn.execute(text(f'CREATE DATABASE "{name}"'))
+    await admin.dispose()
+    return base.rsplit("/", 1)[0] + "/" + name
+
+
+@pytest.fixture
+async def world() -> AsyncIterator[SandboxWorld]:
+    async with sandbox_world(sync_seconds=0.3, record_resync_seconds=0.1) as w:
+        yield w
+
+
+@pytest.fixture
+async def database_url(tmp_path: Path) -> str:
+    return await fresh_database_url(tmp_path)
+
+
+@pytest.fixture
+async def bot(world: SandboxWorld, database_url: str) -> AsyncIterator[RunningBot]:
+    settings = world.bot_settings(database_url=database_url, resync_poll_seconds=0.05)
+    async with running_bot(settings) as running:
+        world.emulator.request_url = running.url
+        yield running
+
+
+async def settle(world: SandboxWorld, bot: RunningBot) -> None:
+    settled = await world.emulator.wait_for_quiet(
+        quiet=0.3, timeout=30, is_busy=lambda: bot.container.tasks.busy
+    )
+    assert settled, "the bot did not settle within 30 s"
+
+
+def channel_messages(world: SandboxWorld) -> list[Any]:
+    return [m for m in world.emulator.state.history("C0FINANCE1") if not m.ephemeral_to]
+
+
+def thread(world: SandboxWorld, root_ts: str) -> list[Any]:
+    return world.emulator.state.replies("C0FINANCE1", root_ts)
+
+
+def buttons(message: Any) -> list[str]:
+    return [
+        e.get("text", {}).get("text", "")
+        for b in message.blocks
+        if b.get("type") == "actions"
+        for e in b.get("elements", [])
+        if e.get("type") == "button"
+    ]
