@@ -120,6 +120,7 @@ async def bootstrap(
         slack=slack or slack_client(settings),
         audit=AuditLog(db),
         jobs=jobs,
+        pacer=ChannelPacer(settings.slack_channel_interval_seconds),
         runner=ResyncRunner(
             accounting=accounting, portal=portal, jobs=jobs, poll=poll, clock=clock
         ),

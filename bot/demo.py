@@ -58,6 +58,7 @@ class SandboxWorld:
             "portal_api_key": SecretStr(self.portal.api_key),
             "database_url": database_url,
             "resync_poll_seconds": 0.5,
+            "slack_channel_interval_seconds": 0.3,
         }
         values.update(overrides)
         return Settings(_env_file=None, **values)  # type: ignore[call-arg]

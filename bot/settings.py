@@ -30,6 +30,8 @@ class Settings(BaseSettings):
     slack_mode: Literal["auto", "socket", "http"] = "auto"
     slack_api_url: str = "https://slack.com/api/"
     slack_command: str = "/invoice"
+    slack_channel_interval_seconds: float = 1.0
+    """At most one message or update per channel this often (Slack's guidance: 1 a second)."""
     http_host: str = "0.0.0.0"
     http_port: int = 3000
 

@@ -141,8 +141,10 @@ class QboConnection:
         return f"QboConnection(base_url={self.base_url!r}, realm_id={self.realm_id!r}, ...)"
 
 
-@dataclass
+@dataclass(repr=False)
 class PortalState:
+    """Everything the fake portal knows; tests and the demo change the knobs at run time."""
+
     api_key: str
     qbo: QboConnection
     integrations: dict[str, Integration]
@@ -163,16 +165,21 @@ class PortalState:
     timeout_seconds: float = 30.0
     """How long a request hit by an injected timeout hangs before answering 504."""
     qbo_timeout: float = 10.0
+    """Seconds the portal waits for each QBO answer."""
     faults: deque[Fault] = field(default_factory=deque)
+    """Injected failures still to come (see :meth:`inject`)."""
     clock: Callable[[], datetime] = utcnow
     qbo_transport: httpx.AsyncBaseTransport | None = None
     """Tests can route the portal's QBO calls through an in-process transport."""
-    _order: list[str] = field(default_factory=list, repr=False)
-    _tasks: set[asyncio.Task[None]] = field(default_factory=set, repr=False)
-    _qbo_lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
+    _order: list[str] = field(default_factory=list, init=False)
+    _tasks: set[asyncio.Task[None]] = field(default_factory=set, init=False)
+    _qbo_lock: asyncio.Lock = field(default_factory=asyncio.Lock, init=False)
 
     def __post_init__(self) -> None:
         self._order = sorted(self.invoices)
+
+    def __repr__(self) -> str:
+        return f"PortalState(invoices={len(self.invoices)}, runs={len(self.runs)}, ...)"
 
     @classmethod
     def seeded(
@@ -205,7 +212,8 @@ class PortalState:
             ),
             integrations={integration.id: integration},
         )
-        for row in seed_invoices(now, matching=matching):
+        rows = seed_invoices(now, matching=matching)
+        for row in rows:
             if row.portal_balance is None:
                 continue
             state.invoices[row.number] = Invoice(
@@ -228,17 +236,34 @@ class PortalState:
                     row.customer_id, row.customer_id, f"Billing contact, {row.customer}"
                 )
         state._order = sorted(state.invoices)
-        # The sync history: the last successful run (nothing had changed since the one before).
-        seeded_run = SyncRun(
+        # The sync history: the scheduled sync that last succeeded, a week back; what it
+        # processed was already in the portal.
+        sync_from = (last_sync - timedelta(days=7)).date()
+        history = SyncRun(
             id=new_id("run"),
             integration_id=INTEGRATION_ID,
-            sync_from=(last_sync - timedelta(days=1)).date(),
+            sync_from=sync_from,
             created_at=last_sync - timedelta(seconds=25),
             status="completed",
             started_at=last_sync - timedelta(seconds=24),
             finished_at=last_sync,
         )
-        state.runs[seeded_run.id] = seeded_run
+        companies: set[str] = set()
+        for row in rows:
+            if row.portal_balance is None or row.qbo_updated.date() < sync_from:
+                continue
+            if row.qbo_updated > last_sync:
+                continue
+            balance = row.portal_balance.quantize(CENT)
+            history.records.append(
+                ProcessedRecord("invoice", row.number, "unchanged", balance, balance)
+            )
+            if row.customer_id not in companies:
+                companies.add(row.customer_id)
+                history.records.append(
+                    ProcessedRecord("company", row.customer_id, "unchanged", message=row.customer)
+                )
+        state.runs[history.id] = history
         return state
 
     # Invoices.

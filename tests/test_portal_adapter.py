@@ -324,6 +324,16 @@ async def test_throttling_that_persists_is_a_throttled_error(world: World) -> No
     await portal.aclose()
 
 
+async def test_a_wait_longer_than_allowed_is_left_to_the_caller(world: World) -> None:
+    sleeps = Sleeps()
+    portal = client(world, sleep=sleeps, max_retry_wait=10)
+    world.portal.inject(429, retry_after=120)
+    with pytest.raises(ThrottledError) as throttled:
+        await portal.get_invoice("11260")
+    assert throttled.value.retry_after == 120 and sleeps.waits == []
+    await portal.aclose()
+
+
 async def test_server_errors_on_reads_are_retried_then_transient(world: World) -> None:
     portal = client(world, sleep=Sleeps(), max_retries=3)
     world.portal.inject(500, count=3)

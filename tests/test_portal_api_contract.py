@@ -76,6 +76,11 @@ def api(world: World) -> str:
     return f"{world.portal_url}/api/v1"
 
 
+def test_the_document_is_valid_openapi_3_1() -> None:
+    assert schema.raw_schema["openapi"].startswith("3.1")
+    schema.validate()
+
+
 def _refused_by_meaning(case: schemathesis.Case[Any]) -> bool:
     """Schema-valid requests the contract refuses with 422 for what they mean: a cursor this
     API never returned, a sync date in the future."""

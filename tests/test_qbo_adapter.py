@@ -487,7 +487,7 @@ async def test_throttle_waits_retry_after_or_a_minute_capped(box: Sandbox) -> No
 async def test_timeouts_and_dropped_connections_are_retried(box: Sandbox) -> None:
     box.state.knobs.timeout_seconds = 1.0
     box.state.inject(FaultKind.TIMEOUT, FaultKind.DROP, FaultKind.UNAVAILABLE)
-    async with box.client(timeout=0.2) as qbo:
+    async with box.client(timeout=0.3) as qbo:
         assert await qbo.get_invoice("11260") is not None
     assert box.api_calls == 4
 

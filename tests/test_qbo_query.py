@@ -57,3 +57,18 @@ def test_seeded_world_matches_the_scenarios() -> None:
     assert len(big.invoices.select(query_)) == sum(
         1 for inv in big.invoices.all_by_id() if inv.balance > 0
     )
+
+
+def test_parsed_structure() -> None:
+    parsed = parse_query(
+        "select COUNT(*) from INVOICE where docnumber in ('a', 'b\\'c') and "
+        "metadata.lastupdatedtime >= '2026-11-28T09:00:00Z' order by Balance desc, Id "
+        "maxresults 50 startposition 11",
+        tz=INTUIT_TZ,
+    )
+    assert parsed.count and parsed.entity == "Invoice"
+    assert parsed.where[0].field == "DocNumber" and parsed.where[0].values == ("a", "b'c")
+    assert parsed.where[1].field == "MetaData.LastUpdatedTime" and parsed.where[1].op == ">="
+    assert parsed.order_by == (("Balance", True), ("Id", False))
+    assert (parsed.start_position, parsed.max_results) == (11, 50)
+    assert parse_query("SELECT * FROM Invoice", tz=INTUIT_TZ).max_results == 100

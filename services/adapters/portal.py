@@ -230,7 +230,9 @@ class PortalClient:
         found: dict[str, PortalInvoice] = {}
         for start in range(0, len(unique), MAX_BATCH):
             batch = unique[start : start + MAX_BATCH]
-            body = await self._call("POST", "/invoices/lookup", json={"numbers": batch})
+            body = await self._call(
+                "POST", "/invoices/lookup", json={"numbers": batch}, read_only=True
+            )
             for invoice in self._parse(_Lookup, body).invoices:
                 found[invoice.number] = invoice.domain()
         return found
@@ -308,10 +310,14 @@ class PortalClient:
         *,
         params: dict[str, str | int] | None = None,
         json: dict[str, Any] | None = None,
+        read_only: bool | None = None,
     ) -> Any:
-        """The JSON body of a 2xx answer; any other answer raised as a typed error."""
-        # The look-up is a POST but only reads: it is as safe to retry as a GET.
-        safe = method == "GET" or path == "/invoices/lookup"
+        """The JSON body of a 2xx answer; any other answer raised as a typed error.
+
+        ``read_only`` (default: GET) requests are retried whatever went wrong; others only
+        when the portal cannot have acted on them.
+        """
+        safe = method == "GET" if read_only is None else read_only
         attempt = 0
         while True:
             outcome, retry, wait = await self._attempt(method, path, params, json, safe=safe)
@@ -319,6 +325,8 @@ class PortalClient:
                 return self._body(outcome, method, path)
             if not retry or attempt >= self._max_retries:
                 raise outcome
+            if wait is not None and wait > self._max_retry_wait:
+                raise outcome  # longer than we may wait here: the caller decides
             delay = wait if wait is not None else self._backoff * 2**attempt
             delay = min(delay, self._max_retry_wait) + random.uniform(0, self._backoff / 4)
             attempt += 1

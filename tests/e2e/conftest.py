@@ -28,6 +28,9 @@ async def fresh_database_url(tmp_path: Path) -> str:
     return base.rsplit("/", 1)[0] + "/" + name
 
 
+FAST: dict[str, Any] = {"resync_poll_seconds": 0.05, "slack_channel_interval_seconds": 0.02}
+
+
 @pytest.fixture
 async def world() -> AsyncIterator[SandboxWorld]:
     async with sandbox_world(sync_seconds=0.3, record_resync_seconds=0.1) as w:
@@ -41,7 +44,7 @@ async def database_url(tmp_path: Path) -> str:
 
 @pytest.fixture
 async def bot(world: SandboxWorld, database_url: str) -> AsyncIterator[RunningBot]:
-    settings = world.bot_settings(database_url=database_url, resync_poll_seconds=0.05)
+    settings = world.bot_settings(database_url=database_url, **FAST)
     async with running_bot(settings) as running:
         world.emulator.request_url = running.url
         yield running
