@@ -55,7 +55,7 @@ async def _run(settings: Settings) -> None:
             assert settings.slack_app_token is not None
             handler = AsyncSocketModeHandler(app, settings.slack_app_token.get_secret_value())
             log.info("connecting to Slack in Socket Mode")
-            await handler.start_async()
+            await handler.start_async()  # type: ignore[no-untyped-call]
         else:
             server = await start_server(
                 build_http_app(app, container), host=settings.http_host, port=settings.http_port

@@ -61,7 +61,7 @@ class SandboxWorld:
             "slack_channel_interval_seconds": 0.3,
         }
         values.update(overrides)
-        return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+        return Settings(_env_file=None, **values)
 
 
 @asynccontextmanager

@@ -176,10 +176,11 @@ class ResyncRunner:
             interval = min(interval * self.poll.backoff, self.poll.max_interval)
 
     async def _verify(self, job: Job, reporter: ResyncReporter) -> Job:
-        assert job.invoice is not None
+        number = job.invoice
+        assert number is not None
         job = await reporter.progress(job, status="verifying", elapsed=timedelta())
         comparison = await check_invoice(
-            job.invoice, accounting=self.accounting, portal=self.portal, clock=self.clock
+            number, accounting=self.accounting, portal=self.portal, clock=self.clock
         )
         fixed = comparison.verdict is Verdict.IN_SYNC
         outcome = Outcome.FIXED if fixed else Outcome.STILL_WRONG

@@ -11,7 +11,9 @@ from tests.e2e.conftest import buttons, channel_messages, settle
 ALICE = "U0ALICE001"
 
 
-async def test_check_posts_both_balances_and_a_verdict(world: SandboxWorld, bot: RunningBot) -> None:
+async def test_check_posts_both_balances_and_a_verdict(
+    world: SandboxWorld, bot: RunningBot
+) -> None:
     reply = await world.emulator.send_command("/invoice", "check 11260")
     assert reply.status == 200
     await settle(world, bot)

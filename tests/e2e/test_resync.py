@@ -122,9 +122,7 @@ async def test_a_second_command_while_running_is_refused(
 async def test_full_resync_is_limited_to_the_named_people(
     world: SandboxWorld, database_url: str
 ) -> None:
-    settings = world.bot_settings(
-        database_url=database_url, full_resync_users=[BOB], **FAST
-    )
+    settings = world.bot_settings(database_url=database_url, full_resync_users=[BOB], **FAST)
     async with running_bot(settings) as bot:
         world.emulator.request_url = bot.url
         await world.emulator.send_command("/invoice", "check 11260")
