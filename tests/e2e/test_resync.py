@@ -223,3 +223,41 @@ async def test_a_job_left_running_is_finished_after_a_restart(
     assert "Fixed." in texts[-1]
     assert world.portal.request_count("POST", SYNCS) == 1
     assert "In sync" in str(root.blocks)
+
+
+async def test_long_processed_lists_are_uploaded_as_a_file(
+    world: SandboxWorld, bot: RunningBot
+) -> None:
+    since = (utcnow() - timedelta(days=70)).date()
+    await world.emulator.send_command("/invoice", f"resync --since {since.isoformat()}")
+    await settle(world, bot)
+    root = channel_messages(world)[0]
+    texts = [str(m.blocks) for m in thread(world, root.ts)]
+    summary = next(t for t in texts if "Processed records" in t)
+    assert "more" in summary
+    [upload] = list(world.emulator.state.files.values())
+    assert upload.thread_ts == root.ts and upload.name.endswith(".csv")
+    lines = (upload.content or b"").decode().splitlines()
+    assert lines[0] == "record_type,number,action,balance_before,balance_after"
+    assert len(lines) - 1 > 250
+    assert any(line.startswith("invoice,11262,updated,60.00,75.00") for line in lines)
+
+
+async def test_slack_rate_limits_are_honoured(world: SandboxWorld, database_url: str) -> None:
+    """With no pacing of our own, Slack's 429s (Retry-After) are waited out, nothing lost."""
+    from sandbox.slack_api import RateLimit
+
+    settings = world.bot_settings(
+        database_url=database_url, resync_poll_seconds=0.05, slack_channel_interval_seconds=0
+    )
+    async with running_bot(settings) as bot:
+        world.emulator.request_url = bot.url
+        world.emulator.api.rate_limit = RateLimit(per_second=5, burst=1)
+        await world.emulator.send_command("/invoice", "resync 11260")
+        await settle(world, bot)
+    limited = [c for c in world.emulator.state.calls if c.error == "ratelimited"]
+    assert limited, "the emulator never rate limited: the test proves nothing"
+    [root] = channel_messages(world)
+    texts = [str(m.blocks) for m in thread(world, root.ts)]
+    assert "Fixed." in texts[-1]
+    assert "In sync" in str(root.blocks)
