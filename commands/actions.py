@@ -20,6 +20,7 @@ class ActionId(StrEnum):
     RESYNC_FULL = "resync_full"
     PICK_SYNC_DATE = "pick_sync_date"
     START_FULL_RESYNC = "start_full_resync"
+    RESYNC_ANYWAY = "resync_anyway"
 
 
 ACTION_PATTERN = re.compile("^(" + "|".join(a.value for a in ActionId) + ")$")

@@ -67,7 +67,7 @@ def processed_records_message(
     by_type: dict[str, list[str]] = {}
     for (record_type, action), count in sorted(counts.items()):
         by_type.setdefault(record_type, []).append(f"{count} {action}")
-    summary = "; ".join(f"{t}s: {', '.join(parts)}" for t, parts in by_type.items()) or "none"
+    summary = "; ".join(f"{_plural(t)}: {', '.join(p)}" for t, p in by_type.items()) or "none"
     lines = [f"*Processed records* ({len(records)}): {summary}"]
     if invoice is not None:
         lines.append(invoice_callout(records, invoice))
@@ -84,6 +84,10 @@ def processed_records_message(
     return Message(text=text, blocks=[section("\n".join(lines[:2])), *_chunks(lines[2:])])
 
 
+def _plural(record_type: str) -> str:
+    return "companies" if record_type == "company" else record_type + "s"
+
+
 def _chunks(lines: list[str]) -> list[Block]:
     return [section(line) for line in lines if line]
 
@@ -91,7 +95,8 @@ def _chunks(lines: list[str]) -> list[Block]:
 def invoice_callout(records: list[ProcessedRecord], invoice: str) -> str:
     for record in records:
         if record.record_type is RecordType.INVOICE and record.number == invoice:
-            return f":point_right: Invoice {invoice} was processed: {record_line(record)}"
+            detail = record_line(record).split(": ", 1)[1]
+            return f":point_right: Invoice {invoice} was processed: {detail}"
     return f":warning: Invoice {invoice} was *not* among the processed records."
 
 

@@ -88,3 +88,39 @@ class JobRow(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_column=utc_column(nullable=False))
     updated_at: datetime = Field(default_factory=utcnow, sa_column=utc_column(nullable=False))
     finished_at: datetime | None = Field(default=None, sa_column=utc_column())
+
+
+class DigestRunRow(SQLModel, table=True):
+    """One discrepancy digest: when, counts, duration, outcome."""
+
+    __tablename__ = "digest_runs"
+
+    id: str = Field(primary_key=True, max_length=36)
+    trigger: str = Field(max_length=16)
+    """``schedule`` or ``command``."""
+    requested_by: str | None = Field(default=None, max_length=64)
+    channel: str = Field(max_length=64)
+    day: date | None = Field(default=None, index=True)
+    """The local day a scheduled digest belongs to (one scheduled digest a day)."""
+    state: str = Field(max_length=16, index=True)
+    """running, done, failed."""
+    started_at: datetime = Field(default_factory=utcnow, sa_column=utc_column(nullable=False))
+    finished_at: datetime | None = Field(default=None, sa_column=utc_column())
+    open_invoices: int | None = None
+    discrepancies: int | None = None
+    skipped_recent: int | None = None
+    amount_at_stake: str | None = Field(default=None, max_length=32)
+    """Decimal as text (exact on every database)."""
+    duration_seconds: float | None = None
+    message_ts: str | None = Field(default=None, max_length=32)
+    detail: str | None = None
+
+
+class LeaseRow(SQLModel, table=True):
+    """A named lease held by one replica until it expires (a crashed holder loses it)."""
+
+    __tablename__ = "leases"
+
+    name: str = Field(primary_key=True, max_length=120)
+    holder: str = Field(max_length=64)
+    expires_at: datetime = Field(sa_column=utc_column(nullable=False))
