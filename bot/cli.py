@@ -7,6 +7,7 @@ import logging
 import sys
 
 import typer
+import uvicorn
 
 from bot.settings import Settings
 
@@ -40,7 +41,6 @@ async def _run(settings: Settings) -> None:
     from bot.bootstrap import bootstrap
     from bot.flows.resync import resume_jobs
     from bot.http import build_http_app
-    from sandbox.server import start_server
 
     container = await bootstrap(settings)
     app = build_app(container)
@@ -49,22 +49,24 @@ async def _run(settings: Settings) -> None:
         resumed = await resume_jobs(container)
         if resumed:
             log.info("resumed %d unfinished resync job(s)", resumed)
+        config = uvicorn.Config(
+            build_http_app(app, container),
+            host=settings.http_host,
+            port=settings.http_port,
+            lifespan="off",
+            access_log=False,
+            log_level="warning",
+        )
+        server = uvicorn.Server(config)  # stops on SIGINT / SIGTERM
         if settings.socket_mode:
-            from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+            from bot.socket import socket_mode
 
-            assert settings.slack_app_token is not None
-            handler = AsyncSocketModeHandler(app, settings.slack_app_token.get_secret_value())
-            log.info("connecting to Slack in Socket Mode")
-            await handler.start_async()  # type: ignore[no-untyped-call]
+            async with socket_mode(app, settings):
+                log.info("connected to Slack in Socket Mode; health on port %d", settings.http_port)
+                await server.serve()
         else:
-            server = await start_server(
-                build_http_app(app, container), host=settings.http_host, port=settings.http_port
-            )
-            log.info("listening on %s/slack/events", server.url)
-            try:
-                await server.task
-            finally:
-                await server.stop()
+            log.info("listening on %s:%d/slack/events", settings.http_host, settings.http_port)
+            await server.serve()
     finally:
         await container.aclose()
 

@@ -33,9 +33,8 @@ def build_http_app(bolt: AsyncApp, container: Container) -> Starlette:
             {"status": "ok" if status == 200 else "degraded", "database": database}, status
         )
 
-    return Starlette(
-        routes=[
-            Route(SLACK_PATH, slack_events, methods=["POST"]),
-            Route("/healthz", healthz, methods=["GET"]),
-        ]
-    )
+    routes = [Route("/healthz", healthz, methods=["GET"])]
+    if not container.settings.socket_mode:
+        # In Socket Mode requests are not signed: never accept them over HTTP.
+        routes.append(Route(SLACK_PATH, slack_events, methods=["POST"]))
+    return Starlette(routes=routes)

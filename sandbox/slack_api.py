@@ -19,11 +19,12 @@ from urllib.parse import parse_qsl
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 
 from sandbox.slack_blocks import normalize_blocks
 from sandbox.slack_limits import MAX_TEXT, check_blocks
 from sandbox.slack_responses import ResponseError, as_bool, as_list, check_use, deliver
+from sandbox.slack_socket import SocketHub
 from sandbox.slack_state import Channel, Message, SlackState, UploadedFile, User
 
 Params = dict[str, Any]
@@ -63,6 +64,7 @@ class SlackApi:
         token: str,
         rate_limit: RateLimit | None = None,
         latency: float = 0.0,
+        app_token: str = "xapp-sandbox-app-token",
     ) -> None:
         self.state = state
         self.token = token
@@ -71,8 +73,12 @@ class SlackApi:
         self.latency = latency
         """Seconds added to every Web API call."""
         self._buckets: dict[str, _Bucket] = {}
+        self.app_token = app_token
+        """The app-level token (`xapp-`) Socket Mode connections open with."""
+        self.sockets = SocketHub()
         self._methods: dict[str, Handler] = {
             "auth.test": self._auth_test,
+            "apps.connections.open": self._connections_open,
             "chat.postMessage": self._post_message,
             "chat.update": self._update,
             "chat.postEphemeral": self._post_ephemeral,
@@ -92,6 +98,7 @@ class SlackApi:
                 Route("/api/{method}", self._api, methods=["GET", "POST"]),
                 Route("/upload/{file_id}", self._upload, methods=["POST"]),
                 Route("/response/{token}", self._response, methods=["POST"]),
+                WebSocketRoute("/socket-mode", self.sockets.endpoint),
             ]
         )
 
@@ -109,7 +116,10 @@ class SlackApi:
             try:
                 if not token:
                     raise ApiError("not_authed")
-                if token != self.token:
+                if method == "apps.connections.open":
+                    if token != self.app_token:
+                        raise ApiError("invalid_auth")
+                elif token != self.token:
                     raise ApiError("invalid_auth")
                 handler = self._methods.get(method)
                 if handler is None:
@@ -224,6 +234,10 @@ class SlackApi:
         return root.thread_ts or root.ts
 
     # -- methods --------------------------------------------------------------------------
+
+    async def _connections_open(self, params: Params, request: Request) -> Params:
+        base = str(request.base_url).rstrip("/").replace("http", "ws", 1)
+        return {"url": f"{base}/socket-mode?ticket={self.sockets.new_ticket()}"}
 
     async def _auth_test(self, params: Params, request: Request) -> Params:
         team, bot = self.state.team, self.state.bot

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Literal
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 import httpx
 
@@ -322,7 +322,10 @@ class SlackEmulator:
         signing: Signing | None = None,
         content_type: str = "application/x-www-form-urlencoded",
     ) -> BotReply:
-        """POST ``body`` to ``request_url`` with Slack's signature headers."""
+        """POST ``body`` to ``request_url`` with Slack's signature headers; with no
+        ``request_url`` and an app connected in Socket Mode, send it over the socket."""
+        if not self.request_url and self.api.sockets.connected:
+            return await self._send_socket(body)
         if not self.request_url:
             raise RuntimeError("SlackEmulator.request_url is not set")
         signing = signing or Signing()
@@ -352,6 +355,25 @@ class SlackEmulator:
             self.state.in_flight -= 1
             self.state.touch()
         return BotReply(response.status_code, response.text)
+
+    async def _send_socket(self, body: bytes) -> BotReply:
+        form = dict(parse_qsl(body.decode()))
+        if "payload" in form:
+            kind, payload = "interactive", json.loads(form["payload"])
+        else:
+            kind, payload = "slash_commands", form
+        self.state.in_flight += 1
+        try:
+            ack = await self.api.sockets.deliver(kind, payload, timeout=self.ack_timeout)
+        except ConnectionError:
+            return BotReply(0, "", "dispatch_failed")
+        finally:
+            self.state.in_flight -= 1
+            self.state.touch()
+        if ack is None:
+            return BotReply(0, "", "operation_timeout")
+        response = ack.get("payload")
+        return BotReply(200, json.dumps(response) if response else "")
 
     # -- waiting and reading --------------------------------------------------------------
 
