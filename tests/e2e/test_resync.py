@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+import pytest
+
 from bot.demo import RunningBot, SandboxWorld, running_bot
 from services.jobs import JobState
 from services.models import utcnow
@@ -89,13 +91,18 @@ async def test_the_bots_date_catches_an_invoice_a_one_day_resync_misses(
     assert chosen == (world.qbo.invoice("11262").updated - timedelta(days=1)).date()
 
 
-async def test_many_clicks_start_one_resync(world: SandboxWorld, bot: RunningBot) -> None:
+@pytest.mark.parametrize("clicks", [2, 10])
+async def test_clicks_arriving_together_start_one_resync(
+    world: SandboxWorld, bot: RunningBot, clicks: int
+) -> None:
     emu = world.emulator
     await emu.send_command("/invoice", "check 11260")
     await settle(world, bot)
     number = emu.number_of("Resync invoice")
     world.portal.record_resync_seconds = 1.0
-    replies = await asyncio.gather(*[emu.click(number) for _ in range(10)], return_exceptions=True)
+    replies = await asyncio.gather(
+        *[emu.click(number) for _ in range(clicks)], return_exceptions=True
+    )
     assert any(r is not None and not isinstance(r, BaseException) for r in replies)
     await settle(world, bot)
     assert world.portal.request_count("POST", RECORD_RESYNCS) == 1
