@@ -10,14 +10,18 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.async_context import AsyncBoltContext
 
 from bot.bootstrap import Container
+from bot.delivery import SkipRedeliveries
 from bot.errors import reply_for
 from bot.listeners.actions import (
     on_pick_sync_date,
+    on_resync_anyway,
     on_resync_full,
     on_resync_invoice,
     on_start_full_resync,
 )
 from bot.listeners.commands import invoice_command
+from bot.payloads import CheckActions
+from bot.redact import install_redaction
 from commands.actions import ActionId
 
 log = logging.getLogger(__name__)
@@ -25,6 +29,7 @@ log = logging.getLogger(__name__)
 
 def build_app(container: Container) -> AsyncApp:
     settings = container.settings
+    install_redaction(settings)
     app = AsyncApp(
         client=container.slack,
         signing_secret=settings.slack_signing_secret.get_secret_value(),
@@ -37,12 +42,15 @@ def build_app(container: Container) -> AsyncApp:
         context["deps"] = container
         return await next()
 
+    app.use(SkipRedeliveries())
+    app.use(CheckActions())
     app.use(inject_deps)
     app.command(settings.slack_command)(invoice_command)
     app.action(ActionId.RESYNC_INVOICE.value)(on_resync_invoice)
     app.action(ActionId.RESYNC_FULL.value)(on_resync_full)
     app.action(ActionId.PICK_SYNC_DATE.value)(on_pick_sync_date)
     app.action(ActionId.START_FULL_RESYNC.value)(on_start_full_resync)
+    app.action(ActionId.RESYNC_ANYWAY.value)(on_resync_anyway)
     app.error(on_error)
     return app
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import socket
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 from slack_sdk.http_retry.async_handler import AsyncRetryHandler
@@ -14,16 +18,20 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.observe import OBSERVER
 from bot.pacer import ChannelPacer
+from bot.redact import install_redaction
 from bot.settings import Settings
 from bot.tasks import BackgroundTasks
 from services.adapters.portal import PortalClient
 from services.adapters.qbo import QboClient
+from services.adapters.qbo_auth import needs_seed
 from services.models import TokenSet, utcnow
 from services.ports import AccountingSystem, BillingPortal
 from services.resync import PollPolicy, ResyncRunner
 from services.storage.audit import AuditLog
 from services.storage.db import Database
+from services.storage.digests import DigestRuns
 from services.storage.jobs import JobStore
 from services.storage.tokens import DbTokenStore
 
@@ -41,9 +49,25 @@ class Container:
     pacer: ChannelPacer = field(default_factory=ChannelPacer)
     tasks: BackgroundTasks = field(default_factory=BackgroundTasks)
     clock: Callable[[], datetime] = utcnow
+    digests: DigestRuns = field(init=False)
+    running_jobs: set[str] = field(default_factory=set)
+    """Jobs this replica is running now."""
+    sweeper: asyncio.Task[None] | None = None
+    """The periodic sweep for jobs whose replica died (bot.flows.replicas)."""
+
+    def __post_init__(self) -> None:
+        self.digests = DigestRuns(self.db)
+
+    @property
+    def replica(self) -> str:
+        """This process's name in job claims and leases."""
+        return self.jobs.worker
 
     async def aclose(self) -> None:
-        await self.tasks.cancel_all()
+        if self.sweeper is not None:
+            self.sweeper.cancel()
+            await asyncio.wait([self.sweeper])
+        await self.tasks.cancel_all()  # running jobs are released to the other replicas
         await self.accounting.aclose()
         await self.portal.aclose()
         await self.db.dispose()
@@ -61,16 +85,25 @@ def slack_client(settings: Settings) -> AsyncWebClient:
     )
 
 
+def replica_name() -> str:
+    """Unique per process: host, pid and a random part (at most 64 characters)."""
+    return f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
 async def token_store(settings: Settings, db: Database) -> DbTokenStore:
-    """The QBO token store, seeded with QBO_REFRESH_TOKEN the first time."""
+    """The QBO token store, seeded with QBO_REFRESH_TOKEN the first time, and again when the
+    stored connection was refused (revoked) and an admin configured a new token."""
     store = DbTokenStore(db, connection=f"qbo:{settings.qbo_realm_id}")
-    if await store.load() is None and settings.qbo_refresh_token is not None:
-        await store.save(
+    seed = settings.qbo_refresh_token
+    stored = await store.load()
+    if seed is not None and needs_seed(stored, seed.get_secret_value(), utcnow()):
+        await store.seed(  # atomic: another replica may be seeding or refreshing right now
             TokenSet(
                 access_token="",
                 access_token_expires_at=datetime(1970, 1, 1, tzinfo=UTC),
-                refresh_token=settings.qbo_refresh_token.get_secret_value(),
-            )
+                refresh_token=seed.get_secret_value(),
+            ),
+            replacing=stored.refresh_token if stored is not None else None,
         )
     return store
 
@@ -85,8 +118,9 @@ async def bootstrap(
     transport: httpx.AsyncBaseTransport | None = None,
     clock: Callable[[], datetime] = utcnow,
 ) -> Container:
+    install_redaction(settings)  # before anything can log a secret
     db = db or Database(settings.database_url)
-    await db.create_all()
+    await db.upgrade()  # Alembic: create or upgrade the schema
     if accounting is None:
         accounting = QboClient(
             base_url=settings.qbo_base_url,
@@ -98,6 +132,13 @@ async def bootstrap(
             transport=transport,
             timeout=settings.qbo_timeout_seconds,
             minor_version=settings.qbo_minor_version,
+            max_retries=settings.qbo_max_retries,
+            retry_backoff=settings.qbo_retry_backoff_seconds,
+            max_retry_wait=settings.qbo_max_retry_wait_seconds,
+            max_per_minute=settings.qbo_max_per_minute,
+            lookup_batch=settings.qbo_lookup_batch,
+            list_concurrency=settings.qbo_list_concurrency,
+            observer=OBSERVER,
         )
     if portal is None:
         portal = PortalClient(
@@ -105,12 +146,22 @@ async def bootstrap(
             api_key=settings.portal_api_key,
             transport=transport,
             timeout=settings.portal_timeout_seconds,
+            max_retries=settings.portal_max_retries,
+            backoff=settings.portal_retry_backoff_seconds,
+            max_retry_wait=settings.portal_max_retry_wait_seconds,
+            lookup_concurrency=settings.portal_lookup_concurrency,
+            observer=OBSERVER,
         )
-    jobs = JobStore(db)
+    jobs = JobStore(
+        db,
+        worker=settings.replica_id or replica_name(),
+        lease=timedelta(seconds=settings.job_lease_seconds),
+    )
     poll = PollPolicy(
         interval=settings.resync_poll_seconds,
         max_interval=max(settings.resync_poll_seconds, 10.0),
         timeout=settings.resync_timeout_seconds,
+        request_grace=settings.resync_request_grace_seconds,
     )
     return Container(
         settings=settings,

@@ -124,16 +124,18 @@ class RunningBot:
 async def running_bot(settings: Settings, **swaps: Any) -> AsyncIterator[RunningBot]:
     """The bot in HTTP mode on loopback, with unfinished jobs resumed."""
     container = await bootstrap(settings, **swaps)
-    server = await start_server(
-        build_http_app(build_app(container), container),
-        host=settings.http_host,
-        port=settings.http_port,
-    )
     try:
-        await resume_jobs(container)
-        yield RunningBot(container=container, server=server)
+        await resume_jobs(container)  # before the first request: its own jobs come first
+        server = await start_server(
+            build_http_app(build_app(container), container),
+            host=settings.http_host,
+            port=settings.http_port,
+        )
+        try:
+            yield RunningBot(container=container, server=server)
+        finally:
+            await server.stop()
     finally:
-        await server.stop()
         await container.aclose()
 
 

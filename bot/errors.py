@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import secrets
 
+from bot.metrics import METRICS
 from commands.blocks import Message, error_message, usage_message
 from services.errors import (
     BotError,
@@ -18,6 +19,12 @@ from services.errors import (
 
 log = logging.getLogger("bot.errors")
 
+RECONNECT = (
+    "QuickBooks Online is disconnected (the connection was revoked or has expired). "
+    "An admin must reconnect the app to the company and set the new QBO_REFRESH_TOKEN; "
+    "until then I cannot read QuickBooks."
+)
+
 
 def new_reference() -> str:
     return "ERR-" + secrets.token_hex(4).upper()
@@ -25,13 +32,15 @@ def new_reference() -> str:
 
 def reply_for(exc: BaseException) -> Message:
     """The private reply for ``exc``; unexpected errors are logged under a reference id."""
+    METRICS.errors.inc(_kind(exc))
     if isinstance(exc, UsageError):
         return usage_message(exc.message)
     if isinstance(exc, NotAllowedError):
         return error_message(exc.message)
     if isinstance(exc, ReconnectRequired):
-        log.error("accounting connection needs reconnecting: %s", exc)
-        return error_message(ReconnectRequired.user_message)
+        # Logged once, as an error, where the refusal was learnt (the QBO adapter).
+        log.info("told a person that QuickBooks Online must be reconnected")
+        return error_message(RECONNECT)
     if isinstance(exc, UpstreamError):
         reference = new_reference()
         log.warning("upstream error [%s]: %s", reference, exc)
@@ -44,3 +53,16 @@ def reply_for(exc: BaseException) -> Message:
     reference = new_reference()
     log.error("unexpected error [%s]", reference, exc_info=exc)
     return error_message("Something went wrong on my side.", reference=reference)
+
+
+def _kind(exc: BaseException) -> str:
+    for kind, cls in (
+        ("usage", UsageError),
+        ("not_allowed", NotAllowedError),
+        ("reconnect_required", ReconnectRequired),
+        ("upstream", UpstreamError),
+        ("known", BotError),
+    ):
+        if isinstance(exc, cls):
+            return kind
+    return "unexpected"

@@ -1,40 +1,129 @@
-"""HTTP mode: the Slack endpoint and health, on one Starlette app."""
+"""HTTP mode's Slack endpoint, and in both modes: /healthz, /readyz and /metrics."""
 
 from __future__ import annotations
 
-from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
-from slack_bolt.async_app import AsyncApp
-from sqlalchemy import text
+import asyncio
+import logging
+from urllib.parse import parse_qsl
+
+from slack_bolt.adapter.starlette.async_handler import to_async_bolt_request, to_starlette_response
+from slack_bolt.async_app import AsyncApp, AsyncBoltRequest
+from slack_bolt.context.async_context import AsyncBoltContext
+from slack_bolt.request.async_internals import build_async_context
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from bot.bootstrap import Container
+from bot.metrics import CONTENT_TYPE, METRICS, exposition, jobs_family
+from bot.socket import socket_state
+from services.storage.stats import job_counts, ping
 
 SLACK_PATH = "/slack/events"
+PROBE_TIMEOUT = 2.0
+"""Seconds a health probe waits for the database."""
+
+log = logging.getLogger(__name__)
+
+
+async def database_state(container: Container) -> str:
+    try:
+        await asyncio.wait_for(ping(container.db), PROBE_TIMEOUT)
+    except Exception as exc:
+        log.warning("health: database unreachable (%s)", type(exc).__name__)
+        return "unreachable"
+    return "ok"
+
+
+def missing_settings(container: Container) -> list[str]:
+    """The names (never the values) of settings the bot cannot run without."""
+    try:
+        container.settings.check_secrets()
+    except ValueError as exc:
+        return str(exc).split(": ", 1)[-1].split(", ")
+    return []
+
+
+def bolt_request(request: Request, raw: bytes) -> AsyncBoltRequest:
+    """The request for bolt. bolt reads any form containing the word "payload" as a click
+    and finds none: a slash command whose text says "payload" would get a 404. Such a
+    form is read as the form it is (the signature still covers the raw body)."""
+    req = to_async_bolt_request(request, raw)
+    if not req.body and req.raw_body and req.content_type != "application/json":
+        form = dict(parse_qsl(req.raw_body, keep_blank_values=True))
+        if "payload" not in form:
+            req.body = form
+            req.context = build_async_context(AsyncBoltContext({}), form)
+    return req
+
+
+def _outcome(status: int) -> str:
+    if status < 300:
+        return "acked"
+    if status == 401:
+        return "refused_signature"
+    return "client_error" if status < 500 else "server_error"
 
 
 def build_http_app(bolt: AsyncApp, container: Container) -> Starlette:
-    handler = AsyncSlackRequestHandler(bolt)
+    socket_mode = container.settings.socket_mode
 
     async def slack_events(request: Request) -> Response:
-        return await handler.handle(request)
+        tasks = container.tasks
+        tasks.request_started()  # acks first: new background work waits for a quiet moment
+        try:
+            response = to_starlette_response(
+                await bolt.async_dispatch(bolt_request(request, await request.body()))
+            )
+        except Exception as exc:
+            # bolt reads the payload's shape before it checks the signature: a payload
+            # of the wrong shape (never sent by Slack) is refused here, having run nothing.
+            log.warning("malformed Slack request refused (%s)", type(exc).__name__)
+            response = JSONResponse({"error": "malformed request"}, 400)
+        finally:
+            tasks.request_finished()
+        METRICS.slack_requests.inc(_outcome(response.status_code))
+        return response
 
     async def healthz(_: Request) -> Response:
-        try:
-            async with container.db.engine.connect() as conn:
-                await conn.execute(text("SELECT 1"))
-            database = "ok"
-        except Exception:
-            database = "unreachable"
-        status = 200 if database == "ok" else 503
-        return JSONResponse(
-            {"status": "ok" if status == 200 else "degraded", "database": database}, status
-        )
+        """Process up, database reachable, Slack connected (Socket Mode; n/a over HTTP)."""
+        database = await database_state(container)
+        slack = await socket_state(bolt) if socket_mode else "n/a"
+        healthy = database == "ok" and slack != "disconnected"
+        body = {
+            "status": "ok" if healthy else "degraded",
+            "database": database,
+            "slack": slack,
+            "mode": "socket" if socket_mode else "http",
+            "background_tasks": len(container.tasks),
+        }
+        return JSONResponse(body, 200 if healthy else 503)
 
-    routes = [Route("/healthz", healthz, methods=["GET"])]
-    if not container.settings.socket_mode:
+    async def readyz(_: Request) -> Response:
+        """Ready for work: database reachable and every required setting present."""
+        database = await database_state(container)
+        missing = missing_settings(container)
+        ready = database == "ok" and not missing
+        body = {"status": "ready" if ready else "not ready", "database": database}
+        if missing:
+            body["missing_settings"] = missing  # type: ignore[assignment]
+        return JSONResponse(body, 200 if ready else 503)
+
+    async def metrics(_: Request) -> Response:
+        families = list(METRICS.families())
+        try:
+            families.append(jobs_family(await asyncio.wait_for(job_counts(container.db), 5)))
+        except Exception as exc:  # the rest of the metrics are still worth serving
+            log.warning("metrics: resync jobs not counted (%s)", type(exc).__name__)
+        return Response(exposition(families), media_type=CONTENT_TYPE)
+
+    routes = [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
+    ]
+    if not socket_mode:
         # In Socket Mode requests are not signed: never accept them over HTTP.
         routes.append(Route(SLACK_PATH, slack_events, methods=["POST"]))
     return Starlette(routes=routes)

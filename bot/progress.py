@@ -77,6 +77,10 @@ class SlackThreadReporter:
                 comparison.accounting.last_updated if comparison and comparison.accounting else None
             )
             escalate_since = choose_sync_date(now=utcnow(), last_modified=modified)
+        if job.root_ts is not None and result.comparison is not None:
+            await self._refresh_root(job, result)
+        # Last, so that the runner records the end right after it (edits are idempotent,
+        # this post is not: see ResyncRunner._finish).
         await self._post(
             job,
             outcome_message(
@@ -87,8 +91,6 @@ class SlackThreadReporter:
                 escalate_since=escalate_since,
             ),
         )
-        if job.root_ts is not None and result.comparison is not None:
-            await self._refresh_root(job, result)
 
     async def _refresh_root(self, job: Job, result: ResyncResult) -> None:
         """Keep the check message true: the new verdict, and buttons only if still needed."""

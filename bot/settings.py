@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Annotated, Literal, Self
 
 from pydantic import Field, SecretStr, model_validator
@@ -45,6 +46,13 @@ class Settings(BaseSettings):
     """The first refresh token; the newest rotated one is kept in the database."""
     qbo_minor_version: int = 75
     qbo_timeout_seconds: float = 30.0
+    qbo_max_retries: int = 4
+    """Retries of one QuickBooks Online request after a 429, 5xx, timeout or drop."""
+    qbo_retry_backoff_seconds: float = 0.5
+    qbo_max_retry_wait_seconds: float = 60.0
+    """The longest wait before a retry (a 429 without Retry-After waits a minute)."""
+    qbo_max_per_minute: int = 500
+    """Requests started per minute, at most (Intuit's limit per company is 500)."""
 
     # Billing portal (Portal REST API, docs/portal-api.yaml)
     portal_base_url: str = "http://127.0.0.1:8081"
@@ -52,6 +60,9 @@ class Settings(BaseSettings):
     portal_integration_id: str | None = None
     """Which integration a full resync runs; default: the first accounting integration."""
     portal_timeout_seconds: float = 30.0
+    portal_max_retries: int = 3
+    portal_retry_backoff_seconds: float = 0.5
+    portal_max_retry_wait_seconds: float = 60.0
 
     # State
     database_url: str = "sqlite+aiosqlite:///./invoicebot.db"
@@ -64,11 +75,42 @@ class Settings(BaseSettings):
     # Resync polling
     resync_poll_seconds: float = 2.0
     resync_timeout_seconds: float = 900.0
+    resync_request_grace_seconds: float = 60.0
+    """After a crash between asking the portal for a record resync and saving its id, how
+    long the next run watches the invoice for that resync before asking again."""
+
+    # Several replicas on one database
+    replica_id: str | None = None
+    """This process's name in job claims and leases (default: host, pid and a random part).
+    A stable name per replica lets it take its own jobs back at once after a restart."""
+    job_lease_seconds: float = 30.0
+    """A job's claim lasts this long unless its runner renews it (every third of it): a
+    crashed replica's jobs move to another replica after at most this long."""
+    job_sweep_seconds: float = 10.0
+    """How often each replica looks for jobs whose claim ran out (0: only at start)."""
+    job_max_attempts: int = 5
+    """A job claimed this many times without finishing is ended with an error."""
+
+    # Discrepancies
+    money_tolerance: Decimal = Field(default=Decimal("0.05"), ge=0)
+    """Differences at or below this are rounding (tax computed apart): counted, not reported."""
 
     # Daily digest
     digest_cron: str = "0 8 * * 1-5"
     digest_timezone: str = "UTC"
     digest_channel: str | None = None
+    digest_enabled: bool = True
+    """The scheduled digest runs when this is on and DIGEST_CHANNEL is set."""
+    digest_recent_minutes: float = 10.0
+    """Invoices changed this recently on either side are left out (possibly mid-sync)."""
+    digest_stale_minutes: float = 60.0
+    """A digest still marked running after this long is taken as abandoned (a crash)."""
+    qbo_lookup_batch: int = 1000
+    """Document numbers per ``DocNumber IN (...)`` query (the digest's look-ups)."""
+    qbo_list_concurrency: int = 10
+    """Open-invoice pages fetched at once (after a count); 1 pages one after the other."""
+    portal_lookup_concurrency: int = 4
+    """Portal look-up batches (of 1000 numbers) in flight at once."""
 
     log_level: str = "INFO"
 

@@ -10,6 +10,18 @@ from slack_bolt.async_app import AsyncApp
 
 from bot.settings import Settings
 
+_CONNECTED: dict[int, AsyncSocketModeHandler] = {}
+"""The Socket Mode handler of each app (by id) while its ``socket_mode`` block runs."""
+
+
+async def socket_state(app: AsyncApp) -> str:
+    """For /healthz: ``connected`` or ``disconnected`` (slack_sdk reconnects by itself)."""
+    handler = _CONNECTED.get(id(app))
+    if handler is None:
+        return "disconnected"
+    connected = await handler.client.is_connected()
+    return "connected" if connected else "disconnected"
+
 
 @asynccontextmanager
 async def socket_mode(app: AsyncApp, settings: Settings) -> AsyncIterator[AsyncSocketModeHandler]:
@@ -18,7 +30,9 @@ async def socket_mode(app: AsyncApp, settings: Settings) -> AsyncIterator[AsyncS
         raise ValueError("Socket Mode needs SLACK_APP_TOKEN")
     handler = AsyncSocketModeHandler(app, settings.slack_app_token.get_secret_value())
     await handler.connect_async()  # type: ignore[no-untyped-call]
+    _CONNECTED[id(app)] = handler
     try:
         yield handler
     finally:
+        _CONNECTED.pop(id(app), None)
         await handler.close_async()  # type: ignore[no-untyped-call]

@@ -18,9 +18,15 @@ from slack_sdk.models.blocks import (
 )
 
 from commands.actions import ActionId, ButtonState
+from commands.cause_blocks import (
+    CAUSE_TITLES,
+    cause_blocks,
+    fix_first_confirm,
+    resync_anyway_button,
+)
 from commands.format import fmt_money, fmt_when
 from commands.parse import USAGE
-from services.models import Comparison, Verdict
+from services.models import Action, Comparison, Diagnosis, Verdict
 
 MAX_BLOCKS = 50
 MAX_SECTION = 3000
@@ -101,6 +107,12 @@ def verdict_line(comparison: Comparison) -> str:
             )
         case Verdict.NOT_FOUND:
             return f"Invoice {comparison.number} is in neither QuickBooks Online nor the portal."
+        case Verdict.ROUNDING:
+            assert comparison.difference is not None
+            return (
+                f":heavy_check_mark: *Within rounding*: {fmt_money(abs(comparison.difference), currency)}"
+                " apart, not a discrepancy."
+            )
 
 
 def check_message(
@@ -109,8 +121,11 @@ def check_message(
     now: datetime,
     full_resync_since: date,
     requested_by: str | None = None,
+    diagnosis: Diagnosis | None = None,
 ) -> Message:
-    """The check result: the root of the invoice's thread."""
+    """The check result: the root of the invoice's thread. With a diagnosis (by default the
+    comparison's own): the cause, its evidence and steps, and only the buttons that help."""
+    diagnosis = diagnosis or comparison.diagnosis
     acct, portal = comparison.accounting, comparison.portal
     currency = acct.currency if acct else portal.currency if portal else None
     title = f"Invoice {comparison.number}"
@@ -135,7 +150,9 @@ def check_message(
         ),
         section(verdict_line(comparison)),
     ]
-    actions = resync_buttons(comparison, full_resync_since=full_resync_since)
+    if diagnosis is not None and diagnosis.cause.value != "in_sync":
+        blocks.extend(cause_blocks(diagnosis))
+    actions = resync_buttons(comparison, full_resync_since=full_resync_since, diagnosis=diagnosis)
     if actions is not None:
         blocks.append(actions)
     footer = f"Checked {now:%b %d, %H:%M} UTC"
@@ -143,28 +160,44 @@ def check_message(
         footer += f" for <@{requested_by}>"
     blocks.append(context(footer))
     text = f"{title}: {verdict_line(comparison)}"
+    if diagnosis is not None and diagnosis.cause.value != "in_sync":
+        text += f" Cause: {CAUSE_TITLES[diagnosis.cause]}."
     return Message(text=text, blocks=blocks)
 
 
-def resync_buttons(comparison: Comparison, *, full_resync_since: date) -> ActionsBlock | None:
-    """Buttons for the fixes that can work; None when in sync or nothing can help."""
+def resync_buttons(
+    comparison: Comparison, *, full_resync_since: date, diagnosis: Diagnosis | None = None
+) -> ActionsBlock | None:
+    """Buttons for the fixes that can work; None when in sync or nothing can help.
+
+    With a diagnosis: never a plain resync when it would hide money (then only "Resync
+    anyway", with a confirm saying what drops out of view); the full resync alone when the
+    portal's link is broken; a confirm first when QuickBooks must be fixed first.
+    """
     if comparison.verdict not in (Verdict.MISMATCH, Verdict.MISSING_IN_PORTAL):
         return None
-    return ActionsBlock(
-        block_id=f"resync:{comparison.number}",
-        elements=[
-            resync_invoice_button(comparison.number),
-            full_resync_button(comparison.number, since=full_resync_since),
-        ],
-    )
+    number = comparison.number
+    plain = [resync_invoice_button(number), full_resync_button(number, since=full_resync_since)]
+    if diagnosis is not None:
+        since = None if diagnosis.record_resync_works else full_resync_since
+        if diagnosis.resync_hides_money or diagnosis.action is Action.INVESTIGATE:
+            plain = [resync_anyway_button(comparison, diagnosis, since=since)]
+        elif diagnosis.action is Action.FULL_RESYNC:
+            plain = plain[1:]
+        elif diagnosis.action is Action.FIX_IN_QUICKBOOKS:
+            plain = [resync_invoice_button(number, confirm=fix_first_confirm(diagnosis))]
+        elif diagnosis.action is Action.NONE:
+            return None
+    return ActionsBlock(block_id=f"resync:{number}", elements=plain)
 
 
-def resync_invoice_button(number: str) -> ButtonElement:
+def resync_invoice_button(number: str, *, confirm: ConfirmObject | None = None) -> ButtonElement:
     return ButtonElement(
         text="Resync invoice",
         action_id=ActionId.RESYNC_INVOICE.value,
         value=ButtonState(invoice=number).dump(),
         style="primary",
+        confirm=confirm,
     )
 
 

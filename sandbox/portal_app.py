@@ -18,6 +18,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
 from sandbox.portal_gate import Gate, quiet_drops
+from sandbox.portal_payments import transfer_pending
 from sandbox.portal_state import (
     Integration,
     PortalState,
@@ -32,6 +33,7 @@ from sandbox.portal_wire import (
     integration_json,
     invalid,
     invoice_json,
+    payment_json,
     record_json,
     resync_json,
     run_json,
@@ -115,6 +117,34 @@ async def get_invoice(request: Request) -> Response:
 
 
 async def lookup_invoices(request: Request) -> Response:
+    unique = await _numbers(request)
+    invoices = state_of(request).invoices
+    found = [invoice_json(invoices[n]) for n in unique if n in invoices]
+    missing = [n for n in unique if n not in invoices]
+    return JSONResponse({"invoices": found, "missing": missing})
+
+
+async def invoice_payments(request: Request) -> Response:
+    number = path_param(request, "number", KEY_RE, 21)
+    state = state_of(request)
+    if number not in state.invoices:
+        raise ApiError(404, "not_found", f"No invoice {number}.")
+    await transfer_pending(state)  # the payment run goes first: answers are current
+    payments = [payment_json(p) for p in state.payments.get(number, [])]
+    return JSONResponse({"invoice_number": number, "payments": payments})
+
+
+async def lookup_payments(request: Request) -> Response:
+    numbers = await _numbers(request)
+    state = state_of(request)
+    await transfer_pending(state)
+    found = [n for n in numbers if n in state.invoices]
+    payments = [payment_json(p) for n in found for p in state.payments.get(n, [])]
+    missing = [n for n in numbers if n not in state.invoices]
+    return JSONResponse({"payments": payments, "missing": missing})
+
+
+async def _numbers(request: Request) -> list[str]:
     body = await json_object(request, ("numbers",))
     numbers = body["numbers"]
     if not isinstance(numbers, list) or not 1 <= len(numbers) <= 1000:
@@ -122,11 +152,7 @@ async def lookup_invoices(request: Request) -> Response:
     for number in numbers:
         if not isinstance(number, str) or len(number) > 21 or not KEY_RE.fullmatch(number):
             raise invalid("numbers must hold invoice numbers (strings of 1 to 21 characters).")
-    invoices = state_of(request).invoices
-    unique = list(dict.fromkeys(numbers))
-    found = [invoice_json(invoices[n]) for n in unique if n in invoices]
-    missing = [n for n in unique if n not in invoices]
-    return JSONResponse({"invoices": found, "missing": missing})
+    return list(dict.fromkeys(numbers))
 
 
 async def list_invoices(request: Request) -> Response:
@@ -262,7 +288,9 @@ def endpoint(handler: Handler, *params: str) -> Handler:
 
 ROUTES = [
     Route("/invoices/lookup", endpoint(lookup_invoices), methods=["POST"]),
+    Route("/invoices/{number:path}/payments", endpoint(invoice_payments), methods=["GET"]),
     Route("/invoices/{number:path}", endpoint(get_invoice), methods=["GET"]),
+    Route("/payments/lookup", endpoint(lookup_payments), methods=["POST"]),
     Route("/invoices", endpoint(list_invoices, "status", "limit", "cursor"), methods=["GET"]),
     Route("/integrations", endpoint(list_integrations), methods=["GET"]),
     Route("/integrations/{integration_id}", endpoint(get_integration), methods=["GET"]),

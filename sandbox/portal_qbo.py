@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 
 from sandbox.portal_state import PortalState
+from sandbox.qbo_wire import dumps
 
 MINOR_VERSION = "75"
 PAGE_SIZE = 1000
@@ -27,13 +28,22 @@ RETRY_AFTER_CAP = 5.0
 class QboError(Exception):
     """QuickBooks Online refused or failed a request; ``str()`` is what the portal reports."""
 
-    def __init__(self, message: str, *, status: int | None = None, code: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        detail: str | None = None,
+    ) -> None:
         text = f"QuickBooks Online: {message}"
         if code:
             text += f" (code {code})"
         super().__init__(text)
         self.status = status
         self.code = code
+        self.message = message
+        self.detail = detail
 
 
 def quote(value: str) -> str:
@@ -41,8 +51,9 @@ def quote(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def _fault(body: Any) -> tuple[str, str | None] | None:
-    """(message, code) of a data-service ``Fault`` or a gateway ``fault``, if the body is one."""
+def _fault(body: Any) -> tuple[str, str | None, str | None] | None:
+    """(message, code, detail) of a data-service ``Fault`` or a gateway ``fault``, if the body
+    is one."""
     if not isinstance(body, dict):
         return None
     fault = body.get("Fault", body.get("fault"))
@@ -54,7 +65,12 @@ def _fault(body: Any) -> tuple[str, str | None] | None:
         first = {}
     message = first.get("Message", first.get("message")) or str(fault.get("type", "Fault"))
     code = first.get("code")
-    return str(message), (str(code) if code is not None else None)
+    detail = first.get("Detail", first.get("detail"))
+    return (
+        str(message),
+        (str(code) if code is not None else None),
+        (str(detail) if detail is not None else None),
+    )
 
 
 class QboClient:
@@ -110,20 +126,36 @@ class QboClient:
             raise QboError("the answer has no Invoice")
         return invoice
 
+    async def post_payment(self, payment: dict[str, Any]) -> dict[str, Any]:
+        """Create a Payment (an Intuit document); QBO's refusal is raised as QboError."""
+        body = await self._send("POST", "payment", params={}, content=dumps(payment).encode())
+        created = body.get("Payment")
+        if not isinstance(created, dict):
+            raise QboError("the answer has no Payment")
+        return created
+
     async def _get(self, path: str, *, params: dict[str, str]) -> dict[str, Any]:
+        return await self._send("GET", path, params=params)
+
+    async def _send(
+        self, method: str, path: str, *, params: dict[str, str], content: bytes | None = None
+    ) -> dict[str, Any]:
+        """One API call, refreshing the token once on 401. A GET is retried on 429, 5xx and
+        timeouts; a POST only when QBO cannot have acted on it (429, 503)."""
         url = f"{self._conn.base_url}/v3/company/{self._conn.realm_id}/{path}"
         params = {**params, "minorversion": MINOR_VERSION}
         refreshed = False
         for attempt in range(1, ATTEMPTS + 1):
             token = await self._access_token(force=False)
+            headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+            if content is not None:
+                headers["Content-Type"] = "application/json"
             try:
-                response = await self._http.get(
-                    url,
-                    params=params,
-                    headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+                response = await self._http.request(
+                    method, url, params=params, headers=headers, content=content
                 )
             except httpx.TimeoutException as exc:
-                if attempt == ATTEMPTS:
+                if attempt == ATTEMPTS or method != "GET":
                     raise QboError("the request timed out") from exc
                 continue
             except httpx.TransportError as exc:
@@ -132,7 +164,9 @@ class QboClient:
                 refreshed = True
                 await self._access_token(force=True)
                 continue
-            retryable = response.status_code == 429 or response.status_code >= 500
+            retryable = response.status_code in (429, 503) or (
+                method == "GET" and response.status_code >= 500
+            )
             if retryable and attempt < ATTEMPTS:
                 await asyncio.sleep(_retry_after(response, attempt))
                 continue
@@ -183,8 +217,8 @@ def _decode(response: httpx.Response) -> dict[str, Any]:
         body = None
     fault = _fault(body)
     if fault is not None:
-        message, code = fault
-        raise QboError(message, status=response.status_code, code=code)
+        message, code, detail = fault
+        raise QboError(message, status=response.status_code, code=code, detail=detail)
     if response.status_code != 200 or not isinstance(body, dict):
         raise QboError(
             f"unexpected answer (HTTP {response.status_code})", status=response.status_code

@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 import httpx
 
+from sandbox.portal_ledger import Payment, story_payments
 from sandbox.scenarios import (
     INTEGRATION_ID,
     INTEGRATION_NAME,
@@ -153,6 +154,8 @@ class PortalState:
     contacts: dict[str, Contact] = field(default_factory=dict)
     runs: dict[str, SyncRun] = field(default_factory=dict)
     resyncs: dict[str, RecordResync] = field(default_factory=dict)
+    payments: dict[str, list[Payment]] = field(default_factory=dict)
+    """Invoice number -> the payments clients made on it in the portal, oldest first."""
     requests: Counter[str] = field(default_factory=Counter)
     """``"METHOD /path"`` -> number of requests received (faulted and refused ones too)."""
     # Knobs.
@@ -174,6 +177,7 @@ class PortalState:
     _order: list[str] = field(default_factory=list, init=False)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set, init=False)
     _qbo_lock: asyncio.Lock = field(default_factory=asyncio.Lock, init=False)
+    _payment_lock: asyncio.Lock = field(default_factory=asyncio.Lock, init=False)
 
     def __post_init__(self) -> None:
         self._order = sorted(self.invoices)
@@ -194,8 +198,13 @@ class PortalState:
         qbo_refresh_token: str,
         matching: int = MATCHING_COUNT,
         api_key: str = DEFAULT_API_KEY,
+        causes: bool = True,
     ) -> PortalState:
-        """The portal as the seeded scenarios describe it (see ``sandbox.scenarios``)."""
+        """The portal as the seeded scenarios describe it (see ``sandbox.scenarios``).
+
+        Portal payments of the stories that QBO does not have yet are ``pending``: the
+        portal's payment run transfers them (``portal_payments.transfer_pending``) before it
+        first answers about payments, and QBO accepts or refuses each one."""
         last_sync = now - LAST_SYNC_AGO
         integration = Integration(
             INTEGRATION_ID, INTEGRATION_NAME, "quickbooks_online", "accounting", last_sync
@@ -212,7 +221,7 @@ class PortalState:
             ),
             integrations={integration.id: integration},
         )
-        rows = seed_invoices(now, matching=matching)
+        rows = seed_invoices(now, matching=matching, causes=causes)
         for row in rows:
             if row.portal_balance is None:
                 continue
@@ -229,6 +238,7 @@ class PortalState:
                 last_synced_at=row.portal_synced,
                 updated_at=row.portal_synced,
             )
+            state.payments.update(story_payments(row, now))
             if row.customer_id not in state.companies:
                 state.companies[row.customer_id] = Company(row.customer_id, row.customer, last_sync)
                 # One billing contact per company; it shares the company's id.
@@ -357,6 +367,19 @@ class PortalState:
     def qbo_lock(self) -> asyncio.Lock:
         """One token refresh at a time: two refreshing the same token break the chain."""
         return self._qbo_lock
+
+    @property
+    def payment_lock(self) -> asyncio.Lock:
+        """One payment run at a time."""
+        return self._payment_lock
+
+    def pending_payments(self) -> list[Payment]:
+        return [
+            p
+            for payments in self.payments.values()
+            for p in payments
+            if p.transfer_status == "pending"
+        ]
 
 
 def new_id(prefix: str) -> str:

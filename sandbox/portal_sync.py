@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from sandbox.portal_qbo import QboClient, QboError
 from sandbox.portal_state import (
@@ -49,7 +49,7 @@ def apply_qbo_invoice(
         total=_amount(raw.get("TotalAmt")),
         balance=balance,
         currency=str(currency["value"]) if currency.get("value") else None,
-        status="paid" if balance == 0 else "open",
+        status=_status(raw, balance),
         integration_id=integration_id,
         last_synced_at=now,
         updated_at=now,
@@ -69,6 +69,11 @@ def apply_qbo_invoice(
     return ProcessedRecord(
         "invoice", number, "updated", before, balance, "changed: " + ", ".join(changed)
     )
+
+
+def _status(raw: dict[str, Any], balance: Decimal) -> Literal["open", "paid", "void"]:
+    voided = "Voided" in str(raw.get("PrivateNote") or "") and _amount(raw.get("TotalAmt")) == 0
+    return "void" if voided else "paid" if balance == 0 else "open"
 
 
 def apply_company(state: PortalState, raw: dict[str, Any]) -> ProcessedRecord | None:

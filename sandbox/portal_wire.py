@@ -9,6 +9,7 @@ from typing import Any
 
 from starlette.responses import JSONResponse
 
+from sandbox.portal_ledger import Payment
 from sandbox.portal_state import Integration, Invoice, ProcessedRecord, RecordResync, SyncRun
 
 
@@ -103,4 +104,20 @@ def resync_json(resync: RecordResync) -> dict[str, Any]:
         "created_at": ts(resync.created_at),
         "finished_at": ts(resync.finished_at),
         "error": resync.error,
+    }
+
+
+def payment_json(payment: Payment) -> dict[str, Any]:
+    return {
+        "id": payment.id,
+        "invoice_number": payment.invoice_number,
+        "reference": payment.reference,
+        "amount": money(payment.amount),
+        "currency": payment.currency,
+        "paid_at": ts(payment.paid_at),
+        "transfer_status": payment.transfer_status,
+        "transfer_error": payment.transfer_error,
+        "transferred_at": ts(payment.transferred_at),
+        "external_id": payment.external_id,
+        "invoice_external_id": payment.invoice_external_id,
     }

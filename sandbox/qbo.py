@@ -4,8 +4,9 @@
     refresh_token = state.register_client("client-id", "client-secret")
     async with serving(create_qbo_app(state)) as url: ...
 
-Routes: ``POST /oauth2/v1/tokens/bearer``, ``GET|POST /v3/company/{realm}/query`` and
-``GET /v3/company/{realm}/invoice/{id}``. Knobs live in ``state.knobs`` (:class:`QboKnobs`).
+Routes: ``POST /oauth2/v1/tokens/bearer``, ``GET|POST /v3/company/{realm}/query`` (Invoice,
+Payment, CreditMemo), ``GET /v3/company/{realm}/invoice/{id}`` and ``POST
+/v3/company/{realm}/payment`` (validated as QBO does). Knobs live in ``state.knobs``.
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ import asyncio
 import base64
 import binascii
 import contextlib
+import json
 import logging
 from collections.abc import Awaitable, Callable
+from decimal import Decimal
 from urllib.parse import parse_qs
 
 from starlette.applications import Starlette
@@ -24,6 +27,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from sandbox.qbo_ledger import PaymentRejected
 from sandbox.qbo_query import QueryError, parse_query
 from sandbox.qbo_state import INTUIT_TZ, FaultKind, QboKnobs, QboState, Throttle
 from sandbox.qbo_wire import (
@@ -173,7 +177,7 @@ def create_qbo_app(state: QboState) -> Starlette:
         envelope: dict[str, object] = {}
         if result:
             envelope = {
-                "Invoice": [inv.to_intuit(state.tz) for inv in result],
+                query.entity: [doc.to_intuit(state.tz) for doc in result],
                 "startPosition": query.start_position,
                 "maxResults": len(result),
             }
@@ -193,6 +197,23 @@ def create_qbo_app(state: QboState) -> Starlette:
             )
             return json_response(body, 400)
         return json_response({"Invoice": invoice.to_intuit(state.tz), "time": now_text()})
+
+    async def create_payment(request: Request) -> Response:
+        try:
+            body = json.loads(await request.body(), parse_float=Decimal)
+        except (ValueError, UnicodeDecodeError):
+            return validation_fault("Request has invalid or unsupported property", "Bad request")
+        if not isinstance(body, dict):
+            return validation_fault("Request has invalid or unsupported property", "Bad request")
+        try:
+            payment = state.receive_payment(body)
+        except PaymentRejected as exc:
+            refused = fault("ValidationFault", exc.code, exc.message, exc.detail, time=now_text())
+            return json_response(refused, 400)
+        return json_response({"Payment": payment.to_intuit(state.tz), "time": now_text()})
+
+    async def payment_endpoint(request: Request) -> Response:
+        return await api(request, create_payment)
 
     async def query_endpoint(request: Request) -> Response:
         return await api(request, run_query)
@@ -220,6 +241,7 @@ def create_qbo_app(state: QboState) -> Starlette:
         Route("/oauth2/v1/tokens/bearer", token_endpoint, methods=["POST"]),
         Route("/v3/company/{realm_id}/query", query_endpoint, methods=["GET", "POST"]),
         Route("/v3/company/{realm_id}/invoice/{invoice_id}", invoice_endpoint, methods=["GET"]),
+        Route("/v3/company/{realm_id}/payment", payment_endpoint, methods=["POST"]),
     ]
     app = Starlette(routes=routes)
     app.add_middleware(_IntuitTid)

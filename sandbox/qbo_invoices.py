@@ -31,6 +31,20 @@ class QboInvoice:
     email_status: str = "EmailSent"
     extra: dict[str, Any] | None = None
     """More Intuit fields, merged into the document (tests add odd ones)."""
+    links: list[tuple[str, str, Decimal]] | None = None
+    """(TxnId, TxnType, amount) of the payments and credit memos applied to it."""
+    voided: bool = False
+
+    @property
+    def unexplained_paid(self) -> Decimal:
+        """Paid, but by no payment or credit on record: seeded history, shown as one payment
+        (``history_payment_id``)."""
+        linked = sum((amount for _, _, amount in self.links or ()), Decimal(0))
+        return self.total - self.balance - linked
+
+    @property
+    def history_payment_id(self) -> str:
+        return str(int(self.id) + 700000)
 
     def field(self, name: str) -> Value | None:
         """The value the query language compares, by canonical field name."""
@@ -59,10 +73,11 @@ class QboInvoice:
 
     def to_intuit(self, tz: tzinfo) -> dict[str, Any]:
         """The invoice as Intuit's v3 API documents it, extra fields and all."""
-        paid = self.total - self.balance
-        linked: list[dict[str, Any]] = []
-        if paid > 0:
-            linked.append({"TxnId": str(int(self.id) + 700000), "TxnType": "Payment"})
+        linked: list[dict[str, Any]] = [
+            {"TxnId": txn_id, "TxnType": txn_type} for txn_id, txn_type, _ in self.links or ()
+        ]
+        if self.unexplained_paid > 0:
+            linked.insert(0, {"TxnId": self.history_payment_id, "TxnType": "Payment"})
         doc: dict[str, Any] = {
             "AllowIPNPayment": False,
             "AllowOnlinePayment": False,
@@ -122,6 +137,8 @@ class QboInvoice:
             del doc["DocNumber"]
         if self.currency is not None:
             doc["CurrencyRef"] = {"value": self.currency, "name": _currency_name(self.currency)}
+        if self.voided:  # QBO keeps a voided invoice, zeroed, with a note
+            doc["PrivateNote"] = "Voided"
         if self.extra:
             doc.update(self.extra)
         return doc
@@ -139,6 +156,7 @@ class InvoiceTable:
     def __init__(self) -> None:
         self._by_id: dict[str, QboInvoice] = {}
         self._by_number: dict[str, list[str]] = {}
+        self._by_customer: dict[str, set[str]] = {}
         self._sorted_ids: list[str] | None = None
         self._cache: dict[tuple[object, ...], list[QboInvoice]] = {}
         self.version = 0
@@ -155,6 +173,7 @@ class InvoiceTable:
             raise ValueError(f"invoice Id {invoice.id} exists")
         self._by_id[invoice.id] = invoice
         self._by_number.setdefault(invoice.doc_number, []).append(invoice.id)
+        self._by_customer.setdefault(invoice.customer_id, set()).add(invoice.id)
         self._sorted_ids = None
         self.changed()
 
@@ -164,6 +183,7 @@ class InvoiceTable:
         ids.remove(invoice_id)
         if not ids:
             del self._by_number[invoice.doc_number]
+        self._by_customer[invoice.customer_id].discard(invoice_id)
         self._sorted_ids = None
         self.changed()
         return invoice
@@ -173,6 +193,9 @@ class InvoiceTable:
 
     def by_number(self, number: str) -> list[QboInvoice]:
         return [self._by_id[i] for i in self._by_number.get(number, ())]
+
+    def by_customer(self, customer_id: str) -> list[QboInvoice]:
+        return [self._by_id[i] for i in sorted(self._by_customer.get(customer_id, ()), key=int)]
 
     def next_id(self) -> str:
         return str(max((int(i) for i in self._by_id), default=1000) + 1)

@@ -1,6 +1,6 @@
 """The subset of the QuickBooks Online query language that the sandbox understands.
 
-``SELECT * | count(*) FROM Invoice [WHERE cond AND cond ...] [ORDERBY f [ASC|DESC], ...]
+``SELECT * | count(*) FROM Invoice|Payment|CreditMemo [WHERE cond AND cond ...] [ORDERBY f [ASC|DESC], ...]
 [STARTPOSITION n] [MAXRESULTS n]``, conditions ``field op 'value'`` with ``= < > <= >= LIKE``
 or ``field IN ('a', 'b')``. Keywords and names are case-insensitive; values are quoted with
 ``'`` and a backslash escapes the next character. Every syntax problem raises
@@ -18,8 +18,8 @@ from functools import lru_cache
 
 MAX_RESULTS_LIMIT = 1000
 DEFAULT_MAX_RESULTS = 100
-ENTITIES = ("Invoice",)
-KNOWN_ENTITIES = ("Customer", "Payment", "Bill", "Estimate", "CreditMemo", "Item", "Account")
+ENTITIES = ("Invoice", "Payment", "CreditMemo")
+KNOWN_ENTITIES = ("Customer", "Bill", "Estimate", "Item", "Account")
 
 
 class Kind(Enum):
@@ -44,6 +44,21 @@ FIELDS: dict[str, tuple[str, Kind]] = {
         ("MetaData.LastUpdatedTime", Kind.DATETIME),
     )
 }
+
+_META = (
+    "Id",
+    "CustomerRef",
+    "TxnDate",
+    "TotalAmt",
+    "MetaData.CreateTime",
+    "MetaData.LastUpdatedTime",
+)
+ENTITY_FIELDS: dict[str, frozenset[str]] = {
+    "Invoice": frozenset(name for name, _ in FIELDS.values()),
+    "Payment": frozenset(_META),
+    "CreditMemo": frozenset((*_META, "DocNumber", "Balance")),
+}
+"""The properties each entity can be filtered and ordered by."""
 
 Value = str | int | Decimal | date | datetime
 
@@ -152,6 +167,7 @@ class _Parser:
         self.tokens = _tokenize(text)
         self.index = 0
         self.tz = tz
+        self.entity_name = "Invoice"
 
     # -- cursor ---------------------------------------------------------------------
     def peek(self) -> _Token | None:
@@ -193,7 +209,7 @@ class _Parser:
         self.expect_keyword("SELECT")
         count = self.select_list()
         self.expect_keyword("FROM")
-        entity = self.entity()
+        entity = self.entity_name = self.entity()
         where: tuple[Condition, ...] = ()
         if self.keyword("WHERE"):
             where = self.conditions()
@@ -256,7 +272,7 @@ class _Parser:
         if token.kind != "name":
             raise self.unexpected(token, "a property name")
         known = FIELDS.get(token.text.lower())
-        if known is None:
+        if known is None or known[0] not in ENTITY_FIELDS[self.entity_name]:
             raise QueryError(
                 f"QueryValidationError: property '{token.text}' is not queryable",
                 message="Invalid query",

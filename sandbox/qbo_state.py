@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import time
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from decimal import Decimal
@@ -13,8 +13,10 @@ from enum import StrEnum
 from typing import Any
 
 from sandbox.qbo_invoices import InvoiceTable, QboInvoice
+from sandbox.qbo_ledger import Document, Ledger, QboCreditMemo, QboPayment
 from sandbox.qbo_oauth import OAuthServer, TokenGrant
 from sandbox.qbo_query import Query
+from sandbox.qbo_seed import seed_story
 from sandbox.scenarios import MATCHING_COUNT, REALM_ID, seed_invoices
 
 INTUIT_TZ = timezone(timedelta(hours=-8), "PST")
@@ -105,6 +107,8 @@ class QboState:
         self.tz = tz
         self.rng = random.Random(seed)
         self.invoices = InvoiceTable()
+        self.ledger = Ledger(self.invoices)
+        """Payments and credit memos."""
         self.oauth = OAuthServer(realm_id)
         self.throttle = Throttle()
         self.request_counts: Counter[str] = Counter()
@@ -122,13 +126,19 @@ class QboState:
         knobs: QboKnobs | None = None,
         clock: Callable[[], datetime] | None = None,
         seed: int = 0,
+        causes: bool = True,
     ) -> QboState:
-        """The sandbox world of ``sandbox.scenarios`` as QBO holds it."""
+        """The sandbox world of ``sandbox.scenarios`` as QBO holds it (``causes``: with the
+        scenarios of every cause of a discrepancy, played out through payments, credit
+        memos, deletions and voids)."""
         state = cls(realm_id=realm_id, knobs=knobs, seed=seed)
         if clock is not None:
             state.clock = clock
-        for row in seed_invoices(now, matching=matching):
+        for row in seed_invoices(now, matching=matching, causes=causes):
             if row.qbo_balance is None:
+                continue
+            if row.story is not None:
+                seed_story(state, row, now)
                 continue
             created = row.qbo_updated
             if row.portal_balance is not None:  # the portal has it: created before its sync
@@ -216,20 +226,53 @@ class QboState:
         self.invoices.changed()
         return invoice
 
-    def delete_invoice(self, number: str) -> QboInvoice:
-        """Delete the (first) invoice with this DocNumber."""
-        return self.invoices.remove(self.invoice(number).id)
+    def delete_invoice(self, number: str, *, when: datetime | None = None) -> QboInvoice:
+        """Delete the (first) invoice with this DocNumber; its payments and credits stay on
+        the customer, unapplied."""
+        invoice = self.invoice(number)
+        self.ledger.release(invoice, now=when or self.clock())
+        return self.invoices.remove(invoice.id)
+
+    def void_invoice(self, number: str, *, when: datetime | None = None) -> QboInvoice:
+        """Void as QBO does: the invoice stays, zeroed, with a "Voided" note; its payments
+        and credits stay on the customer, unapplied."""
+        invoice = self.invoice(number)
+        now = when or self.clock()
+        self.ledger.release(invoice, now=now)
+        invoice.total = invoice.balance = Decimal(0)
+        invoice.voided = True
+        invoice.sync_token += 1
+        invoice.updated = now
+        self.invoices.changed()
+        return invoice
+
+    def receive_payment(self, body: dict[str, Any], *, when: datetime | None = None) -> QboPayment:
+        """POST /payment: apply an Intuit Payment document (PaymentRejected when refused)."""
+        return self.ledger.receive_payment(body, now=when or self.clock())
+
+    def add_credit_memo(
+        self, customer_id: str, total: Decimal, *, number: str, when: datetime | None = None
+    ) -> QboCreditMemo:
+        name = next((i.customer_name for i in self.invoices.by_customer(customer_id)), "")
+        return self.ledger.add_credit_memo(
+            customer_id, name, total, number=number, now=when or self.clock()
+        )
 
     def invoice_json(self, number: str) -> dict[str, Any]:
         return self.invoice(number).to_intuit(self.tz)
 
-    def run_query(self, query: Query) -> list[QboInvoice] | int:
-        """The page a query asks for, or the count for ``count(*)``."""
-        rows = self.invoices.select(query)
+    def run_query(self, query: Query) -> list[Document] | int:
+        """The page a query asks for (invoices, payments or credit memos), or the count for
+        ``count(*)``."""
+        rows: Sequence[Document]
+        if query.entity == "Invoice":
+            rows = self.invoices.select(query)
+        else:
+            rows = self.ledger.select(query)
         if query.count:
             return len(rows)
         start = query.start_position - 1
-        return rows[start : start + query.max_results]
+        return list(rows[start : start + query.max_results])
 
     # -- OAuth ------------------------------------------------------------------------
     def register_client(self, client_id: str, client_secret: str) -> str:

@@ -10,6 +10,19 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from sandbox.scenario_types import Paid, Scenario, Story
+from sandbox.scenarios_causes import CAUSE_SCENARIOS
+
+__all__ = [
+    "BASIC_SCENARIOS",
+    "CAUSE_SCENARIOS",
+    "SCENARIOS",
+    "Paid",
+    "Scenario",
+    "SeedInvoice",
+    "Story",
+]
+
 REALM_ID = "9341453050000000"
 INTEGRATION_ID = "int-qbo-1"
 INTEGRATION_NAME = "QuickBooks Online (Best MSP)"
@@ -18,25 +31,7 @@ INTEGRATION_NAME = "QuickBooks Online (Best MSP)"
 LAST_SYNC_AGO = timedelta(days=4)
 
 
-@dataclass(frozen=True)
-class Scenario:
-    number: str
-    customer_id: str
-    customer: str
-    total: Decimal
-    qbo_balance: Decimal | None
-    """None: not in QBO."""
-    portal_balance: Decimal | None
-    """None: not in the portal."""
-    modified_ago: timedelta
-    """When QBO last changed the invoice."""
-    note: str
-    stale_link: bool = False
-    """The portal's copy points at a QBO Id that no longer exists (invoice recreated):
-    a record resync fails, a full resync (which matches by number) fixes it."""
-
-
-SCENARIOS: tuple[Scenario, ...] = (
+BASIC_SCENARIOS: tuple[Scenario, ...] = (
     Scenario(
         "11260",
         "58",
@@ -57,6 +52,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         timedelta(hours=5),
         "record resync fails (stale QBO link); the full resync fixes it",
         stale_link=True,
+        cause="invoice_recreated",
     ),
     Scenario(
         "11262",
@@ -89,6 +85,10 @@ SCENARIOS: tuple[Scenario, ...] = (
         "paid in QBO, still open in the portal",
     ),
 )
+"""The first five scenarios (the contract tests' world: ``causes=False``)."""
+
+SCENARIOS: tuple[Scenario, ...] = (*BASIC_SCENARIOS, *CAUSE_SCENARIOS)
+"""Every seeded scenario, each with the ``cause`` the bot's diagnosis names."""
 
 MATCHING_COUNT = 300
 """Invoices 11000-11299 (minus the scenario numbers) match on both sides."""
@@ -129,13 +129,22 @@ class SeedInvoice:
     qbo_updated: datetime
     portal_synced: datetime
     portal_external_id: str | None
+    story: Story | None = None
 
 
-def seed_invoices(now: datetime, *, matching: int = MATCHING_COUNT) -> list[SeedInvoice]:
+def scenarios(*, causes: bool = True) -> tuple[Scenario, ...]:
+    """The seeded scenarios (without ``causes``: the first five alone)."""
+    return SCENARIOS if causes else BASIC_SCENARIOS
+
+
+def seed_invoices(
+    now: datetime, *, matching: int = MATCHING_COUNT, causes: bool = True
+) -> list[SeedInvoice]:
     """The whole seeded world as plain rows, used by both fake servers."""
     last_sync = now - LAST_SYNC_AGO
     rows: list[SeedInvoice] = []
-    scenario_numbers = {s.number for s in SCENARIOS}
+    chosen = scenarios(causes=causes)
+    scenario_numbers = {s.number for s in chosen}
     qbo_id = 1000
     for i in range(matching):
         number = str(11000 + i)
@@ -160,15 +169,18 @@ def seed_invoices(now: datetime, *, matching: int = MATCHING_COUNT) -> list[Seed
                 str(qbo_id),
             )
         )
-    for s in SCENARIOS:
+    for s in chosen:
         qbo_id += 1
         external = None if s.portal_balance is None else str(qbo_id)
+        current = str(qbo_id)
         if s.stale_link:
             external = str(qbo_id + 5000)  # the Id of the invoice before it was recreated
+        if s.story is not None and s.story.recreated:
+            current = str(qbo_id + 5000)  # recreated after the portal linked qbo_id
         rows.append(
             SeedInvoice(
                 s.number,
-                str(qbo_id),
+                current,
                 s.customer_id,
                 s.customer,
                 s.total,
@@ -177,6 +189,7 @@ def seed_invoices(now: datetime, *, matching: int = MATCHING_COUNT) -> list[Seed
                 now - s.modified_ago,
                 last_sync - timedelta(days=1),
                 external,
+                s.story,
             )
         )
     return rows

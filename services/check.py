@@ -5,8 +5,18 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from datetime import datetime
+from decimal import Decimal
 
-from services.models import Comparison, Integration, utcnow
+from services.diagnosis import diagnose
+from services.evidence import gather_evidence
+from services.models import (
+    DEFAULT_MONEY_TOLERANCE,
+    Comparison,
+    Evidence,
+    Integration,
+    Verdict,
+    utcnow,
+)
 from services.ports import AccountingSystem, BillingPortal
 from services.reconcile import compare
 
@@ -17,8 +27,15 @@ async def check_invoice(
     accounting: AccountingSystem,
     portal: BillingPortal,
     clock: Callable[[], datetime] = utcnow,
+    tolerance: Decimal = DEFAULT_MONEY_TOLERANCE,
+    explain: bool = True,
 ) -> Comparison:
-    """Read both sides at the same time (one round trip, not two) and compare them."""
+    """Read both sides at the same time (one round trip, not two) and compare them.
+
+    Out of sync (and ``explain``): a second round trip gathers the evidence from both
+    systems at once, and the comparison carries its ``diagnosis``. A difference within
+    ``tolerance`` is ``Verdict.ROUNDING``, diagnosed without any further read.
+    """
     acct, mirrored, integrations = await asyncio.gather(
         accounting.get_invoice(number),
         portal.get_invoice(number),
@@ -27,13 +44,24 @@ async def check_invoice(
     integration = pick_integration(
         integrations, mirrored.integration_id if mirrored is not None else None
     )
-    return compare(
+    comparison = compare(
         number,
         acct,
         mirrored,
         checked_at=clock(),
         portal_last_sync_at=integration.last_successful_sync_at if integration else None,
+        tolerance=tolerance,
     )
+    if not explain or comparison.verdict in (Verdict.IN_SYNC, Verdict.NOT_FOUND):
+        return comparison
+    if comparison.out_of_sync:
+        found = await gather_evidence(
+            [comparison], accounting=accounting, portal=portal, tolerance=tolerance
+        )
+        evidence = found[number]
+    else:
+        evidence = Evidence(comparison=comparison, tolerance=tolerance)
+    return comparison.model_copy(update={"diagnosis": diagnose(evidence)})
 
 
 def pick_integration(

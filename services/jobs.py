@@ -69,6 +69,9 @@ class Job(BaseModel):
     root_ts: str | None = None
     state: JobState
     portal_ref: str | None = None
+    portal_requested_at: UtcDateTime | None = None
+    """When the portal was asked to resync (set before asking: after a crash the request may
+    have reached the portal although ``portal_ref`` was never saved)."""
     outcome: Outcome | None = None
     detail: str | None = None
     created_at: UtcDateTime

@@ -127,6 +127,8 @@ class Verdict(StrEnum):
     MISSING_IN_PORTAL = "missing_in_portal"
     MISSING_IN_ACCOUNTING = "missing_in_accounting"
     NOT_FOUND = "not_found"
+    ROUNDING = "rounding"
+    """Both sides differ by no more than the money tolerance: counted, not reported."""
 
 
 class Comparison(Frozen):
@@ -140,6 +142,8 @@ class Comparison(Frozen):
     """accounting balance minus portal balance, when both exist."""
     portal_last_sync_at: UtcDateTime | None = None
     checked_at: UtcDateTime
+    diagnosis: Diagnosis | None = None
+    """Why the sides differ, when the check looked into it (services.diagnosis)."""
 
     @property
     def customer_name(self) -> str | None:
@@ -174,3 +178,188 @@ class TokenSet(Frozen):
         return f"TokenSet(access_token_expires_at={self.access_token_expires_at!r}, ...)"
 
     __str__ = __repr__
+
+
+# -- Evidence and diagnosis: why the two sides differ --------------------------------------
+
+DEFAULT_MONEY_TOLERANCE = Decimal("0.05")
+"""Differences at or below this are rounding (PSA, QuickBooks and portal round tax apart)."""
+
+
+class LinkedTxn(Frozen):
+    """A transaction linked to another one (QBO ``LinkedTxn``), with the amount when known."""
+
+    txn_id: str
+    txn_type: str
+    amount: Decimal | None = None
+
+
+class InvoiceRecord(Frozen):
+    """One accounting invoice as evidence: its Id, what is linked to it, whether voided."""
+
+    id: str
+    number: str | None = None
+    customer_id: str | None = None
+    customer_name: str = ""
+    total: Decimal
+    balance: Decimal
+    voided: bool = False
+    linked: tuple[LinkedTxn, ...] = ()
+    created_at: UtcDateTime | None = None
+    last_updated: UtcDateTime | None = None
+
+
+class AccountingPayment(Frozen):
+    """A payment received in the accounting package and the invoices it is applied to."""
+
+    id: str
+    customer_id: str | None = None
+    customer_name: str = ""
+    reference: str | None = None
+    """QBO ``PaymentRefNum``: the check number, or the portal's payment reference."""
+    total: Decimal
+    unapplied: Decimal = Decimal(0)
+    """Received but applied to no invoice: a credit sitting on the customer."""
+    applied: tuple[LinkedTxn, ...] = ()
+    txn_date: date | None = None
+    created_at: UtcDateTime | None = None
+
+    def applied_to(self, invoice_id: str) -> Decimal:
+        return sum(
+            (
+                link.amount or Decimal(0)
+                for link in self.applied
+                if link.txn_type == "Invoice" and link.txn_id == invoice_id
+            ),
+            Decimal(0),
+        )
+
+
+class CreditMemo(Frozen):
+    """A credit memo on a customer; ``remaining`` is the credit not applied to any invoice."""
+
+    id: str
+    number: str | None = None
+    customer_id: str | None = None
+    customer_name: str = ""
+    total: Decimal
+    remaining: Decimal
+    txn_date: date | None = None
+    created_at: UtcDateTime | None = None
+
+
+class TransferStatus(StrEnum):
+    """Where a payment taken by the portal stands with the accounting package."""
+
+    POSTED = "posted"
+    PENDING = "pending"
+    FAILED = "failed"
+
+
+class PortalPayment(Frozen):
+    """A payment a client made in the portal, and its transfer to the accounting package."""
+
+    id: str
+    invoice_number: str
+    reference: str
+    amount: Decimal
+    currency: str | None = None
+    paid_at: UtcDateTime
+    status: TransferStatus
+    error: str | None = None
+    """Why the transfer failed (the accounting package's refusal)."""
+    transferred_at: UtcDateTime | None = None
+    external_id: str | None = None
+    """The accounting package's payment Id, once posted."""
+    invoice_external_id: str | None = None
+    """The accounting invoice Id the payment was made against."""
+
+
+class Evidence(Frozen):
+    """Everything the diagnosis looks at for one invoice (gathered by services.evidence)."""
+
+    comparison: Comparison
+    tolerance: Decimal = DEFAULT_MONEY_TOLERANCE
+    gathered: bool = False
+    """False: only the comparison is known (nothing else was read)."""
+    records: tuple[InvoiceRecord, ...] = ()
+    """Accounting invoices with this number (more than one: duplicates)."""
+    link_record: InvoiceRecord | None = None
+    """What the portal's link (external_id) points at, when it is not the current invoice."""
+    link_checked: bool = False
+    """The portal's link was looked up (``link_record`` None then means: no such invoice)."""
+    payments: tuple[AccountingPayment, ...] = ()
+    """The customer's accounting payments applied to this invoice (or to the one the portal
+    links to), and those applied to nothing (unapplied)."""
+    credit_memos: tuple[CreditMemo, ...] = ()
+    """The customer's credit memos with credit remaining."""
+    portal_payments: tuple[PortalPayment, ...] = ()
+    gaps: tuple[str, ...] = ()
+    """What could not be read, and why."""
+
+    @property
+    def number(self) -> str:
+        return self.comparison.number
+
+
+class Cause(StrEnum):
+    STALE_COPY = "stale_copy"
+    PAYMENT_NOT_TRANSFERRED = "payment_not_transferred"
+    CREDIT_NOT_APPLIED = "credit_not_applied"
+    INVOICE_RECREATED = "invoice_recreated"
+    INVOICE_DELETED = "invoice_deleted"
+    INVOICE_VOIDED = "invoice_voided"
+    ROUNDING = "rounding"
+    UNKNOWN = "unknown"
+    IN_SYNC = "in_sync"
+    """Nothing to explain."""
+
+
+class Confidence(StrEnum):
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+
+
+class Action(StrEnum):
+    RESYNC = "resync"
+    """A record resync fixes it."""
+    FULL_RESYNC = "full_resync"
+    """A full integration resync fixes it (it re-links the portal's copy by number)."""
+    FIX_IN_QUICKBOOKS = "fix_in_quickbooks_then_resync"
+    INVESTIGATE = "investigate"
+    """Cause unknown: look into it; a resync only after saying what it would overwrite."""
+    NONE = "none"
+
+
+class Diagnosis(Frozen):
+    """The likely cause of a discrepancy, what supports it, and the fix that works."""
+
+    number: str
+    cause: Cause
+    confidence: Confidence
+    summary: str
+    """The cause in one line."""
+    evidence: tuple[str, ...] = ()
+    """The facts that support the cause, one per line."""
+    checked: tuple[str, ...] = ()
+    """What was looked at (and what could not be read)."""
+    action: Action
+    steps: tuple[str, ...] = ()
+    """What to do by hand first (in QuickBooks), in order."""
+    hidden_by_resync: tuple[str, ...] = ()
+    """What a resync would take out of view (real money): then never a plain resync."""
+    money_at_risk: Decimal = Decimal(0)
+    record_resync_works: bool = True
+    """False when the portal's link is broken: only a full resync re-links it."""
+
+    @property
+    def resync_hides_money(self) -> bool:
+        return bool(self.hidden_by_resync)
+
+    @property
+    def offers_plain_resync(self) -> bool:
+        return not self.hidden_by_resync and self.action in (Action.RESYNC, Action.FULL_RESYNC)
+
+
+Comparison.model_rebuild()

@@ -9,8 +9,12 @@ from typing import Protocol
 
 from services.models import (
     AccountingInvoice,
+    AccountingPayment,
+    CreditMemo,
     Integration,
+    InvoiceRecord,
     PortalInvoice,
+    PortalPayment,
     ProcessedRecord,
     RecordResync,
     RecordType,
@@ -36,6 +40,24 @@ class AccountingSystem(Protocol):
         self, *, page_size: int = 1000
     ) -> AsyncIterator[list[AccountingInvoice]]:
         """Every invoice with a balance above zero, page by page."""
+        ...
+
+    # Evidence (why the sides differ); each call is batched for a handful of invoices.
+    async def find_invoice_records(self, numbers: Sequence[str]) -> list[InvoiceRecord]:
+        """Every invoice with one of these document numbers (duplicates and voided ones
+        too), with what is linked to it."""
+        ...
+
+    async def get_invoice_records(self, ids: Sequence[str]) -> list[InvoiceRecord]:
+        """The invoices with these Ids; deleted ones are left out."""
+        ...
+
+    async def list_payments_for(self, customer_ids: Sequence[str]) -> list[AccountingPayment]:
+        """Every payment received from these customers, with the invoices it is applied to."""
+        ...
+
+    async def list_credit_memos_for(self, customer_ids: Sequence[str]) -> list[CreditMemo]:
+        """Every credit memo of these customers (``remaining`` is the unapplied credit)."""
         ...
 
     async def aclose(self) -> None: ...
@@ -67,6 +89,15 @@ class BillingPortal(Protocol):
     async def resync_record(self, record_type: RecordType, record_id: str) -> RecordResync: ...
 
     async def get_record_resync(self, resync_id: str) -> RecordResync: ...
+
+    async def list_invoice_payments(self, number: str) -> list[PortalPayment]:
+        """Payments clients made in the portal on this invoice, with their transfer status;
+        empty when the portal does not have the invoice."""
+        ...
+
+    async def get_invoice_payments(self, numbers: Sequence[str]) -> dict[str, list[PortalPayment]]:
+        """Batched: the portal payments of each invoice it has (absent numbers left out)."""
+        ...
 
     async def aclose(self) -> None: ...
 

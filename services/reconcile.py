@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 
 from services.models import AccountingInvoice, Comparison, PortalInvoice, Verdict
 
@@ -14,8 +15,13 @@ def compare(
     *,
     checked_at: datetime,
     portal_last_sync_at: datetime | None = None,
+    tolerance: Decimal = Decimal(0),
 ) -> Comparison:
-    """The verdict for one invoice. The accounting package is the source of truth."""
+    """The verdict for one invoice. The accounting package is the source of truth.
+
+    A difference at or below ``tolerance`` (not zero) is ``Verdict.ROUNDING``: counted, but
+    not a discrepancy (``out_of_sync`` is False).
+    """
     difference = None
     if accounting is None and portal is None:
         verdict = Verdict.NOT_FOUND
@@ -25,7 +31,12 @@ def compare(
         verdict = Verdict.MISSING_IN_ACCOUNTING
     else:
         difference = accounting.balance - portal.balance
-        verdict = Verdict.IN_SYNC if difference == 0 else Verdict.MISMATCH
+        if difference == 0:
+            verdict = Verdict.IN_SYNC
+        elif abs(difference) <= tolerance:
+            verdict = Verdict.ROUNDING
+        else:
+            verdict = Verdict.MISMATCH
     if portal is not None and portal.last_synced_at is not None:
         portal_last_sync_at = portal.last_synced_at
     return Comparison(

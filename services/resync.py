@@ -20,6 +20,7 @@ from services.models import (
     Comparison,
     ProcessedRecord,
     RecordResync,
+    RecordType,
     SyncRun,
     SyncStatus,
     Verdict,
@@ -56,6 +57,9 @@ class PollPolicy:
     max_interval: float = 10.0
     backoff: float = 1.5
     timeout: float = 900.0
+    request_grace: float = 60.0
+    """How long a resumed job watches for a record resync its predecessor may have asked
+    for (crashed before saving the resync's id) before asking the portal again."""
 
 
 class ResyncTimeout(Exception):
@@ -75,6 +79,8 @@ class ResyncRunner:
         """Take ``job`` to its end, whatever state it was left in."""
         try:
             if job.state is JobState.QUEUED:
+                if job.progress_ts is None:
+                    job = await reporter.progress(job, status="queued", elapsed=timedelta())
                 job = await self.jobs.update(job_id=job.id, state=JobState.RUNNING)
             if job.state is JobState.RUNNING:
                 job, result = await self._resync(job, reporter)
@@ -95,7 +101,7 @@ class ResyncRunner:
     async def _resync(self, job: Job, reporter: ResyncReporter) -> tuple[Job, ResyncResult | None]:
         if job.kind is JobKind.RECORD:
             resync = await self._record(job, reporter)
-            if resync.status is SyncStatus.FAILED:
+            if resync is not None and resync.status is SyncStatus.FAILED:
                 return job, ResyncResult(Outcome.RESYNC_FAILED, error=resync.error or "failed")
         else:
             run = await self._full(job, reporter)
@@ -111,9 +117,18 @@ class ResyncRunner:
         job = await self.jobs.update(job_id=job.id, state=JobState.VERIFYING)
         return job, None
 
-    async def _record(self, job: Job, reporter: ResyncReporter) -> RecordResync:
+    async def _record(self, job: Job, reporter: ResyncReporter) -> RecordResync | None:
+        """The portal's record resync, polled to its end; None if a predecessor's request
+        (its id lost in a crash) evidently re-read the invoice already."""
         ref = job.portal_ref
         if ref is None:
+            if job.portal_requested_at is not None:
+                if await self._resynced_since(job, job.portal_requested_at):
+                    return None
+                log.warning(
+                    "job %s: asking the portal again (the first request's id was lost)", job.id
+                )
+            job = await self.jobs.update(job_id=job.id, portal_requested_at=self.clock())
             started = await self.portal.resync_record(job.record_type, job.target)
             job = await self.jobs.update(job_id=job.id, portal_ref=started.id)
             ref = started.id
@@ -142,12 +157,18 @@ class ResyncRunner:
 
     async def _start_or_attach(self, integration_id: str, job: Job) -> SyncRun:
         """Start the portal's full sync; if one is already running there, follow it."""
-        assert job.sync_from is not None
+        since = job.sync_from
+        assert since is not None
         for run in await self.portal.list_sync_runs(integration_id, limit=5):
-            if not run.status.finished and run.created_at >= job.created_at:
+            if run.created_at < job.created_at:
+                continue
+            if not run.status.finished:
                 return run  # started by this job before a restart
+            if job.portal_requested_at is not None and run.sync_from <= since:
+                return run  # started by this job before a crash, and finished since
+        await self.jobs.update(job_id=job.id, portal_requested_at=self.clock())
         try:
-            return await self.portal.start_sync(integration_id, sync_from=job.sync_from)
+            return await self.portal.start_sync(integration_id, sync_from=since)
         except UpstreamError as exc:
             running_id = getattr(exc, "run_id", None)
             if running_id is None:
@@ -186,7 +207,32 @@ class ResyncRunner:
         outcome = Outcome.FIXED if fixed else Outcome.STILL_WRONG
         return await self._finish(job, ResyncResult(outcome, comparison=comparison), reporter)
 
+    async def _resynced_since(self, job: Job, asked_at: datetime) -> bool:
+        """Whether the portal re-read the invoice since ``asked_at``, watched for up to
+        ``poll.request_grace`` seconds (only invoices say when they were last synced)."""
+        if job.record_type is not RecordType.INVOICE:
+            return False
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.poll.request_grace
+        while True:
+            mirrored = await self.portal.get_invoice(job.target)
+            synced = mirrored.last_synced_at if mirrored is not None else None
+            if synced is not None and synced >= asked_at:
+                return True
+            if loop.time() >= deadline:
+                return False
+            await self.sleep(min(self.poll.interval, max(0.0, deadline - loop.time())))
+
     async def _finish(self, job: Job, result: ResyncResult, reporter: ResyncReporter) -> Job:
-        job = await self.jobs.finish(job_id=job.id, outcome=result.outcome, detail=result.error)
-        await reporter.finished(job, result)
-        return job
+        """Report, then record the end: a replica killed in between leaves the job
+        unfinished, and the next one reports it (twice at worst, never not at all)."""
+        state = (
+            JobState.DONE
+            if result.outcome in (Outcome.FIXED, Outcome.COMPLETED)
+            else JobState.FAILED
+        )
+        ending = job.model_copy(
+            update={"state": state, "outcome": result.outcome, "detail": result.error}
+        )
+        await reporter.finished(ending, result)
+        return await self.jobs.finish(job_id=job.id, outcome=result.outcome, detail=result.error)

@@ -28,7 +28,7 @@ BIG = Decimal("98765432109876.54")
 
 def contract_state(**kwargs: Any) -> QboState:
     """The scenarios alone (Ids 1001-1005) plus D-1 (Id 1006) with an awkward amount."""
-    state = QboState.seeded(NOW, matching=0, **kwargs)
+    state = QboState.seeded(NOW, matching=0, causes=False, **kwargs)
     state.add_invoice(
         "D-1",
         total=BIG,

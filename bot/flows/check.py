@@ -1,11 +1,16 @@
-"""`/invoice check <number>`: compare both sides and post the root of the invoice's thread."""
+"""`/invoice check <number>`: compare both sides, explain a discrepancy, and post the root of
+the invoice's thread. "Resync anyway": the resync a diagnosis held back, once confirmed."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from slack_sdk.errors import SlackApiError
 
 from bot.bootstrap import Container
 from bot.context import Caller
+from bot.flows.resync import resync_invoice_button, start_full_resync
+from commands.actions import ButtonState
 from commands.blocks import check_message, error_message
 from services.check import check_invoice
 from services.models import Comparison, Verdict
@@ -13,9 +18,19 @@ from services.reconcile import choose_sync_date
 
 
 async def run_check(deps: Container, caller: Caller, number: str) -> Comparison:
-    comparison = await check_invoice(number, accounting=deps.accounting, portal=deps.portal)
+    comparison = await check_invoice(
+        number,
+        accounting=deps.accounting,
+        portal=deps.portal,
+        tolerance=deps.settings.money_tolerance,
+    )
+    diagnosis = comparison.diagnosis
     await deps.audit.record(
-        actor=caller.user_id, action="check", target=number, outcome=comparison.verdict.value
+        actor=caller.user_id,
+        action="check",
+        target=number,
+        outcome=comparison.verdict.value,
+        detail=diagnosis.cause.value if diagnosis else "",
     )
     if comparison.verdict is Verdict.NOT_FOUND:
         message = error_message(
@@ -40,3 +55,34 @@ async def run_check(deps: Container, caller: Caller, number: str) -> Comparison:
         # A private channel or DM the bot is not in: answer the caller privately instead.
         await caller.tell(**message.as_kwargs())
     return comparison
+
+
+async def resync_anyway(
+    deps: Container, caller: Caller, state: ButtonState, message: dict[str, Any]
+) -> None:
+    """The person confirmed a resync that takes money out of view: say so in the audit log,
+    then run it (a full integration resync when the portal's link is broken)."""
+    assert state.invoice is not None
+    await deps.audit.record(
+        actor=caller.user_id,
+        action="resync_anyway",
+        target=state.invoice,
+        outcome="confirmed",
+        detail=f"full from {state.since}" if state.since else "record",
+    )
+    if state.since is None:
+        await resync_invoice_button(
+            deps, caller, number=state.invoice, message=message, root=state.root
+        )
+        return
+    message_ts = str(message.get("ts") or "") or None
+    thread_ts = str(message.get("thread_ts") or message_ts or "") or None
+    await start_full_resync(
+        deps,
+        caller,
+        since=state.since,
+        invoice=state.invoice,
+        thread_ts=thread_ts,
+        root_ts=state.root or (thread_ts if thread_ts == message_ts else None),
+        clicked=message,
+    )

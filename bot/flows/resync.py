@@ -10,8 +10,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.bootstrap import Container
 from bot.context import Caller
-from bot.errors import reply_for
-from bot.progress import SlackThreadReporter
+from bot.flows.replicas import resume_jobs, run_claimed
 from commands.blocks import Message, check_message, context, error_message, section
 from commands.resync_blocks import job_title, replace_actions
 from services.check import check_invoice, pick_integration
@@ -21,33 +20,12 @@ from services.models import Integration, RecordType, Verdict
 from services.reconcile import choose_sync_date
 
 log = logging.getLogger(__name__)
-
-
-def reporter(deps: Container) -> SlackThreadReporter:
-    return SlackThreadReporter(slack=deps.slack, jobs=deps.jobs, pacer=deps.pacer)
+__all__ = ["resume_jobs", "run_job"]
 
 
 async def run_job(deps: Container, job: Job) -> Job:
-    return await deps.runner.run(job, reporter(deps))
-
-
-def spawn_job(deps: Container, job: Job) -> None:
-    async def on_error(exc: BaseException) -> None:
-        message = reply_for(exc)
-        await deps.slack.chat_postMessage(
-            channel=job.channel, thread_ts=job.thread_ts, **message.as_kwargs()
-        )
-
-    deps.tasks.spawn(run_job(deps, job), name=f"job:{job.id}", on_error=on_error)
-
-
-async def resume_jobs(deps: Container) -> int:
-    """After a restart: finish every job that was queued or running."""
-    jobs = await deps.jobs.unfinished()
-    for job in jobs:
-        log.info("resuming %s job %s (%s)", job.kind.value, job.id, job.state.value)
-        spawn_job(deps, job)
-    return len(jobs)
+    """Run a job this replica created (and so holds the claim on)."""
+    return await run_claimed(deps, job)
 
 
 async def tell_already_running(deps: Container, caller: Caller, job: Job) -> None:

@@ -11,6 +11,7 @@ from slack_bolt.context.respond.async_respond import AsyncRespond
 
 from bot.context import Caller, deps
 from bot.errors import reply_for
+from bot.flows.check import resync_anyway
 from bot.flows.resync import resync_invoice_button, start_full_resync
 from commands.actions import ActionId, ButtonState
 from commands.parse import parse_date
@@ -58,6 +59,23 @@ async def on_resync_invoice(
         deps(context), caller, number=state.invoice, message=message, root=state.root
     )
     _run(context, caller, work, f"click:{ActionId.RESYNC_INVOICE}")
+
+
+async def on_resync_anyway(
+    ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext, respond: AsyncRespond
+) -> None:
+    """The "Resync anyway" button: a resync a diagnosis held back, once confirmed."""
+    await ack()
+    caller = _caller(body, respond)
+    try:
+        state = ButtonState.load(_action(body).get("value"))
+        if state.invoice is None:
+            raise UsageError("That button is not valid any more.")
+    except UsageError as exc:
+        await caller.tell(**reply_for(exc).as_kwargs())
+        return
+    work = resync_anyway(deps(context), caller, state, body.get("message") or {})
+    _run(context, caller, work, f"click:{ActionId.RESYNC_ANYWAY}")
 
 
 async def on_resync_full(

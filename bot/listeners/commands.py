@@ -12,6 +12,7 @@ from bot.bootstrap import Container
 from bot.context import Caller, deps
 from bot.errors import reply_for
 from bot.flows.check import run_check
+from bot.flows.digest import digest_command
 from bot.flows.history import show_history
 from bot.flows.resync import (
     integration_for,
@@ -23,6 +24,7 @@ from commands.blocks import help_message, usage_message
 from commands.parse import (
     Check,
     Command,
+    Digest,
     FullResync,
     Help,
     History,
@@ -82,5 +84,7 @@ async def dispatch(container: Container, caller: Caller, parsed: Command) -> Non
             await start_full_resync(container, caller, since=since, invoice=None, thread_ts=None)
         case History():
             await show_history(container, caller)
+        case Digest():
+            await digest_command(container, caller)
         case _:
             raise UsageError("That command is not available yet.")

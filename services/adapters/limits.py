@@ -10,11 +10,14 @@ from contextlib import asynccontextmanager
 
 
 class RateLimiter:
-    """A semaphore for concurrency plus a sliding-window log of start times.
+    """A semaphore for concurrency plus a sliding-window log of finished requests.
 
     ``async with limiter.slot(): ...`` waits (never sleeps a fixed time) until both a
-    concurrency slot is free and fewer than ``max_per_window`` requests started in the
-    last ``window`` seconds. Share one limiter among every client of the same account.
+    concurrency slot is free and fewer than ``max_per_window`` requests are in flight or
+    finished in the last ``window`` seconds. A request is logged when it ends, not when it
+    starts: the server counts it on arrival, somewhere in between, so a window kept from
+    the ends is never fuller on the server's side than on ours. Share one limiter among
+    every client of the same account.
     """
 
     def __init__(
@@ -33,9 +36,9 @@ class RateLimiter:
         self.window = window
         self._clock = clock
         self._sleep = sleep
-        self._semaphore = asyncio.Semaphore(max_concurrency)
+        self._semaphore = asyncio.Semaphore(min(max_concurrency, max_per_window))
         self._window_lock = asyncio.Lock()
-        self._starts: deque[float] = deque()
+        self._ends: deque[float] = deque()
         self.in_flight = 0
         self.peak_in_flight = 0
         """The most requests ever in flight at once (tests and benchmarks read it)."""
@@ -44,26 +47,28 @@ class RateLimiter:
     async def slot(self) -> AsyncIterator[None]:
         async with self._semaphore:
             await self._start()
-            self.in_flight += 1
             self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
             try:
                 yield
             finally:
                 self.in_flight -= 1
+                self._ends.append(self._clock())
 
     async def _start(self) -> None:
         # One waiter at a time looks at the window, so waiters are served in order.
         async with self._window_lock:
             while True:
                 now = self._clock()
-                while self._starts and self._starts[0] <= now - self.window:
-                    self._starts.popleft()
-                if len(self._starts) < self.max_per_window:
-                    self._starts.append(now)
+                while self._ends and self._ends[0] <= now - self.window:
+                    self._ends.popleft()
+                if self.in_flight + len(self._ends) < self.max_per_window:
+                    self.in_flight += 1
                     return
-                await self._sleep(self._starts[0] + self.window - now)
+                # Full: fewer in flight than the semaphore allows, so an end is logged.
+                await self._sleep(self._ends[0] + self.window - now)
 
     def started_within(self, seconds: float) -> int:
-        """How many requests started in the last ``seconds`` (at most one window back)."""
+        """How many requests are in flight or ended in the last ``seconds`` (at most one
+        window back)."""
         now = self._clock()
-        return sum(1 for t in self._starts if t > now - seconds)
+        return self.in_flight + sum(1 for t in self._ends if t > now - seconds)

@@ -21,7 +21,9 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel, BeforeValidator, ConfigDict, SecretStr, ValidationError
 
+from services.adapters.hooks import NoObserver, RequestObserver, outcome_of
 from services.adapters.portal_errors import SyncAlreadyRunning
+from services.adapters.portal_payments import MAX_LOOKUP, InvoicePayments, PaymentLookup, parse
 from services.errors import (
     AuthenticationError,
     NotFoundError,
@@ -34,6 +36,7 @@ from services.models import (
     Integration,
     IntegrationKind,
     PortalInvoice,
+    PortalPayment,
     ProcessedRecord,
     RecordResync,
     RecordType,
@@ -194,8 +197,11 @@ class PortalClient:
         max_retries: int = 3,
         backoff: float = 0.5,
         max_retry_wait: float = 60.0,
+        lookup_concurrency: int = 4,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        observer: RequestObserver | None = None,
     ) -> None:
+        self._observer = observer or NoObserver()
         root = base_url.rstrip("/")
         if not root.endswith(API_PREFIX):
             root += API_PREFIX
@@ -209,6 +215,7 @@ class PortalClient:
         self._max_retries = max(0, max_retries)
         self._backoff = backoff
         self._max_retry_wait = max_retry_wait
+        self._lookup_concurrency = max(1, lookup_concurrency)
         self._sleep = sleep
 
     def __repr__(self) -> str:
@@ -227,27 +234,41 @@ class PortalClient:
 
     async def get_invoices(self, numbers: Sequence[str]) -> dict[str, PortalInvoice]:
         unique = list(dict.fromkeys(numbers))
+        batches = [unique[i : i + MAX_BATCH] for i in range(0, len(unique), MAX_BATCH)]
         found: dict[str, PortalInvoice] = {}
-        for start in range(0, len(unique), MAX_BATCH):
-            batch = unique[start : start + MAX_BATCH]
+        slots = asyncio.Semaphore(self._lookup_concurrency)
+        for answer in await asyncio.gather(*(self._lookup(batch, slots) for batch in batches)):
+            for invoice in answer.invoices:
+                found[invoice.number] = invoice.domain()
+        return found
+
+    async def _lookup(self, batch: list[str], slots: asyncio.Semaphore) -> _Lookup:
+        async with slots:  # a few batches at a time
             body = await self._call(
                 "POST", "/invoices/lookup", json={"numbers": batch}, read_only=True
             )
-            for invoice in self._parse(_Lookup, body).invoices:
-                found[invoice.number] = invoice.domain()
-        return found
+        return self._parse(_Lookup, body)
 
     async def iter_open_invoices(
         self, *, page_size: int = 1000
     ) -> AsyncIterator[list[PortalInvoice]]:
         params: dict[str, str | int] = {"status": "open", "limit": max(1, min(page_size, 1000))}
-        while True:
-            page = self._parse(_InvoicePage, await self._call("GET", "/invoices", params=params))
-            if page.invoices:
-                yield [invoice.domain() for invoice in page.invoices]
-            if page.next_cursor is None:
-                return
-            params["cursor"] = page.next_cursor
+        fetch = asyncio.ensure_future(self._call("GET", "/invoices", params=params))
+        try:
+            while True:
+                body = await fetch
+                cursor = body.get("next_cursor") if isinstance(body, dict) else None
+                if isinstance(cursor, str):  # ask for the next page while this one is read
+                    ahead = {**params, "cursor": cursor}
+                    fetch = asyncio.ensure_future(self._call("GET", "/invoices", params=ahead))
+                page = self._parse(_InvoicePage, body)
+                if page.invoices:
+                    yield [invoice.domain() for invoice in page.invoices]
+                if page.next_cursor is None:
+                    return
+        finally:
+            fetch.cancel()  # when the reader stops early; its error, if any, is not news
+            fetch.add_done_callback(lambda f: None if f.cancelled() else f.exception())
 
     # Integrations and syncs.
     async def list_integrations(self) -> list[Integration]:
@@ -302,6 +323,30 @@ class PortalClient:
         body = await self._call("GET", f"/record-resyncs/{_segment(resync_id)}")
         return self._parse(_RecordResync, body).domain()
 
+    # Payments made in the portal.
+    async def list_invoice_payments(self, number: str) -> list[PortalPayment]:
+        try:
+            body = await self._call("GET", f"/invoices/{_segment(number)}/payments")
+        except NotFoundError:
+            return []
+        return [p.domain() for p in parse(InvoicePayments, body).payments]
+
+    async def get_invoice_payments(self, numbers: Sequence[str]) -> dict[str, list[PortalPayment]]:
+        unique = list(dict.fromkeys(numbers))
+        found: dict[str, list[PortalPayment]] = {}
+        for start in range(0, len(unique), MAX_LOOKUP):
+            batch = unique[start : start + MAX_LOOKUP]
+            body = await self._call(
+                "POST", "/payments/lookup", json={"numbers": batch}, read_only=True
+            )
+            answer = parse(PaymentLookup, body)
+            for number in batch:
+                if number not in answer.missing:
+                    found.setdefault(number, [])
+            for payment in answer.payments:
+                found.setdefault(payment.invoice_number, []).append(payment.domain())
+        return found
+
     # HTTP.
     async def _call(
         self,
@@ -322,10 +367,13 @@ class PortalClient:
         while True:
             outcome, retry, wait = await self._attempt(method, path, params, json, safe=safe)
             if isinstance(outcome, httpx.Response):
-                return self._body(outcome, method, path)
+                return self._observed(outcome, method, path)
+            self._observer.request(SYSTEM, outcome_of(outcome))
             if not retry or attempt >= self._max_retries:
+                logger.warning("portal %s %s failed: %s", method, path, outcome)
                 raise outcome
             if wait is not None and wait > self._max_retry_wait:
+                logger.warning("portal %s %s: asked to wait %.0fs: giving up", method, path, wait)
                 raise outcome  # longer than we may wait here: the caller decides
             delay = wait if wait is not None else self._backoff * 2**attempt
             delay = min(delay, self._max_retry_wait) + random.uniform(0, self._backoff / 4)
@@ -334,7 +382,17 @@ class PortalClient:
                 "portal %s %s: %s; retry %d/%d in %.2fs",
                 method, path, outcome.message, attempt, self._max_retries, delay,
             )  # fmt: skip
+            self._observer.retry(SYSTEM, outcome_of(outcome))
             await self._sleep(delay)
+
+    def _observed(self, response: httpx.Response, method: str, path: str) -> Any:
+        try:
+            body = self._body(response, method, path)
+        except UpstreamError as exc:
+            self._observer.request(SYSTEM, outcome_of(exc))
+            raise
+        self._observer.request(SYSTEM, outcome_of(None))
+        return body
 
     async def _attempt(
         self,

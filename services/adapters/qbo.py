@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from types import TracebackType
@@ -19,6 +19,8 @@ from urllib.parse import quote as url_quote
 import httpx
 from pydantic import SecretStr
 
+from services.adapters import qbo_evidence
+from services.adapters.hooks import NoObserver, RequestObserver, outcome_of
 from services.adapters.limits import RateLimiter
 from services.adapters.qbo_auth import QboAuth
 from services.adapters.qbo_faults import (
@@ -32,11 +34,19 @@ from services.adapters.qbo_faults import (
 from services.errors import (
     AuthenticationError,
     NotFoundError,
+    ReconnectRequired,
     ThrottledError,
     TransientError,
     UpstreamError,
 )
-from services.models import CENT, AccountingInvoice, utcnow
+from services.models import (
+    CENT,
+    AccountingInvoice,
+    AccountingPayment,
+    CreditMemo,
+    InvoiceRecord,
+    utcnow,
+)
 from services.ports import TokenStore
 
 log = logging.getLogger("services.adapters.qbo")
@@ -44,6 +54,8 @@ log = logging.getLogger("services.adapters.qbo")
 MAX_PAGE = 1000
 """Intuit's MAXRESULTS ceiling."""
 LOOKUP_CHUNK = 100
+PARSE_SLICE = 100
+"""Invoices parsed between two turns of the event loop (a page of 1000 takes ~25 ms)."""
 """Document numbers per ``DocNumber IN (...)`` query: keeps statements short."""
 MAX_DOC_NUMBER = 21
 THROTTLE_WAIT = 60.0
@@ -77,15 +89,21 @@ class QboClient:
         max_retries: int = 4,
         retry_backoff: float = 0.5,
         max_retry_wait: float = 60.0,
+        lookup_batch: int = LOOKUP_CHUNK,
+        list_concurrency: int = 1,
         limiter: RateLimiter | None = None,
         clock: Callable[[], datetime] = utcnow,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        observer: RequestObserver | None = None,
     ) -> None:
         self._realm_id = realm_id
+        self._observer = observer or NoObserver()
         self._minor_version = str(minor_version)
         self._max_retries = max_retries
         self._retry_backoff = retry_backoff
         self._max_retry_wait = max_retry_wait
+        self._lookup_batch = max(1, min(lookup_batch, MAX_PAGE))
+        self._list_concurrency = max(1, list_concurrency)
         self._sleep = sleep
         self._http = httpx.AsyncClient(
             base_url=base_url.rstrip("/"),
@@ -104,6 +122,7 @@ class QboClient:
             client_secret=client_secret,
             store=token_store,
             clock=clock,
+            observer=self._observer,
         )
 
     async def __aenter__(self) -> QboClient:
@@ -129,7 +148,8 @@ class QboClient:
 
     async def get_invoices(self, numbers: Sequence[str]) -> dict[str, AccountingInvoice]:
         wanted = list(dict.fromkeys(n for n in numbers if n and len(n) <= MAX_DOC_NUMBER))
-        chunks = [wanted[i : i + LOOKUP_CHUNK] for i in range(0, len(wanted), LOOKUP_CHUNK)]
+        size = self._lookup_batch
+        chunks = [wanted[i : i + size] for i in range(0, len(wanted), size)]
         pages = await asyncio.gather(*(self._lookup(chunk) for chunk in chunks))
         found: dict[str, list[AccountingInvoice]] = {}
         for page in pages:
@@ -139,25 +159,75 @@ class QboClient:
 
     async def _lookup(self, numbers: list[str]) -> list[AccountingInvoice]:
         values = ", ".join(quote(n) for n in numbers)
-        return await self.query_invoices(
-            f"SELECT * FROM Invoice WHERE DocNumber IN ({values}) MAXRESULTS {MAX_PAGE}"
-        )
+        statement = f"SELECT * FROM Invoice WHERE DocNumber IN ({values})"
+        found, returned = await self._invoice_page(f"{statement} MAXRESULTS {MAX_PAGE}")
+        start = 1
+        while returned == MAX_PAGE:  # a full answer may hide more (DocNumbers repeat)
+            start += MAX_PAGE
+            page, returned = await self._invoice_page(
+                f"{statement} STARTPOSITION {start} MAXRESULTS {MAX_PAGE}"
+            )
+            found.extend(page)
+        return found
 
     async def iter_open_invoices(
         self, *, page_size: int = MAX_PAGE
     ) -> AsyncIterator[list[AccountingInvoice]]:
+        """Pages in Id order; with ``list_concurrency`` > 1, a count(*) first, then that many
+        pages at a time (within the limiter), yielded as they arrive."""
         page_size = max(1, min(page_size, MAX_PAGE))
         start = 1
+        if self._list_concurrency > 1:
+            planned = -(-(await self.count_open_invoices()) // page_size)
+            start, last_full = 1 + planned * page_size, False
+            pages = self._pages_at_once(planned, page_size)
+            try:
+                async for page, is_last_and_full in pages:
+                    last_full = last_full or is_last_and_full
+                    if page:
+                        yield page
+            finally:
+                await pages.aclose()
+            if not last_full:  # the last planned page was short: nothing was added since
+                return
         while True:
-            page, returned = await self._invoice_page(
-                "SELECT * FROM Invoice WHERE Balance > '0' ORDERBY Id "
-                f"STARTPOSITION {start} MAXRESULTS {page_size}"
-            )
+            page, returned = await self._open_page(start, page_size)
             if page:
                 yield page
             if returned < page_size:  # what QBO sent, skipped rows included
                 return
             start += page_size
+
+    async def _open_page(self, start: int, size: int) -> tuple[list[AccountingInvoice], int]:
+        return await self._invoice_page(
+            "SELECT * FROM Invoice WHERE Balance > '0' ORDERBY Id "
+            f"STARTPOSITION {start} MAXRESULTS {size}"
+        )
+
+    async def _pages_at_once(
+        self, planned: int, size: int
+    ) -> AsyncGenerator[tuple[list[AccountingInvoice], bool], None]:
+        """Pages 1..planned, ``list_concurrency`` in flight; (page, is the last one full)."""
+        waiting = iter(range(planned))
+        running: dict[asyncio.Task[tuple[list[AccountingInvoice], int]], int] = {}
+        try:
+            while True:
+                while len(running) < self._list_concurrency:
+                    index = next(waiting, None)
+                    if index is None:
+                        break
+                    running[asyncio.create_task(self._open_page(1 + index * size, size))] = index
+                if not running:
+                    return
+                done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    index = running.pop(task)
+                    page, returned = task.result()
+                    yield page, index == planned - 1 and returned == size
+        finally:
+            for task in running:
+                task.cancel()
+            await asyncio.gather(*running, return_exceptions=True)
 
     async def get_invoice_by_id(self, invoice_id: str) -> AccountingInvoice | None:
         """The invoice with this QBO Id, or None (fault 610)."""
@@ -171,6 +241,20 @@ class QboClient:
     async def count_open_invoices(self) -> int:
         body = await self.query("SELECT count(*) FROM Invoice WHERE Balance > '0'")
         return int(body.get("totalCount", 0))
+
+    # -- evidence: why an invoice differs (services.evidence) ---------------------------
+    async def find_invoice_records(self, numbers: Sequence[str]) -> list[InvoiceRecord]:
+        wanted = [n for n in numbers if n and len(n) <= MAX_DOC_NUMBER]
+        return await qbo_evidence.find_invoice_records(self.query, wanted)
+
+    async def get_invoice_records(self, ids: Sequence[str]) -> list[InvoiceRecord]:
+        return await qbo_evidence.get_invoice_records(self.query, ids)
+
+    async def list_payments_for(self, customer_ids: Sequence[str]) -> list[AccountingPayment]:
+        return await qbo_evidence.list_payments_for(self.query, customer_ids)
+
+    async def list_credit_memos_for(self, customer_ids: Sequence[str]) -> list[CreditMemo]:
+        return await qbo_evidence.list_credit_memos_for(self.query, customer_ids)
 
     # -- the query endpoint -----------------------------------------------------------
     async def query(self, statement: str) -> dict[str, Any]:
@@ -194,7 +278,9 @@ class QboClient:
         if not isinstance(rows, list):
             raise UpstreamError("the query answer's Invoice is not a list", system=SYSTEM)
         invoices = []
-        for raw in rows:
+        for index, raw in enumerate(rows):
+            if index % PARSE_SLICE == PARSE_SLICE - 1:
+                await asyncio.sleep(0)  # a long page: let other answers in meanwhile
             if isinstance(raw, dict) and raw.get("DocNumber"):
                 invoices.append(_parse(raw))
             else:
@@ -234,13 +320,16 @@ class QboClient:
                         content=content,
                         headers={**(headers or {}), "Authorization": f"Bearer {token}"},
                     )
-                return _body_or_raise(response)
+                return self._observed(response)
+            except ReconnectRequired:
+                raise  # logged once where it was learnt (QboAuth), not once per request
             except AuthenticationError as exc:
                 if refreshed or token is None:
                     _log_failure(method, path, exc, final=True)
                     raise
                 refreshed = True
                 rejected = token
+                self._observer.retry("qbo", outcome_of(exc))
                 log.info(
                     "QuickBooks Online refused the access token (intuit_tid=%s): refreshing",
                     exc.request_id,
@@ -250,8 +339,10 @@ class QboClient:
                 error: UpstreamError = TransientError(
                     f"no answer within the timeout ({type(exc).__name__})", system=SYSTEM
                 )
+                self._observer.request("qbo", outcome_of(error))
             except httpx.TransportError as exc:
                 error = TransientError(f"connection failed ({type(exc).__name__})", system=SYSTEM)
+                self._observer.request("qbo", outcome_of(error))
             except (ThrottledError, TransientError) as exc:
                 error = exc
             except UpstreamError as exc:  # not worth a retry
@@ -262,8 +353,18 @@ class QboClient:
                 raise error
             delay = self._delay(error, attempt)
             _log_failure(method, path, error, final=False, delay=delay)
+            self._observer.retry("qbo", outcome_of(error))
             attempt += 1
             await self._sleep(delay)
+
+    def _observed(self, response: httpx.Response) -> dict[str, Any]:
+        try:
+            body = _body_or_raise(response)
+        except UpstreamError as exc:
+            self._observer.request("qbo", outcome_of(exc))
+            raise
+        self._observer.request("qbo", outcome_of(None))
+        return body
 
     def _delay(self, error: UpstreamError, attempt: int) -> float:
         if isinstance(error, ThrottledError):

@@ -1,16 +1,27 @@
-"""Engine and sessions. SQLite by default; PostgreSQL through DATABASE_URL."""
+"""Engine and sessions. SQLite by default; PostgreSQL through DATABASE_URL. The schema is
+created and upgraded by the Alembic migrations in ``migrations/`` (``Database.upgrade``)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import asyncio
+import fcntl
+import hashlib
+import os
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
 
-from sqlalchemy import event
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, event, text
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
-from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from services.storage import tables  # noqa: F401  (registers the tables)
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
 def async_url(url: str) -> str:
@@ -20,6 +31,21 @@ def async_url(url: str) -> str:
     if url.startswith(("postgresql://", "postgres://")):
         return "postgresql+psycopg://" + url.split("://", 1)[1]
     return url
+
+
+def lock_key(name: str) -> int:
+    """A stable signed 64-bit key for ``pg_advisory_lock`` derived from a name."""
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+
+
+def alembic_config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return config
+
+
+def head_revision() -> str | None:
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
 class Database:
@@ -36,9 +62,29 @@ class Database:
     def dialect(self) -> str:
         return self.engine.dialect.name
 
+    async def upgrade(self, revision: str = "head") -> None:
+        """Create or upgrade the schema. Replicas starting together migrate one at a time
+        (an advisory lock on PostgreSQL, a lock file next to a SQLite database)."""
+        async with self._migration_lock(), self.engine.connect() as conn:
+            await conn.run_sync(_migrate, command.upgrade, revision)
+            await conn.commit()
+
+    async def downgrade(self, revision: str) -> None:
+        """Undo migrations down to ``revision`` ("base": drop every table)."""
+        async with self._migration_lock(), self.engine.connect() as conn:
+            await conn.run_sync(_migrate, command.downgrade, revision)
+            await conn.commit()
+
     async def create_all(self) -> None:
-        async with self.engine.begin() as conn:
-            await conn.run_sync(SQLModel.metadata.create_all)
+        """Kept for callers of the first versions: the migrations create every table."""
+        await self.upgrade()
+
+    async def revision(self) -> str | None:
+        """The schema revision the database is at (None before the first upgrade)."""
+        async with self.engine.connect() as conn:
+            return await conn.run_sync(
+                lambda sync: MigrationContext.configure(sync).get_current_revision()
+            )
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
@@ -48,9 +94,47 @@ class Database:
     async def dispose(self) -> None:
         await self.engine.dispose()
 
+    @asynccontextmanager
+    async def _migration_lock(self) -> AsyncIterator[None]:
+        if self.dialect == "postgresql":
+            async with self.engine.connect() as conn:
+                conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+                key = {"key": lock_key("invoicebot:migrations")}
+                await conn.execute(text("SELECT pg_advisory_lock(:key)"), key)
+                try:
+                    yield
+                finally:
+                    await conn.execute(text("SELECT pg_advisory_unlock(:key)"), key)
+            return
+        path = self.engine.url.database
+        if self.dialect != "sqlite" or not path or path == ":memory:":
+            yield
+            return
+        with _lock_file(Path(path).with_name(Path(path).name + ".migrate-lock")) as fd:
+            await asyncio.to_thread(fcntl.flock, fd, fcntl.LOCK_EX)
+            yield
+
+
+def _migrate(connection: Connection, step: Callable[[Config, str], None], revision: str) -> None:
+    config = alembic_config()
+    config.attributes["connection"] = connection
+    step(config, revision)
+
+
+@contextmanager
+def _lock_file(path: Path) -> Iterator[int]:
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        yield fd
+    finally:
+        os.close(fd)  # closing the file releases the lock
+
 
 def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
     cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
     cursor.execute("PRAGMA journal_mode=WAL")
+    # WAL with NORMAL: a commit survives the process being killed (not a power cut) and no
+    # longer waits for fsync, so writers of several processes hold the lock for microseconds.
+    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.close()

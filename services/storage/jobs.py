@@ -1,5 +1,11 @@
 """Resync jobs in the database. Keyword-only functions; the unique ``active_key`` makes a
-second unfinished job for the same target impossible, whatever the number of replicas."""
+second unfinished job for the same target impossible, whatever the number of replicas.
+
+Each store belongs to one worker (a replica). A job is run by the worker that claims it
+(``claim``, ``claim_due``): the claim is a lease the runner renews (``renew``) while it
+works; a crashed worker's lease runs out and another worker's sweep takes the job. Every
+write is fenced: a worker that lost its claim cannot move the job any more (ClaimLost).
+"""
 
 from __future__ import annotations
 
@@ -7,10 +13,12 @@ import uuid
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from services.jobs import (
+    ALLOWED,
     AlreadyRunning,
     Job,
     JobKind,
@@ -20,19 +28,21 @@ from services.jobs import (
     check_transition,
 )
 from services.models import RecordType, utcnow
+from services.storage.claims import Claim, ClaimLost, JobClaims, fenced, to_job
 from services.storage.db import Database
 from services.storage.tables import JobRow
 
 UNFINISHED = (JobState.QUEUED.value, JobState.RUNNING.value, JobState.VERIFYING.value)
+UPDATABLE = {"progress_ts", "portal_ref", "portal_requested_at", "detail", "root_ts", "thread_ts"}
+
+__all__ = ["UNFINISHED", "Claim", "ClaimLost", "JobStore", "to_job"]
 
 
-def to_job(row: JobRow) -> Job:
-    return Job.model_validate(row.model_dump(exclude={"active_key", "claimed_by", "lease_until"}))
-
-
-class JobStore:
-    def __init__(self, db: Database) -> None:
-        self._db = db
+class JobStore(JobClaims):
+    def __init__(
+        self, db: Database, *, worker: str = "local", lease: timedelta = timedelta(seconds=30)
+    ) -> None:
+        super().__init__(db, worker=worker, lease=lease)
 
     async def create(
         self,
@@ -48,7 +58,8 @@ class JobStore:
         integration_id: str | None = None,
         sync_from: date | None = None,
     ) -> Job:
-        """A new queued job, or AlreadyRunning with the unfinished one for the same target."""
+        """A new queued job claimed by this worker, or AlreadyRunning with the unfinished
+        one for the same target."""
         key = active_key(kind, record_type, target)
         now = utcnow()
         row = JobRow(
@@ -65,6 +76,9 @@ class JobStore:
             root_ts=root_ts,
             state=JobState.QUEUED.value,
             active_key=key,
+            claimed_by=self.worker,
+            lease_until=now + self.lease,
+            attempts=1,
             created_at=now,
             updated_at=now,
         )
@@ -93,39 +107,55 @@ class JobStore:
 
     async def update(self, *, job_id: str, state: JobState | None = None, **fields: Any) -> Job:
         """Move a job on (explicit transitions only) and/or set its coordinates."""
-        allowed = {"progress_ts", "portal_ref", "detail", "root_ts", "thread_ts"}
-        unknown = set(fields) - allowed
+        unknown = set(fields) - UPDATABLE
         if unknown:
             raise ValueError(f"not updatable: {sorted(unknown)}")
-        async with self._db.session() as session:
-            row = await session.get(JobRow, job_id, with_for_update=True)
-            if row is None:
-                raise LookupError(job_id)
-            if state is not None:
-                check_transition(JobState(row.state), state)
-                row.state = state.value
-            for name, value in fields.items():
-                setattr(row, name, value)
-            row.updated_at = utcnow()
-            session.add(row)
-            await session.commit()
-            return to_job(row)
+        values = dict(fields) | ({"state": state.value} if state is not None else {})
+        return await self._write(job_id, values, to=state)
 
     async def finish(self, *, job_id: str, outcome: Outcome, detail: str | None = None) -> Job:
         state = JobState.DONE if outcome in (Outcome.FIXED, Outcome.COMPLETED) else JobState.FAILED
+        values = {
+            "state": state.value,
+            "outcome": outcome.value,
+            "detail": detail,
+            "active_key": None,
+            "lease_until": None,
+            "finished_at": utcnow(),
+        }
+        return await self._write(job_id, values, to=state)
+
+    async def _write(self, job_id: str, values: dict[str, Any], *, to: JobState | None) -> Job:
+        """One guarded UPDATE ... RETURNING (one round trip: a replica killed right after a
+        Slack post has the least time to lose the post's record). Written only if this
+        worker may write the job (the fence) and its current state allows the move."""
+        guard = [col(JobRow.id) == job_id, fenced(self.worker)]
+        if to is not None:
+            sources = [s.value for s, targets in ALLOWED.items() if to in targets]
+            guard.append(col(JobRow.state).in_(sources))
+        statement = (
+            update(JobRow)
+            .where(*guard)
+            .values(**values, updated_at=utcnow())
+            .returning(*JobRow.__table__.columns)  # type: ignore[attr-defined]
+        )
+        async with self._db.engine.begin() as conn:
+            written = (await conn.execute(statement)).first()
+        if written is not None:
+            return to_job(JobRow.model_validate(dict(written._mapping)))
+        current = await self._row(job_id)  # LookupError when there is no such job
+        if current.claimed_by not in (None, self.worker):
+            raise ClaimLost(job_id)
+        if to is not None:
+            check_transition(JobState(current.state), to)  # InvalidTransition
+        raise ClaimLost(job_id)  # moved by someone else meanwhile
+
+    async def _row(self, job_id: str) -> JobRow:
         async with self._db.session() as session:
-            row = await session.get(JobRow, job_id, with_for_update=True)
+            row = await session.get(JobRow, job_id, populate_existing=True)
             if row is None:
                 raise LookupError(job_id)
-            check_transition(JobState(row.state), state)
-            row.state = state.value
-            row.outcome = outcome.value
-            row.detail = detail
-            row.active_key = None
-            row.finished_at = row.updated_at = utcnow()
-            session.add(row)
-            await session.commit()
-            return to_job(row)
+            return row
 
     async def unfinished(self) -> list[Job]:
         async with self._db.session() as session:
@@ -135,22 +165,6 @@ class JobStore:
                 .order_by(col(JobRow.created_at))
             )
             return [to_job(r) for r in rows]
-
-    async def claim(self, *, job_id: str, worker: str, lease: timedelta) -> bool:
-        """Take the job for ``worker`` unless another worker holds a live lease on it."""
-        now = utcnow()
-        async with self._db.session() as session:
-            row = await session.get(JobRow, job_id, with_for_update=True)
-            if row is None or row.state not in UNFINISHED:
-                return False
-            held = row.claimed_by not in (None, worker)
-            if held and row.lease_until is not None and row.lease_until > now:
-                return False
-            row.claimed_by = worker
-            row.lease_until = now + lease
-            session.add(row)
-            await session.commit()
-            return True
 
     async def recent(self, *, since: datetime | None = None, limit: int = 20) -> list[Job]:
         async with self._db.session() as session:

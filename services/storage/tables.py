@@ -83,8 +83,14 @@ class JobRow(SQLModel, table=True):
     detail: str | None = None
     active_key: str | None = Field(default=None, max_length=120, unique=True)
     """Set while the job is unfinished: a second job for the same target cannot exist."""
+    portal_requested_at: datetime | None = Field(default=None, sa_column=utc_column())
+    """Set just before asking the portal to resync: after a crash, the request may have
+    reached the portal even though ``portal_ref`` was never saved."""
     claimed_by: str | None = Field(default=None, max_length=64)
+    """The replica running the job (see JobStore.claim)."""
     lease_until: datetime | None = Field(default=None, sa_column=utc_column())
+    attempts: int = Field(default=0)
+    """How many times a replica claimed the job."""
     created_at: datetime = Field(default_factory=utcnow, sa_column=utc_column(nullable=False))
     updated_at: datetime = Field(default_factory=utcnow, sa_column=utc_column(nullable=False))
     finished_at: datetime | None = Field(default=None, sa_column=utc_column())

@@ -1,31 +1,22 @@
-"""End-to-end: the real bolt app over HTTP, the sandbox systems, the Slack emulator."""
+"""End-to-end: the real bolt app over HTTP, the sandbox systems, the Slack emulator.
+The ``database_url`` fixture (tests/conftest.py) honours TEST_DATABASE_URL."""
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from bot.demo import RunningBot, SandboxWorld, running_bot, sandbox_world
+from tests.databases import create_database
 
 
 async def fresh_database_url(tmp_path: Path) -> str:
-    """SQLite in a temporary folder, or a fresh schema-less database on TEST_DATABASE_URL."""
-    base = os.environ.get("TEST_DATABASE_URL")
-    if not base:
-        return f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_async_engine(base, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as conn:
-        await conn.execute(text(f'CREATE DATABASE "{name}"'))
-    await admin.dispose()
-    return base.rsplit("/", 1)[0] + "/" + name
+    """SQLite in a temporary folder, or a fresh database on TEST_DATABASE_URL (dropped at the
+    end of the session). The ``database_url`` fixture (tests/conftest.py) drops it at once."""
+    return await create_database(tmp_path)
 
 
 FAST: dict[str, Any] = {"resync_poll_seconds": 0.05, "slack_channel_interval_seconds": 0.02}
@@ -35,11 +26,6 @@ FAST: dict[str, Any] = {"resync_poll_seconds": 0.05, "slack_channel_interval_sec
 async def world() -> AsyncIterator[SandboxWorld]:
     async with sandbox_world(sync_seconds=0.3, record_resync_seconds=0.1) as w:
         yield w
-
-
-@pytest.fixture
-async def database_url(tmp_path: Path) -> str:
-    return await fresh_database_url(tmp_path)
 
 
 @pytest.fixture

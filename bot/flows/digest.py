@@ -1,0 +1,165 @@
+"""`/invoice digest` and the scheduled digest: run the scan, then post the summary and its
+thread. Each run is stored; a running digest is not started twice."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from slack_sdk.errors import SlackApiError
+
+from bot.bootstrap import Container
+from bot.context import Caller
+from commands.blocks import Message, error_message
+from commands.digest_blocks import (
+    discrepancies_csv,
+    failed_message,
+    needs_csv,
+    summary_message,
+    thread_messages,
+)
+from services.digest import (
+    DigestAlreadyDone,
+    DigestAlreadyRunning,
+    DigestFailed,
+    DigestResult,
+    DigestRun,
+    Trigger,
+)
+from services.digest_scan import run_digest
+
+log = logging.getLogger(__name__)
+
+
+def local_day(deps: Container, moment: datetime) -> date:
+    return moment.astimezone(ZoneInfo(deps.settings.digest_timezone)).date()
+
+
+def _stale_after(deps: Container) -> timedelta:
+    return timedelta(minutes=deps.settings.digest_stale_minutes)
+
+
+async def digest_command(deps: Container, caller: Caller) -> DigestRun | None:
+    """Run the digest now; the result goes to the caller's channel."""
+    try:
+        run = await deps.digests.start(
+            trigger=Trigger.COMMAND,
+            channel=caller.channel_id,
+            requested_by=caller.user_id,
+            stale_after=_stale_after(deps),
+        )
+    except DigestAlreadyRunning as exc:
+        await deps.audit.record(
+            actor=caller.user_id, action="digest", outcome="already_running", detail=exc.run.id
+        )
+        since = f"{exc.run.started_at:%H:%M} UTC"
+        where = f" in <#{exc.run.channel}>" if exc.run.channel else ""
+        text = f"A digest is already running (started {since}{where}): its result will be posted there."
+        await caller.tell(**error_message(text).as_kwargs())
+        return None
+    await deps.audit.record(
+        actor=caller.user_id,
+        action="digest",
+        target=caller.channel_id,
+        outcome="started",
+        detail=run.id,
+    )
+    await caller.tell(
+        text="Comparing every open invoice in QuickBooks Online and the portal: "
+        "the digest will be posted in this channel."
+    )
+    try:
+        return await run_and_post(deps, run)
+    except SlackApiError as exc:
+        if exc.response.get("error") not in ("not_in_channel", "channel_not_found"):
+            raise
+        await caller.tell(
+            **error_message(
+                "I cannot post in this channel. Invite me (`/invite @Invoice Resync Bot`) "
+                "and run `/invoice digest` again."
+            ).as_kwargs()
+        )
+        return None
+
+
+async def scheduled_digest(deps: Container, *, now: datetime | None = None) -> DigestRun | None:
+    """The daily digest into DIGEST_CHANNEL: one per local day (DIGEST_TIMEZONE)."""
+    channel = deps.settings.digest_channel
+    if not channel:
+        log.warning("scheduled digest skipped: DIGEST_CHANNEL is not set")
+        return None
+    now = now or deps.clock()
+    day = local_day(deps, now)
+    try:
+        run = await deps.digests.start(
+            trigger=Trigger.SCHEDULE,
+            channel=channel,
+            day=day,
+            stale_after=_stale_after(deps),
+            now=now,
+        )
+    except (DigestAlreadyRunning, DigestAlreadyDone) as exc:
+        log.info("scheduled digest of %s not started: %s", day, exc.message)
+        return None
+    return await run_and_post(deps, run)
+
+
+async def run_and_post(deps: Container, run: DigestRun) -> DigestRun:
+    """Scan, post, and record the outcome. A scan that cannot finish is posted as failed."""
+    day = local_day(deps, run.started_at)
+    try:
+        result = await run_digest(
+            accounting=deps.accounting,
+            portal=deps.portal,
+            recent=timedelta(minutes=deps.settings.digest_recent_minutes),
+            clock=deps.clock,
+        )
+    except DigestFailed as exc:
+        log.warning("digest %s failed: %s", run.id, exc.cause)
+        reason = f"{exc.cause.system} did not answer as expected ({exc.cause.message})."
+        message = failed_message(reason, day=day, requested_by=run.requested_by)
+        ts = await _post(deps, run.channel, message)
+        return await deps.digests.finish(run_id=run.id, error=str(exc.cause), message_ts=ts)
+    except BaseException as exc:  # cancelled, or a bug: the run must not stay "running"
+        await asyncio.shield(deps.digests.finish(run_id=run.id, error=type(exc).__name__))
+        raise
+    try:
+        ts = await post_digest(deps, run, result, day=day)
+    except BaseException as exc:
+        detail = f"posting to Slack failed: {type(exc).__name__}"
+        await asyncio.shield(deps.digests.finish(run_id=run.id, result=result, error=detail))
+        raise
+    return await deps.digests.finish(run_id=run.id, result=result, message_ts=ts)
+
+
+async def post_digest(deps: Container, run: DigestRun, result: DigestResult, *, day: date) -> str:
+    """The summary in the channel, the discrepancies in its thread, the CSV when long."""
+    channel = run.channel
+    summary = summary_message(result, day=day, requested_by=run.requested_by)
+    ts = await _post(deps, channel, summary)
+    assert ts is not None
+    for message in thread_messages(result, now=deps.clock()):
+        await _post(deps, channel, message, thread_ts=ts)
+    if needs_csv(result):
+        count = len(result.discrepancies)
+        await deps.slack.files_upload_v2(
+            channel=channel,
+            thread_ts=ts,
+            content=discrepancies_csv(result.discrepancies),
+            filename=f"digest-{day.isoformat()}.csv",
+            title=f"All {count:,} discrepancies of the digest of {day:%b %d, %Y}",
+        )
+    return ts
+
+
+async def _post(
+    deps: Container, channel: str, message: Message, *, thread_ts: str | None = None
+) -> str | None:
+    await deps.pacer.wait(channel)
+    response = await deps.slack.chat_postMessage(
+        channel=channel, thread_ts=thread_ts, **message.as_kwargs()
+    )
+    ts = response.get("ts")
+    return str(ts) if ts else None

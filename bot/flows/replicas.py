@@ -1,0 +1,131 @@
+"""Running resync jobs when several replicas share the database.
+
+A job runs only in the replica that holds its claim (a lease on the row, see
+``services.storage.claims``). A new job is claimed by the replica that created it; the
+runner renews the claim while it works (the heartbeat) and stops if another replica took
+the job over. Every replica sweeps for jobs whose claim ran out (their replica crashed or
+shut down) at start and then every ``job_sweep_seconds``, and finishes them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from bot.bootstrap import Container
+from bot.errors import reply_for
+from bot.progress import SlackThreadReporter
+from services.jobs import Job, Outcome
+from services.resync import ResyncResult
+from services.storage.jobs import Claim, ClaimLost
+
+log = logging.getLogger(__name__)
+
+
+def reporter(deps: Container) -> SlackThreadReporter:
+    return SlackThreadReporter(slack=deps.slack, jobs=deps.jobs, pacer=deps.pacer)
+
+
+async def run_claimed(deps: Container, job: Job) -> Job:
+    """Take ``job`` (claimed by this replica) to its end, renewing the claim meanwhile."""
+    if job.id in deps.running_jobs:
+        return job  # already running in this replica
+    deps.running_jobs.add(job.id)
+    lost = asyncio.Event()
+    work = asyncio.create_task(deps.runner.run(job, reporter(deps)), name=f"run:{job.id}")
+    beat = asyncio.create_task(_heartbeat(deps, job.id, work, lost), name=f"beat:{job.id}")
+    try:
+        return await work
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if lost.is_set() and task is not None and not task.cancelling():
+            return job
+        raise
+    except ClaimLost:
+        log.warning("job %s was taken over by another replica: stopped here", job.id)
+        return job
+    finally:
+        beat.cancel()
+        if not work.done():
+            work.cancel()
+            await asyncio.wait([work])
+        deps.running_jobs.discard(job.id)
+        if work.cancelled() and not lost.is_set():
+            # Shutting down: hand the job to another replica at once.
+            with contextlib.suppress(Exception):
+                await asyncio.shield(deps.jobs.release(job_id=job.id))
+
+
+async def _heartbeat(
+    deps: Container, job_id: str, work: asyncio.Task[Job], lost: asyncio.Event
+) -> None:
+    lease = deps.jobs.lease.total_seconds()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + lease
+    while True:
+        await asyncio.sleep(lease / 3)
+        try:
+            if await deps.jobs.renew(job_id=job_id):
+                deadline = loop.time() + lease
+                continue
+            reason = "another replica holds it"
+        except Exception:
+            log.warning("could not renew the claim on job %s", job_id, exc_info=True)
+            if loop.time() < deadline - lease / 6:
+                continue
+            reason = "the claim could not be renewed in time"
+        if work.done():
+            return
+        log.warning("job %s stopped here: %s", job_id, reason)
+        lost.set()
+        work.cancel()
+        return
+
+
+def spawn_job(deps: Container, job: Job) -> None:
+    async def on_error(exc: BaseException) -> None:
+        message = reply_for(exc)
+        await deps.slack.chat_postMessage(
+            channel=job.channel, thread_ts=job.thread_ts, **message.as_kwargs()
+        )
+
+    deps.tasks.spawn(run_claimed(deps, job), name=f"job:{job.id}", on_error=on_error)
+
+
+async def sweep(deps: Container, *, own: bool = False) -> int:
+    """Claim and start every job whose claim ran out (``own``: and this replica's own, at
+    start); give up on a job claimed too often."""
+    claims = await deps.jobs.claim_due(skip=set(deps.running_jobs), own=own)
+    for claim in claims:
+        job = claim.job
+        if claim.attempts > deps.settings.job_max_attempts:
+            deps.tasks.spawn(give_up(deps, claim), name=f"give-up:{job.id}")
+            continue
+        log.info("resuming %s job %s (%s)", job.kind.value, job.id, job.state.value)
+        spawn_job(deps, job)
+    return len(claims)
+
+
+async def give_up(deps: Container, claim: Claim) -> None:
+    error = f"The bot stopped {claim.attempts - 1} times while running it; not trying again."
+    log.error("job %s: %s", claim.job.id, error)
+    job = await deps.jobs.finish(job_id=claim.job.id, outcome=Outcome.ERROR, detail=error)
+    await reporter(deps).finished(job, ResyncResult(Outcome.ERROR, error=error))
+
+
+async def resume_jobs(deps: Container) -> int:
+    """At start: finish the jobs nobody holds, then keep sweeping in the background."""
+    resumed = await sweep(deps, own=True)
+    if deps.sweeper is None and deps.settings.job_sweep_seconds > 0:
+        deps.sweeper = asyncio.create_task(_sweep_forever(deps), name="job-sweeper")
+    return resumed
+
+
+async def _sweep_forever(deps: Container) -> None:
+    while True:
+        await asyncio.sleep(deps.settings.job_sweep_seconds)
+        try:
+            await sweep(deps)
+        except Exception:
+            log.warning("job sweep failed", exc_info=True)

@@ -1,0 +1,241 @@
+"""The digest in Slack: a summary in the channel, the discrepancies in its thread. Pure.
+
+Each of the worst ``BUTTONED`` discrepancies is its own thread message with its buttons (a
+click replaces the buttons of the message clicked, so one message per invoice keeps the
+others' buttons); the next ones are listed as text; past that, the CSV file has them all.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+from pydantic import ValidationError
+from slack_sdk.models.blocks import ActionsBlock, Block, SectionBlock
+
+from commands.blocks import (
+    MAX_BLOCKS,
+    MAX_SECTION,
+    Message,
+    context,
+    full_resync_button,
+    header,
+    mrkdwn,
+    resync_invoice_button,
+    section,
+)
+from commands.format import fmt_ago, fmt_money
+from services.digest import DigestResult, Discrepancy, Kind
+from services.reconcile import choose_sync_date
+
+BUTTONED = 30
+"""The worst this many get a message with buttons each."""
+LISTED = 100
+"""The next this many are listed as text in one message; the CSV has every one."""
+
+KIND_LABELS = {
+    Kind.STALE_BALANCE: "Stale balance in the portal",
+    Kind.PAID_IN_ACCOUNTING: "Paid in QuickBooks, open in the portal",
+    Kind.MISSING_IN_PORTAL: "Missing in the portal",
+    Kind.MISSING_IN_ACCOUNTING: "Missing in QuickBooks",
+}
+
+
+def fmt_seconds(delta: timedelta) -> str:
+    seconds = delta.total_seconds()
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, rest = divmod(int(seconds), 60)
+    return f"{minutes}m {rest:02d}s"
+
+
+def fmt_amounts(result: DigestResult) -> str:
+    amounts = result.amounts_at_stake or {"USD": result.amount_at_stake}
+    return " + ".join(fmt_money(amount, code) for code, amount in amounts.items())
+
+
+def _footer(result: DigestResult, requested_by: str | None) -> str:
+    minutes = int(result.recent_window.total_seconds() // 60)
+    who = f"Requested by <@{requested_by}>" if requested_by else "Scheduled digest"
+    return (
+        f"{result.skipped_recent:,} skipped as changed in the last {minutes} minutes "
+        f"(possibly mid-sync) · scan took {fmt_seconds(result.duration)} · {who}"
+    )
+
+
+def summary_message(result: DigestResult, *, day: date, requested_by: str | None) -> Message:
+    """The channel message: counts, the amount at stake, what was skipped, how long it took."""
+    title = f"Discrepancy digest · {day:%a %b %d, %Y}"
+    found = len(result.discrepancies)
+    if not found:
+        line = (
+            f":white_check_mark: *All clear*: {result.open_invoices:,} open invoices compared "
+            "between QuickBooks Online and the portal; none differ."
+        )
+        text = f"{title}: all clear, {result.open_invoices:,} open invoices, none differ."
+        return Message(text, [header(title), section(line), context(_footer(result, requested_by))])
+    amounts = fmt_amounts(result)
+    line = (
+        f":red_circle: *{found:,} of {result.open_invoices:,} open invoices differ* "
+        f"between QuickBooks Online and the portal: *{amounts} at stake*."
+    )
+    fields = [
+        mrkdwn(f"*{label}*\n{result.count(kind):,}")
+        for kind, label in KIND_LABELS.items()
+        if result.count(kind)
+    ]
+    blocks: list[Block] = [header(title), section(line)]
+    if fields:
+        blocks.append(SectionBlock(fields=fields))
+    blocks.append(section("The discrepancies are in the thread, worst first."))
+    blocks.append(context(_footer(result, requested_by)))
+    text = f"{title}: {found:,} of {result.open_invoices:,} open invoices differ, {amounts}."
+    return Message(text, blocks)
+
+
+def failed_message(reason: str, *, day: date, requested_by: str | None) -> Message:
+    """The scan could not finish: say so, and report nothing as checked."""
+    title = f"Discrepancy digest · {day:%a %b %d, %Y}"
+    who = f" (requested by <@{requested_by}>)" if requested_by else ""
+    line = (
+        f":warning: *The digest could not finish*{who}: {reason}\n"
+        "Nothing is reported as checked. Try `/invoice digest` again in a few minutes."
+    )
+    return Message(f"{title}: the digest could not finish.", [header(title), section(line)])
+
+
+def discrepancy_line(d: Discrepancy, *, now: datetime) -> str:
+
+    def money(amount: Decimal) -> str:
+        return fmt_money(amount, d.currency)
+
+    name = f"*{d.number}* · {d.customer}" if d.customer else f"*{d.number}*"
+    match d.kind:
+        case Kind.STALE_BALANCE:
+            assert d.accounting_balance is not None and d.portal_balance is not None
+            what = (
+                f":red_circle: out by *{money(d.amount)}*: QuickBooks "
+                f"{money(d.accounting_balance)}, portal {money(d.portal_balance)}"
+            )
+        case Kind.PAID_IN_ACCOUNTING:
+            assert d.portal_balance is not None
+            what = (
+                f":red_circle: *paid in QuickBooks*, still open in the portal at "
+                f"{money(d.portal_balance)}"
+            )
+        case Kind.MISSING_IN_PORTAL:
+            assert d.accounting_balance is not None
+            what = f":warning: *missing in the portal*: {money(d.accounting_balance)} open in QuickBooks"
+        case Kind.MISSING_IN_ACCOUNTING:
+            assert d.portal_balance is not None
+            what = (
+                f":warning: *missing in QuickBooks*: {money(d.portal_balance)} open in the "
+                "portal (deleted or voided in QuickBooks? a resync cannot fix this)"
+            )
+    if d.accounting_changed is not None:
+        what += f" · changed in QuickBooks {fmt_ago(now - d.accounting_changed)}"
+    return f"{name}: {what}"
+
+
+def discrepancy_message(d: Discrepancy, *, now: datetime) -> Message:
+    """One discrepancy with its numbers and, when a resync can fix it, its buttons."""
+    line = discrepancy_line(d, now=now)
+    blocks: list[Block] = [section(line)]
+    if d.resync_can_fix:
+        since = choose_sync_date(now=now, last_modified=d.accounting_changed)
+        try:
+            buttons = [resync_invoice_button(d.number), full_resync_button(d.number, since=since)]
+        except ValidationError:  # a number a button cannot carry: say where to fix it
+            blocks.append(context("Resync this invoice from the portal's Entities tab."))
+        else:
+            blocks.append(ActionsBlock(block_id=f"digest:{d.number}", elements=buttons))
+    return Message(line.replace("*", ""), blocks)
+
+
+def listed_message(rest: list[Discrepancy], *, now: datetime, total: int) -> Message:
+    """The discrepancies after the buttoned ones, as text (sections within Slack's limits)."""
+    lines = [discrepancy_line(d, now=now) for d in rest]
+    title = f"Next {len(rest):,} of {total:,} (no buttons: use `/invoice check NUMBER`)"
+    blocks: list[Block] = [section(f"*{title}*")]
+    for chunk in _chunks(lines, MAX_SECTION - 10):
+        if len(blocks) == MAX_BLOCKS - 1:
+            break
+        blocks.append(section(chunk))
+    return Message(title, blocks)
+
+
+def thread_messages(result: DigestResult, *, now: datetime) -> list[Message]:
+    """What goes in the summary's thread, worst first; capped (the CSV has the rest)."""
+    found = list(result.discrepancies)
+    messages = [discrepancy_message(d, now=now) for d in found[:BUTTONED]]
+    rest = found[BUTTONED : BUTTONED + LISTED]
+    if rest:
+        messages.append(listed_message(rest, now=now, total=len(found)))
+    if len(found) > BUTTONED:
+        note = f"The full list of {len(found):,} discrepancies is in the CSV file below."
+        messages.append(Message(note, [context(note)]))
+    return messages
+
+
+def needs_csv(result: DigestResult) -> bool:
+    return len(result.discrepancies) > BUTTONED
+
+
+def _chunks(lines: Iterable[str], limit: int) -> Iterable[str]:
+    chunk = ""
+    for line in lines:
+        line = line[:limit]
+        if chunk and len(chunk) + 1 + len(line) > limit:
+            yield chunk
+            chunk = ""
+        chunk = f"{chunk}\n{line}" if chunk else line
+    if chunk:
+        yield chunk
+
+
+CSV_HEADER = (
+    "number",
+    "customer",
+    "kind",
+    "quickbooks_balance",
+    "portal_balance",
+    "difference",
+    "amount_at_stake",
+    "currency",
+    "changed_in_quickbooks",
+    "portal_last_synced",
+)
+
+
+def safe_cell(value: str) -> str:
+    """Text a spreadsheet will not run as a formula."""
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
+def discrepancies_csv(found: Iterable[Discrepancy]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_HEADER)
+    for d in found:
+        writer.writerow(
+            [
+                safe_cell(d.number),
+                safe_cell(d.customer),
+                d.kind.value,
+                _text(d.accounting_balance),
+                _text(d.portal_balance),
+                _text(d.difference),
+                str(d.amount),
+                safe_cell(d.currency or ""),
+                d.accounting_changed.isoformat() if d.accounting_changed else "",
+                d.portal_synced.isoformat() if d.portal_synced else "",
+            ]
+        )
+    return out.getvalue()
+
+
+def _text(value: object | None) -> str:
+    return "" if value is None else str(value)

@@ -1,0 +1,191 @@
+"""The pure diagnosis: each cause from its evidence, the action that fixes it, and what a
+resync would hide."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from services.diagnosis import diagnose
+from services.models import Action, Cause, Confidence, Evidence, TransferStatus, Verdict
+from tests.diagnosis_support import (
+    AFTER_SYNC,
+    acct,
+    comparison,
+    credit_memo,
+    evidence,
+    mirror,
+    portal_payment,
+    qbo_payment,
+    record,
+)
+
+FAILED, PENDING, POSTED = TransferStatus.FAILED, TransferStatus.PENDING, TransferStatus.POSTED
+
+
+def test_changed_after_the_portals_last_sync_is_a_stale_copy_fixed_by_a_resync() -> None:
+    d = diagnose(evidence(comparison(acct("50.00", updated=AFTER_SYNC), mirror("40.00"))))
+    assert (d.cause, d.action, d.confidence) == (Cause.STALE_COPY, Action.RESYNC, Confidence.HIGH)
+    assert d.offers_plain_resync and not d.hidden_by_resync and d.money_at_risk == 0
+    assert "Changed in QuickBooks on Nov 30, 09:00 UTC" in d.evidence[0]
+    assert "after the portal last synced it (Nov 25, 12:00 UTC)" in d.evidence[0]
+
+
+def test_created_after_the_last_sync_and_missing_from_the_portal_is_stale() -> None:
+    d = diagnose(evidence(comparison(acct("250.00", updated=AFTER_SYNC), None)))
+    assert d.cause is Cause.STALE_COPY and d.action is Action.RESYNC
+    assert d.evidence[0].startswith("Created in QuickBooks on")
+
+
+def test_a_failed_portal_payment_is_named_and_never_resynced_plainly() -> None:
+    failed = portal_payment("CB-4471", "10.00", FAILED, error="Invoice already paid")
+    c = comparison(acct("50.00", updated=AFTER_SYNC), mirror("40.00"))  # stale as well
+    d = diagnose(evidence(c, portal_payments=(failed,)))
+    assert d.cause is Cause.PAYMENT_NOT_TRANSFERRED and d.confidence is Confidence.HIGH
+    assert d.action is Action.FIX_IN_QUICKBOOKS and not d.offers_plain_resync
+    assert d.evidence[0] == (
+        "Portal payment CB-4471 of $10.00 on Nov 28 failed to post to QuickBooks: "
+        "Invoice already paid"
+    )
+    assert "exactly that payment" in d.evidence[-1]
+    assert d.hidden_by_resync == ("portal payment CB-4471 of $10.00 (failed to post)",)
+    assert d.money_at_risk == Decimal("10.00")
+    assert any("receive payment CB-4471 of $10.00 on invoice 11265" in s for s in d.steps)
+    assert d.steps[-1] == "Then resync the invoice."
+
+
+def test_a_failed_payment_already_entered_by_hand_says_where_it_is() -> None:
+    failed = portal_payment("CB-4471", "10.00", FAILED, error="Duplicate reference")
+    by_hand = qbo_payment("CB-4471", "10.00", unapplied="10.00")
+    c = comparison(acct("50.00"), mirror("40.00"))
+    d = diagnose(evidence(c, portal_payments=(failed,), payments=(by_hand,)))
+    assert d.cause is Cause.PAYMENT_NOT_TRANSFERRED
+    assert any("applied to no invoice (entered by hand?)" in line for line in d.evidence)
+    assert d.steps[0] == "In QuickBooks, apply payment CB-4471 to invoice 11265."
+
+
+def test_a_pending_portal_payment_waits_and_is_not_hidden() -> None:
+    pending = portal_payment("CB-4480", "10.00", PENDING)
+    d = diagnose(evidence(comparison(acct("50.00"), mirror("40.00")), portal_payments=(pending,)))
+    assert d.cause is Cause.PAYMENT_NOT_TRANSFERRED and d.confidence is Confidence.MEDIUM
+    assert d.action is Action.NONE and d.hidden_by_resync and not d.offers_plain_resync
+    assert "has not reached QuickBooks yet" in d.evidence[0]
+
+
+def test_posted_portal_payments_are_not_a_cause() -> None:
+    posted = portal_payment("CB-4400", "5.00", POSTED)
+    c = comparison(acct("50.00", updated=AFTER_SYNC), mirror("40.00"))
+    d = diagnose(evidence(c, portal_payments=(posted,)))
+    assert d.cause is Cause.STALE_COPY and d.offers_plain_resync
+
+
+def test_an_unapplied_credit_that_explains_the_difference() -> None:
+    c = comparison(acct("120.00", updated=AFTER_SYNC, total="120.00"), mirror("100.00"))
+    d = diagnose(evidence(c, credit_memos=(credit_memo("20.00"),)))
+    assert (d.cause, d.confidence) == (Cause.CREDIT_NOT_APPLIED, Confidence.HIGH)
+    assert d.action is Action.FIX_IN_QUICKBOOKS and not d.hidden_by_resync
+    assert "Credit memo CM-1042 of $20.00 on Harbor Dental has $20.00 not applied" in d.evidence[0]
+    assert "exactly that credit" in d.evidence[1]
+    assert d.steps[0].startswith("In QuickBooks, apply credit memo CM-1042 to invoice 11265")
+
+
+def test_an_unapplied_payment_counts_as_a_credit() -> None:
+    c = comparison(acct("120.00", total="120.00"), mirror("100.00"))
+    d = diagnose(evidence(c, payments=(qbo_payment("CHK-88", "20.00", unapplied="20.00"),)))
+    assert d.cause is Cause.CREDIT_NOT_APPLIED
+    assert "applied to no invoice" in d.evidence[0]
+
+
+def test_a_credit_too_small_to_explain_the_difference_is_not_the_cause() -> None:
+    c = comparison(acct("120.00", updated=AFTER_SYNC, total="120.00"), mirror("100.00"))
+    d = diagnose(evidence(c, credit_memos=(credit_memo("5.00"),)))
+    assert d.cause is Cause.STALE_COPY
+
+
+def test_a_recreated_invoice_without_portal_payments_needs_the_full_resync() -> None:
+    c = comparison(acct("50.00", invoice_id="1300", updated=AFTER_SYNC), mirror("40.00"))
+    d = diagnose(evidence(c, link_checked=True))  # the portal's link (1006) is gone
+    assert d.cause is Cause.INVOICE_RECREATED and d.action is Action.FULL_RESYNC
+    assert not d.record_resync_works and d.offers_plain_resync
+    assert "linked to QuickBooks invoice Id 1006, which no longer exists" in d.evidence[0]
+    assert "now Id 1300" in d.evidence[1]
+
+
+def test_a_recreated_invoice_with_a_payment_on_the_deleted_one_hides_money() -> None:
+    posted = portal_payment("CB-4502", "30.00", POSTED)
+    held = qbo_payment("CB-4502", "30.00", unapplied="30.00")
+    c = comparison(acct("90.00", invoice_id="1300", total="90.00"), mirror("60.00"))
+    d = diagnose(evidence(c, link_checked=True, portal_payments=(posted,), payments=(held,)))
+    assert d.cause is Cause.INVOICE_RECREATED and d.action is Action.FIX_IN_QUICKBOOKS
+    assert d.hidden_by_resync == (
+        "portal payment CB-4502 of $30.00 (posted to the deleted invoice)",
+    )
+    assert d.steps[0] == "In QuickBooks, apply payment CB-4502 ($30.00) to invoice 11265 (Id 1300)."
+    assert "full integration resync" in d.steps[-1]
+
+
+def test_a_link_to_another_existing_invoice_is_not_checked_as_gone() -> None:
+    c = comparison(acct("50.00", invoice_id="1300"), mirror("40.00"))
+    other = record(acct("10.00", invoice_id="1006"), number="99999")
+    d = diagnose(evidence(c, link_checked=True, link_record=other))
+    assert d.cause is Cause.INVOICE_RECREATED  # the link points at another invoice
+
+
+def test_deleted_in_quickbooks() -> None:
+    c = comparison(None, mirror("40.00"))
+    d = diagnose(evidence(c, link_checked=True))
+    assert c.verdict is Verdict.MISSING_IN_ACCOUNTING
+    assert d.cause is Cause.INVOICE_DELETED and d.action is Action.NONE
+
+
+def test_voided_in_quickbooks() -> None:
+    voided = acct("0.00", updated=AFTER_SYNC)
+    c = comparison(voided, mirror("45.00"))
+    d = diagnose(evidence(c, records=(record(voided, voided=True),)))
+    assert d.cause is Cause.INVOICE_VOIDED and d.action is Action.RESYNC
+    paid = portal_payment("CB-1", "5.00", POSTED)
+    d = diagnose(evidence(c, records=(record(voided, voided=True),), portal_payments=(paid,)))
+    assert d.cause is Cause.INVOICE_VOIDED and d.action is Action.FIX_IN_QUICKBOOKS
+    assert d.hidden_by_resync == ("portal payment CB-1 of $5.00 (on the voided invoice)",)
+
+
+def test_a_few_cents_are_rounding_without_any_reads() -> None:
+    c = comparison(acct("107.27"), mirror("107.25"))
+    assert c.verdict is Verdict.ROUNDING and not c.out_of_sync
+    d = diagnose(Evidence(comparison=c))
+    assert (d.cause, d.action) == (Cause.ROUNDING, Action.NONE)
+    assert d.summary == "$0.02 apart, within the $0.05 tolerance: not a discrepancy."
+    assert comparison(acct("107.27"), mirror("107.20")).verdict is Verdict.MISMATCH
+
+
+def test_unknown_stays_unknown_and_says_what_was_checked() -> None:
+    d = diagnose(evidence(comparison(acct("140.00", total="155.00"), mirror("155.00"))))
+    assert (d.cause, d.confidence, d.action) == (Cause.UNKNOWN, Confidence.LOW, Action.INVESTIGATE)
+    assert not d.offers_plain_resync and d.evidence == ()
+    checked = "\n".join(d.checked)
+    for fact in (
+        "QuickBooks last changed it Nov 20, 12:00 UTC; the portal last synced it Nov 25",
+        "Portal payments on it: none.",
+        "Unapplied credits and payments of Harbor Dental in QuickBooks: none.",
+        "The portal's link to QuickBooks: Id 1006 (current).",
+        "Voided in QuickBooks: no.",
+    ):
+        assert fact in checked
+
+
+def test_what_could_not_be_read_is_said_and_lowers_the_confidence() -> None:
+    c = comparison(acct("50.00", updated=AFTER_SYNC), mirror("40.00"))
+    d = diagnose(evidence(c, gaps=("portal payments (portal did not answer: 503)",)))
+    assert d.cause is Cause.STALE_COPY and d.confidence is Confidence.MEDIUM
+    assert "Could not check: portal payments (portal did not answer: 503)" in d.checked
+
+
+def test_only_the_comparison_known() -> None:
+    c = comparison(acct("50.00"), mirror("40.00"))
+    d = diagnose(Evidence(comparison=c))
+    assert d.cause is Cause.UNKNOWN
+    assert "Only the balances and change times were compared." in d.checked
+
+
+def test_in_sync_has_nothing_to_explain() -> None:
+    d = diagnose(Evidence(comparison=comparison(acct("50.00"), mirror("50.00"))))
+    assert d.cause is Cause.IN_SYNC and d.action is Action.NONE
