@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import heapq
 import math
 import resource
@@ -49,10 +48,10 @@ from typing import Any
 from pydantic import SecretStr
 
 from bot.bootstrap import Container, bootstrap
+from bot.flows.digest import scan
 from bot.settings import Settings
 from sandbox.scale import DISCREPANCIES, RECENT, ScaleSpec, expect, rows
 from sandbox.scale_server import BOT_CLIENT, Servers, scale_servers
-from services.digest_scan import run_digest
 from services.models import utcnow
 
 PAGE = 1000
@@ -114,7 +113,6 @@ async def bot_and_world(
         tempfile.TemporaryDirectory() as folder,
     ):
         container = await bootstrap(bot_settings(servers, folder))
-        gc.freeze()  # as `invoicebot run` does once started: the collector skips what it loaded
         try:
             yield servers, container
         finally:
@@ -134,7 +132,7 @@ async def measure(n: int, latency: float) -> None:
     expected = expect(spec)
     async with bot_and_world(spec, latency) as (servers, container):
         before, baseline, cpu = servers.stats(), mb(), time.process_time()
-        result = await run_digest(accounting=container.accounting, portal=container.portal)
+        result = await scan(container)  # what `/invoice digest` runs
         bot_cpu, peak, after = time.process_time() - cpu, mb(), servers.stats()
     qbo, portal = diff(after["qbo"], before["qbo"]), diff(after["portal"], before["portal"])
     minimum = {

@@ -7,7 +7,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
-from slack_bolt.context.async_context import AsyncBoltContext
+from slack_bolt.middleware.async_middleware import AsyncMiddleware
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
 
 from bot.bootstrap import Container
 from bot.delivery import SkipRedeliveries
@@ -27,6 +29,28 @@ from commands.actions import ActionId
 log = logging.getLogger(__name__)
 
 
+class InjectDeps(AsyncMiddleware):
+    """Puts the container in every listener's context (a class: bolt builds no keyword
+    arguments for class middleware, which keeps the ack path short)."""
+
+    def __init__(self, container: Container) -> None:
+        self.container = container
+
+    @property
+    def name(self) -> str:
+        return "InjectDeps"
+
+    async def async_process(
+        self,
+        *,
+        req: AsyncBoltRequest,
+        resp: BoltResponse,
+        next: Callable[[], Awaitable[BoltResponse]],
+    ) -> BoltResponse | None:
+        req.context["deps"] = self.container
+        return await next()
+
+
 def build_app(container: Container) -> AsyncApp:
     settings = container.settings
     install_redaction(settings)
@@ -38,13 +62,9 @@ def build_app(container: Container) -> AsyncApp:
         raise_error_for_unhandled_request=False,
     )
 
-    async def inject_deps(context: AsyncBoltContext, next: Callable[[], Awaitable[Any]]) -> Any:
-        context["deps"] = container
-        return await next()
-
     app.use(SkipRedeliveries())
     app.use(CheckActions())
-    app.use(inject_deps)
+    app.use(InjectDeps(container))
     app.command(settings.slack_command)(invoice_command)
     app.action(ActionId.RESYNC_INVOICE.value)(on_resync_invoice)
     app.action(ActionId.RESYNC_FULL.value)(on_resync_full)

@@ -27,8 +27,11 @@ def setup_logging(level: str) -> None:
 @cli.command()
 def run() -> None:
     """Run the bot against Slack and the real systems (settings from the environment)."""
+    from bot.scheduler import digest_trigger
+
     try:
         settings = Settings().check_secrets()
+        digest_trigger(settings.digest_cron, settings.digest_timezone)
     except ValueError as exc:
         typer.echo(f"invoicebot: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -41,11 +44,14 @@ async def _run(settings: Settings) -> None:
     from bot.bootstrap import bootstrap
     from bot.flows.resync import resume_jobs
     from bot.http import build_http_app
+    from bot.scheduler import start_scheduler
 
     container = await bootstrap(settings)
     app = build_app(container)
     log = logging.getLogger("bot")
+    scheduler = None
     try:
+        scheduler = start_scheduler(container)  # the daily digest, when DIGEST_CHANNEL is set
         resumed = await resume_jobs(container)
         if resumed:
             log.info("resumed %d unfinished resync job(s)", resumed)
@@ -68,6 +74,8 @@ async def _run(settings: Settings) -> None:
             log.info("listening on %s:%d/slack/events", settings.http_host, settings.http_port)
             await server.serve()
     finally:
+        if scheduler is not None:
+            scheduler.shutdown()
         await container.aclose()
 
 

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.date import DateTrigger
 
 from bot.bootstrap import Container
 from bot.flows.digest import scheduled_digest
@@ -26,6 +27,31 @@ Job = Callable[[Container], Coroutine[Any, Any, Any]]
 JOB_ID = "daily-digest"
 
 
+DAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+
+
+def crontab_weekdays(field: str) -> str:
+    """A crontab day-of-week field (0 or 7 = Sunday) as day names. APScheduler numbers the
+    days from Monday = 0, so ``1-5`` handed to it as is would mean Tuesday to Saturday."""
+    names: list[str] = []
+    for item in field.lower().split(","):
+        part, _, step_text = item.partition("/")
+        step = int(step_text) if step_text else 1
+        if part == "*":
+            first, last = 0, 6
+        elif part.isdigit():
+            first = last = int(part)
+        elif "-" in part and all(p.isdigit() for p in part.split("-", 1)):
+            first, last = (int(p) for p in part.split("-", 1))
+        else:
+            names.append(item)  # names are the same for both: leave them to APScheduler
+            continue
+        if not 0 <= first <= last <= 7 or step < 1:
+            raise ValueError(f"day of week {item!r} out of range")
+        names.extend(DAY_NAMES[day % 7] for day in range(first, last + 1, step))
+    return ",".join(dict.fromkeys(names))
+
+
 def digest_trigger(cron: str, timezone: str) -> CronTrigger:
     """The cron trigger, or ValueError naming the setting that is wrong."""
     try:
@@ -33,9 +59,25 @@ def digest_trigger(cron: str, timezone: str) -> CronTrigger:
     except (ZoneInfoNotFoundError, ValueError):
         raise ValueError(f"DIGEST_TIMEZONE is not a time zone: {timezone!r}") from None
     try:
-        return CronTrigger.from_crontab(cron, timezone=zone)
+        fields = cron.split()
+        if len(fields) != 5:
+            raise ValueError(f"5 fields expected, {len(fields)} given")
+        minute, hour, day, month, weekdays = fields
+        return CronTrigger(
+            minute=minute,
+            hour=hour,
+            day=day,
+            month=month,
+            day_of_week=crontab_weekdays(weekdays),
+            timezone=zone,
+        )
     except ValueError as exc:
         raise ValueError(f"DIGEST_CRON is not a crontab expression ({exc}): {cron!r}") from None
+
+
+def once_at(moment: datetime) -> BaseTrigger:
+    """A trigger that fires once, at ``moment`` (tests; an admin's "run it at nine")."""
+    return DateTrigger(run_date=moment)
 
 
 class DigestScheduler:

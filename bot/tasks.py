@@ -1,14 +1,14 @@
 """Background work started after the ack: kept referenced, counted, never silently lost.
 
-Acks come first. While Slack requests are being answered, new background work waits (for
-a quiet moment of ``quiet`` seconds without a request, or ``max_delay`` at the latest), so
-a burst of commands is acknowledged at the speed of the HTTP server and the work follows.
+Acks come first. While Slack requests are being answered, new background work is held
+until a quiet moment (``quiet`` seconds without a request) or for ``max_delay`` seconds at
+the most, so a burst of commands is acknowledged at the speed of the HTTP server and the
+work follows. Held work costs one shared future, not a timer or a task switch each.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
@@ -16,7 +16,6 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 ErrorHook = Callable[[BaseException], Awaitable[None]]
-
 
 QUIET = 0.02
 MAX_DELAY = 2.0
@@ -27,22 +26,25 @@ class BackgroundTasks:
         self._tasks: set[asyncio.Task[Any]] = set()
         self.quiet, self.max_delay = quiet, max_delay
         self._requests = 0
+        self._quiet = True
+        """No request in flight, and none answered in the last ``quiet`` seconds."""
         self._last_finished = 0.0
         self._timer = False
-        self._open: asyncio.Event | None = None
-        """Set while no Slack request is being answered (created in the running loop)."""
+        self._release: asyncio.Future[None] | None = None
+        """What held work waits for; resolved at a quiet moment or after ``max_delay``."""
 
-    def _gate(self) -> asyncio.Event:
-        if self._open is None:
-            self._open = asyncio.Event()
-            if self._requests == 0:
-                self._open.set()
-        return self._open
+    @property
+    def busy(self) -> bool:
+        return bool(self._tasks)
 
+    def __len__(self) -> int:
+        return len(self._tasks)
+
+    # -- the requests being answered -------------------------------------------------------
     def request_started(self) -> None:
         """A Slack request arrived: hold back new work until it is answered."""
         self._requests += 1
-        self._gate().clear()
+        self._quiet = False
 
     def request_finished(self) -> None:
         loop = asyncio.get_running_loop()
@@ -53,43 +55,64 @@ class BackgroundTasks:
             loop.call_later(self.quiet, self._open_if_quiet)
 
     def _open_if_quiet(self) -> None:
-        """Open the gate once no request was answered for ``quiet`` seconds."""
         self._timer = False
         if self._requests:
-            return  # the request in flight re-arms the timer when it finishes
+            return  # the request in flight arms the timer again when it is answered
         loop = asyncio.get_running_loop()
         idle = loop.time() - self._last_finished
-        if idle >= self.quiet:
-            self._gate().set()
-        else:
+        if idle < self.quiet:
             self._timer = True
             loop.call_later(self.quiet - idle, self._open_if_quiet)
+            return
+        self._quiet = True
+        self._release_held(self._release)
 
-    @property
-    def busy(self) -> bool:
-        return bool(self._tasks)
+    def _held(self) -> asyncio.Future[None] | None:
+        """What new work must wait for, or None when it may start now."""
+        if self._quiet:
+            return None
+        if self._release is None:
+            loop = asyncio.get_running_loop()
+            self._release = loop.create_future()
+            loop.call_later(self.max_delay, self._release_held, self._release)
+        return self._release
 
-    def __len__(self) -> int:
-        return len(self._tasks)
+    def _release_held(self, release: asyncio.Future[None] | None) -> None:
+        if release is None:
+            return
+        if release is self._release:
+            self._release = None  # work spawned from now on waits for the next release
+        if not release.done():
+            release.set_result(None)
 
+    # -- the work ----------------------------------------------------------------------------
     def spawn(
         self, work: Coroutine[Any, Any, Any], *, name: str, on_error: ErrorHook | None = None
     ) -> asyncio.Task[Any]:
         """Run ``work`` in the background; exceptions go to ``on_error`` (lazy work's errors
         are never passed to bolt's error handler, so they are routed here)."""
-        task = asyncio.create_task(self._guard(work, name=name, on_error=on_error), name=name)
+        held = self._held()
+        task = asyncio.create_task(self._guard(work, held, name=name, on_error=on_error), name=name)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+
+        def done(finished: asyncio.Task[Any]) -> None:
+            self._tasks.discard(finished)
+            if finished.cancelled():
+                work.close()  # cancelled before it began: it never ran (no warning either)
+
+        task.add_done_callback(done)
         return task
 
     async def _guard(
-        self, work: Coroutine[Any, Any, Any], *, name: str, on_error: ErrorHook | None
+        self,
+        work: Coroutine[Any, Any, Any],
+        held: asyncio.Future[None] | None,
+        *,
+        name: str,
+        on_error: ErrorHook | None,
     ) -> None:
-        try:
-            await self._turn()
-        except asyncio.CancelledError:
-            work.close()  # cancelled before it began: nothing ran
-            raise
+        if held is not None:
+            await asyncio.shield(held)  # shared: one waiter cancelled leaves the others be
         try:
             await work
         except asyncio.CancelledError:
@@ -102,13 +125,6 @@ class BackgroundTasks:
                 await on_error(exc)
             except Exception:
                 log.exception("error hook of background task %s failed", name)
-
-    async def _turn(self) -> None:
-        """Wait until no Slack request is being answered (``max_delay`` at most)."""
-        gate = self._gate()
-        if not gate.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(gate.wait(), self.max_delay)
 
     async def drain(self, timeout: float | None = None) -> None:
         """Wait for every running task (and the tasks they start) to finish."""

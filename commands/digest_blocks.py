@@ -34,7 +34,8 @@ from services.reconcile import choose_sync_date
 BUTTONED = 30
 """The worst this many get a message with buttons each."""
 LISTED = 100
-"""The next this many are listed as text in one message; the CSV has every one."""
+"""At most the next this many are listed as text in one message; the CSV has every one."""
+LISTED_CHARS = 9_000
 
 KIND_LABELS = {
     Kind.STALE_BALANCE: "Stale balance in the portal",
@@ -60,9 +61,13 @@ def fmt_amounts(result: DigestResult) -> str:
 def _footer(result: DigestResult, requested_by: str | None) -> str:
     minutes = int(result.recent_window.total_seconds() // 60)
     who = f"Requested by <@{requested_by}>" if requested_by else "Scheduled digest"
+    rounding = ""
+    if result.within_tolerance:
+        limit = fmt_money(result.tolerance)
+        rounding = f"{result.within_tolerance:,} within the rounding tolerance ({limit}) · "
     return (
         f"{result.skipped_recent:,} skipped as changed in the last {minutes} minutes "
-        f"(possibly mid-sync) · scan took {fmt_seconds(result.duration)} · {who}"
+        f"(possibly mid-sync) · {rounding}scan took {fmt_seconds(result.duration)} · {who}"
     )
 
 
@@ -156,15 +161,20 @@ def discrepancy_message(d: Discrepancy, *, now: datetime) -> Message:
 
 
 def listed_message(rest: list[Discrepancy], *, now: datetime, total: int) -> Message:
-    """The discrepancies after the buttoned ones, as text (sections within Slack's limits)."""
-    lines = [discrepancy_line(d, now=now) for d in rest]
-    title = f"Next {len(rest):,} of {total:,} (no buttons: use `/invoice check NUMBER`)"
-    blocks: list[Block] = [section(f"*{title}*")]
-    for chunk in _chunks(lines, MAX_SECTION - 10):
-        if len(blocks) == MAX_BLOCKS - 1:
+    """The discrepancies after the buttoned ones, as text, as many as one message holds
+    (Slack refuses messages much above 13,000 characters)."""
+    lines: list[str] = []
+    size = 0
+    for d in rest:
+        line = discrepancy_line(d, now=now)[: MAX_SECTION - 10]
+        if size + len(line) > LISTED_CHARS:
             break
-        blocks.append(section(chunk))
-    return Message(title, blocks)
+        lines.append(line)
+        size += len(line) + 1
+    title = f"Next {len(lines):,} of {total:,} (no buttons: use `/invoice check NUMBER`)"
+    blocks: list[Block] = [section(f"*{title}*")]
+    blocks.extend(section(chunk) for chunk in _chunks(lines, MAX_SECTION - 10))
+    return Message(title, blocks[:MAX_BLOCKS])
 
 
 def thread_messages(result: DigestResult, *, now: datetime) -> list[Message]:
@@ -187,7 +197,6 @@ def needs_csv(result: DigestResult) -> bool:
 def _chunks(lines: Iterable[str], limit: int) -> Iterable[str]:
     chunk = ""
     for line in lines:
-        line = line[:limit]
         if chunk and len(chunk) + 1 + len(line) > limit:
             yield chunk
             chunk = ""

@@ -67,7 +67,7 @@ def _portal_payments(f: Facts) -> Diagnosis | None:
     steps: list[str] = []
     failed = [p for p in money_payments if p.status is TransferStatus.FAILED]
     for payment in failed:
-        held = f.qbo_payment_like(payment.reference, payment.amount)
+        held = f.qbo_payment_like(payment.reference)
         if held is not None and held.unapplied > 0:
             lines.append(
                 f"QuickBooks already has payment {payment.reference} of "

@@ -123,7 +123,7 @@ class Facts:
         ]
 
     # Accounting payments and credits.
-    def qbo_payment_like(self, reference: str, amount: Decimal) -> AccountingPayment | None:
+    def qbo_payment_like(self, reference: str) -> AccountingPayment | None:
         wanted = reference.strip().lower()
         for payment in self.evidence.payments:
             if payment.reference and payment.reference.strip().lower() == wanted:

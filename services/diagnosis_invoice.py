@@ -26,7 +26,7 @@ def recreated(f: Facts) -> Diagnosis | None:
             f"Portal payment {payment.reference} of {money(payment.amount, f.currency)} on "
             f"{day(payment.paid_at)} was posted to the deleted invoice."
         )
-        held = f.qbo_payment_like(payment.reference, payment.amount)
+        held = f.qbo_payment_like(payment.reference)
         if held is not None and held.unapplied > 0:
             lines.append(
                 f"QuickBooks now holds payment {payment.reference} of "

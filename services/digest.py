@@ -113,6 +113,9 @@ class DigestResult:
     """Worst first (largest amount at stake)."""
     accounting: SideStats = field(default_factory=SideStats)
     portal: SideStats = field(default_factory=SideStats)
+    within_tolerance: int = 0
+    """Both sides differ by no more than ``tolerance``: rounding, counted, not reported."""
+    tolerance: Decimal = Decimal(0)
 
     @property
     def amounts_at_stake(self) -> dict[str, Decimal]:

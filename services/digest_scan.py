@@ -52,8 +52,9 @@ CURRENCY: Final = 3
 class Join:
     """The keyed, streaming join of both listings. Pure and synchronous."""
 
-    def __init__(self, *, cutoff: datetime) -> None:
+    def __init__(self, *, cutoff: datetime, tolerance: Decimal = Decimal(0)) -> None:
         self.cutoff = cutoff
+        self.tolerance = tolerance
         self.accounting: dict[str, Entry] = {}
         """Listed by QuickBooks, not (yet) by the portal."""
         self.portal: dict[str, Entry] = {}
@@ -62,6 +63,7 @@ class Join:
         self.paired = 0
         self.compared = 0
         self.skipped = 0
+        self.rounding = 0
         self.listed = {"accounting": 0, "portal": 0}
         self.pages = {"accounting": 0, "portal": 0}
         self._strings: dict[str | None, str | None] = {None: None}
@@ -112,8 +114,11 @@ class Join:
             self.skipped += 1
             return
         self.compared += 1
-        if acct is not None and mirror is not None and acct[BALANCE] == mirror[BALANCE]:
-            return
+        if acct is not None and mirror is not None:
+            difference = abs(acct[BALANCE] - mirror[BALANCE])
+            if difference <= self.tolerance:
+                self.rounding += difference > 0  # rounding: counted, not a discrepancy
+                return
         either = acct or mirror
         assert either is not None
         self.found.append(
@@ -144,12 +149,14 @@ async def run_digest(
     accounting: AccountingSystem,
     portal: BillingPortal,
     recent: timedelta = RECENT,
+    tolerance: Decimal = Decimal(0),
     clock: Callable[[], datetime] = utcnow,
     timer: Callable[[], float] = time.monotonic,
 ) -> DigestResult:
-    """Scan both systems and return every discrepancy, worst first, or raise DigestFailed."""
+    """Scan both systems and return every discrepancy, worst first, or raise DigestFailed.
+    Differences of at most ``tolerance`` are rounding: counted, not reported."""
     started_at, began = clock(), timer()
-    join = Join(cutoff=started_at - recent)
+    join = Join(cutoff=started_at - recent, tolerance=tolerance)
 
     async def list_accounting() -> None:
         async for page in accounting.iter_open_invoices(page_size=PAGE_SIZE):
@@ -176,6 +183,8 @@ async def run_digest(
         compared=join.compared,
         skipped_recent=join.skipped,
         recent_window=recent,
+        within_tolerance=join.rounding,
+        tolerance=tolerance,
         discrepancies=tuple(worst_first(join.found)),
         accounting=SideStats(
             open=join.listed["accounting"],

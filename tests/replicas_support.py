@@ -9,11 +9,13 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from slack_sdk.web.async_client import AsyncWebClient
+from sqlmodel import select
 
 from bot.demo import SandboxWorld
 from services.jobs import Job
 from services.storage.db import Database
 from services.storage.jobs import JobStore
+from services.storage.tables import JobRow
 from tests.processes import ROOT
 
 CHANNEL = "C0FINANCE1"
@@ -41,6 +43,17 @@ async def post_root(world: SandboxWorld, text: str) -> str:
     slack = AsyncWebClient(token=world.emulator.bot_token, base_url=world.emulator.api_url)
     response = await slack.chat_postMessage(channel=CHANNEL, text=text)
     return str(response["ts"])
+
+
+async def claims(database_url: str) -> dict[str, tuple[str | None, int]]:
+    """Invoice (target) -> (the replica that ran the job last, how often it was claimed)."""
+    db = Database(database_url)
+    try:
+        async with db.session() as session:
+            rows = await session.exec(select(JobRow))
+            return {row.target: (row.claimed_by, row.attempts) for row in rows}
+    finally:
+        await db.dispose()
 
 
 def outcome_messages(world: SandboxWorld, job: Job) -> int:

@@ -120,7 +120,7 @@ async def test_faults_while_polling_are_retried_and_the_resync_finishes(
 
 
 async def test_a_slow_full_sync_is_followed_to_its_end(world: SandboxWorld, tmp_path: Path) -> None:
-    world.portal.sync_duration = 2.0
+    world.portal.sync_duration = 1.2  # several polls, each answered "running"
     since = (utcnow() - timedelta(days=1)).date().isoformat()
     async with fault_bot(world, tmp_path) as bot:
         with within(10):

@@ -254,7 +254,7 @@ def sound_state(action_id: Any, value: Any) -> bool:
     return bool(action_id == ActionId.RESYNC_FULL.value)
 
 
-@FUZZ
+@settings(FUZZ, max_examples=600)
 @given(drawn=payloads())
 async def test_any_click_gets_a_not_valid_answer_or_a_valid_action(
     harness: Harness, drawn: tuple[Any, bool], caplog: pytest.LogCaptureFixture

@@ -11,20 +11,19 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
-from sqlmodel import select
 
 from bot.demo import SandboxWorld, sandbox_world
 from services.jobs import Job, JobKind, JobState, Outcome
 from services.models import RecordType, utcnow
 from services.storage.db import Database
 from services.storage.jobs import JobStore
-from services.storage.tables import JobRow
 from tests.processes import bot_env, free_port, start_bot, stop
 from tests.replicas_support import (
     CHANNEL,
     RECORD_RESYNCS,
     all_go,
     all_jobs,
+    claims,
     outcome_messages,
     post_root,
     workers,
@@ -96,18 +95,9 @@ async def test_jobs_spread_over_replicas_each_run_exactly_once(
     per_invoice = Counter(r.record_id for r in world.portal.resyncs.values())
     assert per_invoice == Counter(clicked + orphans)
     assert world.portal.request_count("POST", RECORD_RESYNCS) == 12
-    runners = await runners_of(database_url)
-    assert {runners[n] for n in clicked} == {"r0", "r1"}  # each click ran where it landed
-    assert {runners[n] for n in orphans} <= {"r0", "r1"}
-
-
-async def runners_of(database_url: str) -> dict[str, str | None]:
-    db = Database(database_url)
-    try:
-        async with db.session() as session:
-            return {row.target: row.claimed_by for row in await session.exec(select(JobRow))}
-    finally:
-        await db.dispose()
+    ran = await claims(database_url)
+    assert {ran[n] for n in clicked} == {("r0", 1), ("r1", 1)}  # each ran where it landed
+    assert {ran[n][0] for n in orphans} <= {"r0", "r1"}
 
 
 async def test_one_lease_holder_among_processes_and_none_after_a_crash(

@@ -21,7 +21,13 @@ import pytest
 from bot.demo import SandboxWorld, sandbox_world
 from services.jobs import Job, JobState, Outcome
 from tests.processes import bot_env, free_port, start_bot, stop
-from tests.replicas_support import RECORD_RESYNCS, all_jobs, outcome_messages, progress_messages
+from tests.replicas_support import (
+    RECORD_RESYNCS,
+    all_jobs,
+    claims,
+    outcome_messages,
+    progress_messages,
+)
 
 pytestmark = pytest.mark.slow
 log = logging.getLogger(__name__)
@@ -31,7 +37,7 @@ WAVE = 3
 
 @pytest.fixture
 async def world() -> AsyncIterator[SandboxWorld]:
-    async with sandbox_world(sync_seconds=1.0, record_resync_seconds=1.0) as w:
+    async with sandbox_world(sync_seconds=1.0, record_resync_seconds=1.5) as w:
         yield w
 
 
@@ -95,7 +101,7 @@ async def test_five_kills_lose_no_job_and_duplicate_none(
                 await world.emulator.send_command("/invoice", f"resync {number}")
             sent += wave
             await wait_for(database_url, all_of(len(sent)), timeout=20)
-            await asyncio.sleep(rng.uniform(0.0, 1.5))
+            await asyncio.sleep(rng.uniform(0.0, 2.0))
             victim = rng.choice(replicas)
             log.info("kill %d: %s", kill + 1, victim.name)
             await victim.kill()
@@ -120,5 +126,7 @@ async def test_five_kills_lose_no_job_and_duplicate_none(
     assert per_invoice == Counter(sent), f"seed {seed}"
     assert world.portal.request_count("POST", RECORD_RESYNCS) == len(sent)
     assert world.portal.invoices["11260"].balance == world.qbo.invoice("11260").balance
+    moved = {n: runs for n, (_, runs) in (await claims(database_url)).items() if runs > 1}
+    assert moved, f"no kill interrupted a job (seed {seed})"
     extra = {j.target: n for j in jobs if (n := progress_messages(world, j)) != 1}
-    print(f"threads with other than one progress message: {extra}")
+    print(f"jobs claimed more than once: {moved}; other than one progress message: {extra}")

@@ -4,7 +4,11 @@ thread. Each run is stored; a running digest is not started twice."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -12,6 +16,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.bootstrap import Container
 from bot.context import Caller
+from bot.metrics import record_digest
 from commands.blocks import Message, error_message
 from commands.digest_blocks import (
     discrepancies_csv,
@@ -31,6 +36,32 @@ from services.digest import (
 from services.digest_scan import run_digest
 
 log = logging.getLogger(__name__)
+
+
+@contextmanager
+def collector_relaxed() -> Iterator[None]:
+    """During a scan, the cyclic garbage collector's youngest generation is collected every
+    50,000 allocations instead of 700. A scan allocates millions of short-lived objects
+    (JSON documents, models) that reference counting frees on its own; walking them every
+    700 allocations cost about a third of the scan's CPU time."""
+    threshold = gc.get_threshold()
+    gc.set_threshold(max(threshold[0], 50_000), *threshold[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*threshold)
+
+
+async def scan(deps: Container) -> DigestResult:
+    """Every open invoice compared (the bot's settings, clock and collector policy)."""
+    with collector_relaxed():
+        return await run_digest(
+            accounting=deps.accounting,
+            portal=deps.portal,
+            recent=timedelta(minutes=deps.settings.digest_recent_minutes),
+            tolerance=deps.settings.money_tolerance,
+            clock=deps.clock,
+        )
 
 
 def local_day(deps: Container, moment: datetime) -> date:
@@ -109,14 +140,11 @@ async def scheduled_digest(deps: Container, *, now: datetime | None = None) -> D
 async def run_and_post(deps: Container, run: DigestRun) -> DigestRun:
     """Scan, post, and record the outcome. A scan that cannot finish is posted as failed."""
     day = local_day(deps, run.started_at)
+    began = time.monotonic()
     try:
-        result = await run_digest(
-            accounting=deps.accounting,
-            portal=deps.portal,
-            recent=timedelta(minutes=deps.settings.digest_recent_minutes),
-            clock=deps.clock,
-        )
+        result = await scan(deps)
     except DigestFailed as exc:
+        record_digest(time.monotonic() - began, ok=False)
         log.warning("digest %s failed: %s", run.id, exc.cause)
         reason = f"{exc.cause.system} did not answer as expected ({exc.cause.message})."
         message = failed_message(reason, day=day, requested_by=run.requested_by)
@@ -131,6 +159,7 @@ async def run_and_post(deps: Container, run: DigestRun) -> DigestRun:
         detail = f"posting to Slack failed: {type(exc).__name__}"
         await asyncio.shield(deps.digests.finish(run_id=run.id, result=result, error=detail))
         raise
+    record_digest(result.duration.total_seconds())
     return await deps.digests.finish(run_id=run.id, result=result, message_ts=ts)
 
 

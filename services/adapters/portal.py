@@ -367,7 +367,10 @@ class PortalClient:
         while True:
             outcome, retry, wait = await self._attempt(method, path, params, json, safe=safe)
             if isinstance(outcome, httpx.Response):
-                return self._observed(outcome, method, path)
+                try:
+                    return self._observed(outcome, method, path)
+                finally:  # httpx's response and its stream refer to each other: unlink them
+                    outcome.stream = httpx.ByteStream(b"")  # so the body is freed now
             self._observer.request(SYSTEM, outcome_of(outcome))
             if not retry or attempt >= self._max_retries:
                 logger.warning("portal %s %s failed: %s", method, path, outcome)

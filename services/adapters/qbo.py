@@ -320,7 +320,10 @@ class QboClient:
                         content=content,
                         headers={**(headers or {}), "Authorization": f"Bearer {token}"},
                     )
-                return self._observed(response)
+                try:
+                    return self._observed(response)
+                finally:  # httpx's response and its stream refer to each other: unlink them
+                    response.stream = httpx.ByteStream(b"")  # so the body is freed now
             except ReconnectRequired:
                 raise  # logged once where it was learnt (QboAuth), not once per request
             except AuthenticationError as exc:

@@ -1,0 +1,158 @@
+"""`/invoice digest` and the scheduled digest through the real bolt app and the emulator."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from bot.demo import RunningBot, SandboxWorld, running_bot
+from bot.flows.digest import scheduled_digest
+from bot.scheduler import DigestScheduler, once_at
+from commands.actions import ActionId
+from services.digest import RunState, Trigger
+from services.models import utcnow
+from tests.e2e.conftest import FAST, buttons, channel_messages, settle, thread
+
+ALICE = "U0ALICE001"
+CHANNEL = "C0FINANCE1"
+
+
+def button_number(world: SandboxWorld, message: Any, action: ActionId) -> int:
+    for number, (ts, action_id, _) in world.emulator.state.elements_by_number.items():
+        if ts == message.ts and action_id == action.value:
+            return number
+    raise AssertionError(f"no {action.value} button on {message.text!r}")
+
+
+async def test_digest_posts_a_summary_and_the_discrepancies_in_its_thread(
+    world: SandboxWorld, bot: RunningBot
+) -> None:
+    await world.emulator.send_command("/invoice", "digest")
+    await settle(world, bot)
+    [note] = world.emulator.state.ephemerals(ALICE)
+    assert "Comparing every open invoice" in note.text
+    [root] = channel_messages(world)
+    [run] = await bot.container.digests.recent()
+    assert run.state is RunState.DONE and run.message_ts == root.ts
+    assert run.trigger is Trigger.COMMAND and run.requested_by == ALICE
+    assert f"{run.discrepancies} of {run.open_invoices} open invoices differ" in root.text
+    assert "Discrepancy digest" in root.text and buttons(root) == []
+    replies = [m for m in thread(world, root.ts) if m.ts != root.ts]
+    assert len(replies) == run.discrepancies  # one message each: few enough for buttons
+    assert replies[0].text.startswith("11263") and "missing in the portal" in replies[0].text
+    by_number = {m.text.split(" ")[0]: m for m in replies}
+    assert buttons(by_number["11260"]) == ["Resync invoice", "Resync full integration"]
+    assert "QuickBooks $50.00, portal $40.00" in by_number["11260"].text
+    assert "paid in QuickBooks" in by_number["11264"].text
+    assert not world.emulator.state.files
+    assert world.portal.request_count("POST", "/api/v1/invoices/lookup") == 1
+
+
+async def test_a_digest_button_runs_the_existing_resync_in_the_digest_thread(
+    world: SandboxWorld, bot: RunningBot
+) -> None:
+    await world.emulator.send_command("/invoice", "digest")
+    await settle(world, bot)
+    [root] = channel_messages(world)
+    card = next(m for m in thread(world, root.ts) if m.text.startswith("11260"))
+    await world.emulator.click(button_number(world, card, ActionId.RESYNC_INVOICE))
+    await settle(world, bot)
+    texts = [str(m.blocks) for m in thread(world, root.ts)]
+    assert "Fixed." in texts[-1]
+    assert world.portal.invoices["11260"].balance == Decimal("50.00")
+    clicked = next(m for m in thread(world, root.ts) if m.ts == card.ts)
+    assert buttons(clicked) == [] and "Record resync started" in str(clicked.blocks)
+    others = [m for m in thread(world, root.ts) if m.text.startswith("11262")]
+    assert buttons(others[0]) == ["Resync invoice", "Resync full integration"]
+
+
+async def test_a_second_digest_while_one_runs_is_refused_privately(
+    world: SandboxWorld, bot: RunningBot
+) -> None:
+    world.qbo.knobs.latency = 0.4  # a slow scan
+    await world.emulator.send_command("/invoice", "digest")
+    for _ in range(100):
+        runs = await bot.container.digests.recent()
+        if runs and runs[0].state is RunState.RUNNING:
+            break
+        await asyncio.sleep(0.02)
+    await world.emulator.send_command("/invoice", "digest", user="U0BOB00001")
+    await settle(world, bot)
+    refused = world.emulator.state.ephemerals("U0BOB00001")
+    assert any("already running" in m.text for m in refused)
+    assert len(channel_messages(world)) == 1
+    assert [r.state for r in await bot.container.digests.recent()] == [RunState.DONE]
+
+
+async def test_a_long_list_goes_to_a_csv_file(world: SandboxWorld, bot: RunningBot) -> None:
+    yesterday = utcnow() - timedelta(days=1)
+    for i in range(40):
+        number = str(11000 + i)
+        invoice = world.qbo.invoice(number)
+        world.qbo.update_invoice(number, balance=invoice.balance + 1, when=yesterday)
+    await world.emulator.send_command("/invoice", "digest")
+    await settle(world, bot)
+    [root] = channel_messages(world)
+    [upload] = list(world.emulator.state.files.values())
+    assert upload.thread_ts == root.ts and upload.name.endswith(".csv")
+    lines = (upload.content or b"").decode().splitlines()
+    [run] = await bot.container.digests.recent()
+    assert run.discrepancies is not None and run.discrepancies > 40
+    assert len(lines) == 1 + run.discrepancies
+    replies = [m for m in thread(world, root.ts) if m.ts != root.ts]
+    assert sum(1 for m in replies if buttons(m)) == 30
+    assert any("in the CSV file" in m.text for m in replies)
+
+
+async def test_a_scan_that_cannot_finish_is_reported_as_failed(
+    world: SandboxWorld, database_url: str
+) -> None:
+    settings = world.bot_settings(
+        database_url=database_url,
+        qbo_max_retries=1,
+        qbo_retry_backoff_seconds=0.01,
+        qbo_max_retry_wait_seconds=0.02,
+        **FAST,
+    )
+    async with running_bot(settings) as bot:
+        world.emulator.request_url = bot.url
+        world.qbo.knobs.fault_rate = 1.0
+        await world.emulator.send_command("/invoice", "digest")
+        await settle(world, bot)
+        [root] = channel_messages(world)
+        assert "could not finish" in root.text and "differ" not in str(root.blocks)
+        assert thread(world, root.ts) in ([], [root])
+        [run] = await bot.container.digests.recent()
+        assert run.state is RunState.FAILED and run.open_invoices is None
+        assert "QuickBooks Online" in (run.detail or "")
+
+
+async def test_the_schedule_posts_to_the_digest_channel_once_a_day(
+    world: SandboxWorld, database_url: str
+) -> None:
+    settings = world.bot_settings(
+        database_url=database_url, digest_channel=CHANNEL, digest_timezone="America/Chicago", **FAST
+    )
+    async with running_bot(settings) as bot:
+        scheduler = DigestScheduler(
+            bot.container, trigger=once_at(utcnow() + timedelta(seconds=0.2))
+        )
+        scheduler.start()
+        try:
+            for _ in range(100):
+                if channel_messages(world):
+                    break
+                await asyncio.sleep(0.05)
+            await settle(world, bot)
+        finally:
+            scheduler.shutdown()
+        [root] = channel_messages(world)
+        assert "Scheduled digest" in str(root.blocks)
+        [run] = await bot.container.digests.recent()
+        assert run.trigger is Trigger.SCHEDULE and run.state is RunState.DONE
+        assert run.day == utcnow().astimezone(ZoneInfo("America/Chicago")).date()
+        assert await scheduled_digest(bot.container) is None  # today's has run
+        assert len(channel_messages(world)) == 1
