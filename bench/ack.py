@@ -289,7 +289,13 @@ async def main(total: int, levels: list[int], repeat: int) -> int:
                 if "BENCH_TRACE" in os.environ:
                     lat = bots[-1].latencies
                     step = max(1, len(lat) // 10)
-                    print("   trace", [round(statistics.median(lat[i : i + step]) * 1000, 1) for i in range(0, len(lat), step)])
+                    print(
+                        "   trace",
+                        [
+                            round(statistics.median(lat[i : i + step]) * 1000, 1)
+                            for i in range(0, len(lat), step)
+                        ],
+                    )
                 during += await posted() - expected
                 expected += total
                 took = await wait_until(partial(_at_least, posted, expected), 300, "answers")

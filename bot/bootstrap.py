@@ -173,7 +173,12 @@ async def bootstrap(
         jobs=jobs,
         pacer=ChannelPacer(settings.slack_channel_interval_seconds),
         runner=ResyncRunner(
-            accounting=accounting, portal=portal, jobs=jobs, poll=poll, clock=clock
+            accounting=accounting,
+            portal=portal,
+            jobs=jobs,
+            poll=poll,
+            clock=clock,
+            tolerance=settings.money_tolerance,
         ),
         clock=clock,
     )

@@ -11,12 +11,14 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Protocol, TypeVar
 
 from services.check import check_invoice
 from services.errors import UpstreamError
 from services.jobs import Job, JobKind, JobState, Outcome
 from services.models import (
+    DEFAULT_MONEY_TOLERANCE,
     Comparison,
     ProcessedRecord,
     RecordResync,
@@ -71,6 +73,8 @@ class ResyncRunner:
     accounting: AccountingSystem
     portal: BillingPortal
     jobs: JobStore
+    tolerance: Decimal = DEFAULT_MONEY_TOLERANCE
+    """Differences up to this are rounding: a resync that leaves one has still fixed it."""
     poll: PollPolicy = field(default_factory=PollPolicy)
     clock: Callable[[], datetime] = utcnow
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
@@ -201,9 +205,13 @@ class ResyncRunner:
         assert number is not None
         job = await reporter.progress(job, status="verifying", elapsed=timedelta())
         comparison = await check_invoice(
-            number, accounting=self.accounting, portal=self.portal, clock=self.clock
+            number,
+            accounting=self.accounting,
+            portal=self.portal,
+            clock=self.clock,
+            tolerance=self.tolerance,
         )
-        fixed = comparison.verdict is Verdict.IN_SYNC
+        fixed = comparison.verdict in (Verdict.IN_SYNC, Verdict.ROUNDING)
         outcome = Outcome.FIXED if fixed else Outcome.STILL_WRONG
         return await self._finish(job, ResyncResult(outcome, comparison=comparison), reporter)
 

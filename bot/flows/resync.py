@@ -45,10 +45,16 @@ async def permalink(deps: Container, channel: str, ts: str) -> str | None:
     return str(link) if link else None
 
 
-async def create_job(deps: Container, caller: Caller, **fields: Any) -> Job | None:
+async def create_job(
+    deps: Container, caller: Caller, *, orphan_ts: str | None = None, **fields: Any
+) -> Job | None:
+    """A new job, or None (the person told privately) when one is already running; then
+    ``orphan_ts``, a root message posted for the new job, is withdrawn."""
     try:
         job = await deps.jobs.create(requested_by=caller.user_id, **fields)
     except AlreadyRunning as exc:
+        if orphan_ts is not None:
+            await withdraw(deps, caller.channel_id, orphan_ts)
         await deps.audit.record(
             actor=caller.user_id,
             action=f"resync_{fields['kind'].value}",
@@ -68,6 +74,13 @@ async def create_job(deps: Container, caller: Caller, **fields: Any) -> Job | No
     return job
 
 
+async def withdraw(deps: Container, channel: str, ts: str) -> None:
+    try:
+        await deps.slack.chat_delete(channel=channel, ts=ts)
+    except SlackApiError as exc:
+        log.warning("could not withdraw message %s: %s", ts, exc.response.get("error"))
+
+
 async def post_root(deps: Container, caller: Caller, message: Message) -> str:
     await deps.pacer.wait(caller.channel_id)
     response = await deps.slack.chat_postMessage(channel=caller.channel_id, **message.as_kwargs())
@@ -81,9 +94,28 @@ async def resync_invoice_command(deps: Container, caller: Caller, number: str) -
     if existing is not None:
         await tell_already_running(deps, caller, existing)
         return
-    comparison = await check_invoice(number, accounting=deps.accounting, portal=deps.portal)
+    comparison = await check_invoice(
+        number,
+        accounting=deps.accounting,
+        portal=deps.portal,
+        tolerance=deps.settings.money_tolerance,
+    )
     if comparison.verdict is Verdict.NOT_FOUND:
         raise UsageError(f"Invoice {number} is in neither QuickBooks Online nor the portal.")
+    diagnosis = comparison.diagnosis
+    if diagnosis is not None and diagnosis.resync_hides_money:
+        await deps.audit.record(
+            actor=caller.user_id,
+            action="resync_record",
+            target=number,
+            outcome="refused_hides_money",
+        )
+        raise NotAllowedError(
+            f"A resync of invoice {number} would take out of view: "
+            + "; ".join(diagnosis.hidden_by_resync)
+            + f". Run `/invoice check {number}` for the steps to fix it in QuickBooks first "
+            "(its *Resync anyway* button is there if you are sure)."
+        )
     now = deps.clock()
     modified = comparison.accounting.last_updated if comparison.accounting else None
     message = check_message(
@@ -99,6 +131,7 @@ async def resync_invoice_command(deps: Container, caller: Caller, number: str) -
     job = await create_job(
         deps,
         caller,
+        orphan_ts=ts,
         kind=JobKind.RECORD,
         record_type=RecordType.INVOICE,
         target=number,
@@ -124,6 +157,7 @@ async def resync_record_command(
     job = await create_job(
         deps,
         caller,
+        orphan_ts=ts,
         kind=JobKind.RECORD,
         record_type=record_type,
         target=record_id,
@@ -216,15 +250,17 @@ async def start_full_resync(
     if existing is not None:
         await tell_already_running(deps, caller, existing)
         return
+    orphan_ts = None
     if thread_ts is None:
         text = (
             f"Full resync of *{integration.name}* from {since:%b %d, %Y}, "
             f"requested by <@{caller.user_id}>: progress in the thread."
         )
-        thread_ts = await post_root(deps, caller, Message(text, [section(text)]))
+        thread_ts = orphan_ts = await post_root(deps, caller, Message(text, [section(text)]))
     job = await create_job(
         deps,
         caller,
+        orphan_ts=orphan_ts,
         kind=JobKind.FULL,
         record_type=RecordType.INVOICE,
         target=integration.id,

@@ -117,11 +117,12 @@ async def test_a_second_command_while_running_is_refused(
 ) -> None:
     world.portal.record_resync_seconds = 1.5
     emu = world.emulator
-    await emu.send_command("/invoice", "resync 11260")
-    await asyncio.sleep(0.6)
-    await emu.send_command("/invoice", "resync 11260")
+    first, second = await asyncio.gather(
+        emu.send_command("/invoice", "resync 11260"), emu.send_command("/invoice", "resync 11260")
+    )
+    assert first.status == second.status == 200
     await settle(world, bot)
-    assert len(channel_messages(world)) == 1
+    assert len(channel_messages(world)) == 1  # a root posted by the loser is withdrawn
     assert world.portal.request_count("POST", RECORD_RESYNCS) == 1
     assert any("already" in m.text for m in emu.state.ephemerals(ALICE))
 
@@ -268,3 +269,16 @@ async def test_slack_rate_limits_are_honoured(world: SandboxWorld, database_url:
     texts = [str(m.blocks) for m in thread(world, root.ts)]
     assert "Fixed." in texts[-1]
     assert "In sync" in str(root.blocks)
+
+
+async def test_resync_command_refuses_to_hide_a_failed_portal_payment(
+    world: SandboxWorld, bot: RunningBot
+) -> None:
+    await world.emulator.send_command("/invoice", "resync 11265")
+    await settle(world, bot)
+    assert channel_messages(world) == []
+    assert world.portal.request_count("POST", RECORD_RESYNCS) == 0
+    [refusal] = world.emulator.state.ephemerals(ALICE)
+    assert "CB-4471" in refusal.text and "Resync anyway" in refusal.text
+    audit = await bot.container.audit.recent()
+    assert audit[0].outcome == "refused_hides_money"
