@@ -19,10 +19,39 @@ class _EmbeddedServer(uvicorn.Server):
     def capture_signals(self) -> Iterator[None]:
         yield
 
+    async def main_loop(self) -> None:
+        """uvicorn's loop, woken at once by ``stop()`` instead of on its next 0.1 s tick."""
+        counter = 0
+        while not await self.on_tick(counter):
+            counter = (counter + 1) % 864000
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stopping.wait(), 0.1)
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        """On ``stop()``: close at once (uvicorn's own shutdown sleeps a fixed 0.1 s)."""
+        if not self.force_exit:
+            await super().shutdown(sockets)
+            return
+        for server in self.servers:
+            server.close()
+        for connection in list(self.server_state.connections):
+            connection.shutdown()
+        for task in list(self.server_state.tasks):
+            task.cancel()
+        for server in self.servers:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(server.wait_closed(), 1.0)
+
+    @property
+    def stopping(self) -> asyncio.Event:
+        if not hasattr(self, "_stopping"):
+            self._stopping = asyncio.Event()
+        return self._stopping
+
 
 @dataclass
 class RunningServer:
-    server: uvicorn.Server
+    server: _EmbeddedServer
     task: asyncio.Task[None]
     host: str
     port: int
@@ -33,6 +62,8 @@ class RunningServer:
 
     async def stop(self) -> None:
         self.server.should_exit = True
+        self.server.force_exit = True  # do not wait for idle keep-alive connections
+        self.server.stopping.set()
         with contextlib.suppress(asyncio.CancelledError):
             await self.task
 

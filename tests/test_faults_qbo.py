@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from bot.demo import BOT_CLIENT, SandboxWorld, sandbox_world
 from sandbox.qbo_state import FaultKind
+from services.adapters.qbo_auth import DEAD, is_dead, needs_seed
+from services.models import TokenSet
 from tests.e2e.conftest import channel_messages
 from tests.faults_support import (
     QBO_LOG,
@@ -174,3 +177,15 @@ async def test_reconnecting_with_a_new_refresh_token_restores_the_bot(
         await command(world, bot, "check 11003")
         assert "In sync" in str(last_root(world).blocks)
         await assert_nothing_left(bot)
+
+
+def test_a_refused_token_is_replaced_only_by_another_configured_one() -> None:
+    now = datetime(2026, 11, 30, tzinfo=UTC)
+    live = TokenSet(access_token="a", access_token_expires_at=now, refresh_token="old-token")
+    dead = live.model_copy(update={"refresh_token_expires_at": DEAD})
+    assert needs_seed(None, "seed-token", now)
+    assert not needs_seed(None, None, now)
+    assert not needs_seed(live, "seed-token", now)  # rotated since the seed: keep it
+    assert needs_seed(dead, "seed-token", now)  # refused, and the admin set a new one
+    assert not needs_seed(dead, "old-token", now)  # the same refused token again: no
+    assert is_dead(dead, now) and not is_dead(live, now)

@@ -148,7 +148,11 @@ async def run_and_post(deps: Container, run: DigestRun) -> DigestRun:
         log.warning("digest %s failed: %s", run.id, exc.cause)
         reason = f"{exc.cause.system} did not answer as expected ({exc.cause.message})."
         message = failed_message(reason, day=day, requested_by=run.requested_by)
-        ts = await _post(deps, run.channel, message)
+        try:
+            ts = await _post(deps, run.channel, message)
+        except BaseException:
+            await asyncio.shield(deps.digests.finish(run_id=run.id, error=str(exc.cause)))
+            raise
         return await deps.digests.finish(run_id=run.id, error=str(exc.cause), message_ts=ts)
     except BaseException as exc:  # cancelled, or a bug: the run must not stay "running"
         await asyncio.shield(deps.digests.finish(run_id=run.id, error=type(exc).__name__))

@@ -38,7 +38,7 @@ async def bot(world: SandboxWorld, database_url: str) -> AsyncIterator[RunningBo
 
 async def settle(world: SandboxWorld, bot: RunningBot) -> None:
     settled = await world.emulator.wait_for_quiet(
-        quiet=0.3, timeout=30, is_busy=lambda: bot.container.tasks.busy
+        quiet=0.15, timeout=30, is_busy=lambda: bot.container.tasks.busy
     )
     assert settled, "the bot did not settle within 30 s"
 

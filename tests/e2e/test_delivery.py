@@ -126,7 +126,7 @@ def reference_in(text: str) -> str:
 
 
 def assert_traceback_logged(caplog: pytest.LogCaptureFixture, reference: str, needle: str) -> None:
-    [record] = [r for r in caplog.records if reference in r.getMessage()]
+    [record] = [r for r in caplog.records if r.name == "bot.errors" and reference in r.getMessage()]
     assert record.levelno == logging.ERROR and record.exc_info is not None
     assert needle in caplog.text.split(reference, 1)[1]  # the traceback follows the reference
 

@@ -256,11 +256,11 @@ async def test_slack_rate_limits_are_honoured(world: SandboxWorld, database_url:
     from sandbox.slack_api import RateLimit
 
     settings = world.bot_settings(
-        database_url=database_url, resync_poll_seconds=0.05, slack_channel_interval_seconds=0
+        database_url=database_url, resync_poll_seconds=0.3, slack_channel_interval_seconds=0
     )
     async with running_bot(settings) as bot:
         world.emulator.request_url = bot.url
-        world.emulator.api.rate_limit = RateLimit(per_second=5, burst=1)
+        world.emulator.api.rate_limit = RateLimit(per_second=3, burst=3)
         await world.emulator.send_command("/invoice", "resync 11260")
         await settle(world, bot)
     limited = [c for c in world.emulator.state.calls if c.error == "ratelimited"]
