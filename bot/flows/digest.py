@@ -34,6 +34,7 @@ from services.digest import (
     Trigger,
 )
 from services.digest_scan import run_digest
+from services.storage import leases
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +124,24 @@ async def scheduled_digest(deps: Container, *, now: datetime | None = None) -> D
         return None
     now = now or deps.clock()
     day = local_day(deps, now)
+    # One replica runs the day's digest: a lease that a crashed holder loses after its ttl,
+    # kept for a day and a half once the digest is done.
+    async with leases.hold(
+        deps.db,
+        name=f"digest:{day.isoformat()}",
+        holder=deps.replica,
+        ttl=timedelta(minutes=2),
+        keep_for=timedelta(hours=36),
+    ) as held:
+        if not held:
+            log.info("scheduled digest of %s: another replica has it", day)
+            return None
+        return await _scheduled(deps, channel=channel, day=day, now=now)
+
+
+async def _scheduled(
+    deps: Container, *, channel: str, day: date, now: datetime
+) -> DigestRun | None:
     try:
         run = await deps.digests.start(
             trigger=Trigger.SCHEDULE,
