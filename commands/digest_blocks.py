@@ -177,10 +177,15 @@ def listed_message(rest: list[Discrepancy], *, now: datetime, total: int) -> Mes
     return Message(title, blocks[:MAX_BLOCKS])
 
 
-def thread_messages(result: DigestResult, *, now: datetime) -> list[Message]:
-    """What goes in the summary's thread, worst first; capped (the CSV has the rest)."""
+def thread_messages(
+    result: DigestResult, *, now: datetime, top: list[Message] | None = None
+) -> list[Message]:
+    """What goes in the summary's thread, worst first; capped (the CSV has the rest).
+    ``top``: the messages for the worst BUTTONED (grouped by cause), when explained."""
     found = list(result.discrepancies)
-    messages = [discrepancy_message(d, now=now) for d in found[:BUTTONED]]
+    if top is None:
+        top = [discrepancy_message(d, now=now) for d in found[:BUTTONED]]
+    messages = list(top)
     rest = found[BUTTONED : BUTTONED + LISTED]
     if rest:
         messages.append(listed_message(rest, now=now, total=len(found)))

@@ -19,21 +19,28 @@ from bot.context import Caller
 from bot.metrics import record_digest
 from commands.blocks import Message, error_message
 from commands.digest_blocks import (
+    BUTTONED,
     discrepancies_csv,
+    discrepancy_message,
     failed_message,
     needs_csv,
     summary_message,
     thread_messages,
 )
+from commands.digest_causes import explained_messages
+from services.check import check_invoice
 from services.digest import (
     DigestAlreadyDone,
     DigestAlreadyRunning,
     DigestFailed,
     DigestResult,
     DigestRun,
+    Discrepancy,
     Trigger,
 )
 from services.digest_scan import run_digest
+from services.errors import UpstreamError
+from services.models import Comparison
 from services.storage import leases
 
 log = logging.getLogger(__name__)
@@ -192,7 +199,9 @@ async def post_digest(deps: Container, run: DigestRun, result: DigestResult, *, 
     summary = summary_message(result, day=day, requested_by=run.requested_by)
     ts = await _post(deps, channel, summary)
     assert ts is not None
-    for message in thread_messages(result, now=deps.clock()):
+    now = deps.clock()
+    top = await explain_worst(deps, list(result.discrepancies[:BUTTONED]), now=now)
+    for message in thread_messages(result, now=now, top=top):
         await _post(deps, channel, message, thread_ts=ts)
     if needs_csv(result):
         count = len(result.discrepancies)
@@ -204,6 +213,34 @@ async def post_digest(deps: Container, run: DigestRun, result: DigestResult, *, 
             title=f"All {count:,} discrepancies of the digest of {day:%b %d, %Y}",
         )
     return ts
+
+
+async def explain_worst(
+    deps: Container, worst: list[Discrepancy], *, now: datetime
+) -> list[Message]:
+    """The worst discrepancies checked again with their cause, grouped by cause (money at
+    risk first) with only the buttons that help. One that cannot be explained now keeps
+    its plain line."""
+
+    async def explain(found: Discrepancy) -> Comparison | None:
+        try:
+            comparison = await check_invoice(
+                found.number,
+                accounting=deps.accounting,
+                portal=deps.portal,
+                tolerance=deps.settings.money_tolerance,
+            )
+        except UpstreamError as exc:
+            log.warning("digest: could not explain %s: %s", found.number, exc)
+            return None
+        return comparison if comparison.diagnosis is not None else None
+
+    comparisons = await asyncio.gather(*(explain(found) for found in worst))
+    explained = [(f, c) for f, c in zip(worst, comparisons, strict=True) if c is not None]
+    plain = [f for f, c in zip(worst, comparisons, strict=True) if c is None]
+    return explained_messages(explained, now=now) + [
+        discrepancy_message(found, now=now) for found in plain
+    ]
 
 
 async def _post(

@@ -19,7 +19,12 @@ async def fresh_database_url(tmp_path: Path) -> str:
     return await create_database(tmp_path)
 
 
-FAST: dict[str, Any] = {"resync_poll_seconds": 0.05, "slack_channel_interval_seconds": 0.02}
+FAST: dict[str, Any] = {
+    "resync_poll_seconds": 0.05,
+    "slack_channel_interval_seconds": 0.02,
+    "qbo_max_retry_wait_seconds": 0.5,
+    "portal_max_retry_wait_seconds": 0.5,
+}
 
 
 @pytest.fixture

@@ -40,9 +40,18 @@ async def test_digest_posts_a_summary_and_the_discrepancies_in_its_thread(
     assert run.trigger is Trigger.COMMAND and run.requested_by == ALICE
     assert f"{run.discrepancies} of {run.open_invoices} open invoices differ" in root.text
     assert "Discrepancy digest" in root.text and buttons(root) == []
-    replies = [m for m in thread(world, root.ts) if m.ts != root.ts]
+    messages = [m for m in thread(world, root.ts) if m.ts != root.ts]
+    replies = [m for m in messages if "Cause:" in str(m.blocks)]
+    headers = [m for m in messages if m not in replies]
     assert len(replies) == run.discrepancies  # one message each: few enough for buttons
-    assert replies[0].text.startswith("11263") and "missing in the portal" in replies[0].text
+    # Grouped by cause, money at risk first: the portal payments a resync would hide lead.
+    assert headers[0].text.startswith("Invoice recreated in QuickBooks")
+    assert "$30.00 of client money at risk" in headers[0].text
+    assert headers[1].text.startswith("Payment failed to transfer")
+    assert [m.text.split(" ")[0] for m in messages[1:3]] == ["11267", "11261"]
+    paid_but_failed = messages[messages.index(headers[1]) + 1]
+    assert paid_but_failed.text.startswith("11265")
+    assert buttons(paid_but_failed) == ["Resync anyway"]
     by_number = {m.text.split(" ")[0]: m for m in replies}
     assert buttons(by_number["11260"]) == ["Resync invoice", "Resync full integration"]
     assert "QuickBooks $50.00, portal $40.00" in by_number["11260"].text
@@ -114,8 +123,7 @@ async def test_a_scan_that_cannot_finish_is_reported_as_failed(
         database_url=database_url,
         qbo_max_retries=1,
         qbo_retry_backoff_seconds=0.01,
-        qbo_max_retry_wait_seconds=0.02,
-        **FAST,
+        **{**FAST, "qbo_max_retry_wait_seconds": 0.02},
     )
     async with running_bot(settings) as bot:
         world.emulator.request_url = bot.url
