@@ -10,8 +10,10 @@ Each part runs in its own process, as it would in production: the bot (`invoiceb
 HTTP mode, SQLite), the bare endpoint, the sandbox (fake QuickBooks Online, fake portal,
 Slack emulator) and this client. The bot's work after the ack (both reads, the evidence,
 the audit row, the message) runs in the bot's process; it starts at the first quiet moment
-(20 ms without a request) or 2 s after it was asked for at the latest (bot/tasks.py), so
+(50 ms without a request) or 2 s after it was asked for at the latest (bot/tasks.py), so
 the figures say how many checks were answered while commands were still arriving.
+With two CPUs or more, the bot and the bare endpoint run on one CPU, the client and the
+sandbox on another.
 The sandbox has no Intuit quota here (QBO_MAX_PER_MINUTE is raised): the round measures
 the acks, and the answers are only counted.
 
@@ -163,7 +165,8 @@ async def send_all(
     latencies: list[float] = []
     failures = 0
     async with httpx.AsyncClient(limits=limits, timeout=10) as client:
-        await client.post(url, content=b"", headers={})  # open a connection (not counted)
+        # Open every connection first (not counted): the round measures requests, not TCP.
+        await asyncio.gather(*(client.post(url, content=b"") for _ in range(concurrency)))
 
         async def worker() -> None:
             nonlocal failures
@@ -189,8 +192,16 @@ async def wait_until(check: Callable[[], Awaitable[bool]], timeout: float, what:
     return time.perf_counter() - started
 
 
-async def spawn(*args: str, env: dict[str, str] | None = None) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
+SERVER_CPUS = {1} if (os.cpu_count() or 1) > 1 else None
+"""The servers measured (bot, bare) share one CPU; this client and the sandbox the other:
+the two servers run in the same conditions, whatever else the machine does."""
+CLIENT_CPUS = {0} if SERVER_CPUS else None
+
+
+async def spawn(
+    *args: str, env: dict[str, str] | None = None, cpus: set[int] | None = None
+) -> asyncio.subprocess.Process:
+    process = await asyncio.create_subprocess_exec(
         sys.executable,
         *args,
         cwd=ROOT,
@@ -198,6 +209,9 @@ async def spawn(*args: str, env: dict[str, str] | None = None) -> asyncio.subpro
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
     )
+    if cpus and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(process.pid, cpus)
+    return process
 
 
 async def answers(http: httpx.AsyncClient, url: str) -> bool:
@@ -251,7 +265,9 @@ class Summary:
 
 
 async def main(total: int, levels: list[int], repeat: int) -> int:
-    sandbox = await spawn(str(Path(__file__)), "--serve-sandbox")
+    if CLIENT_CPUS and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, CLIENT_CPUS)
+    sandbox = await spawn(str(Path(__file__)), "--serve-sandbox", cpus=CLIENT_CPUS)
     assert sandbox.stdout is not None and sandbox.stdin is not None
     config = json.loads(await sandbox.stdout.readline())
 
@@ -263,8 +279,9 @@ async def main(total: int, levels: list[int], repeat: int) -> int:
 
     folder = Path(tempfile.mkdtemp(prefix="bench-ack-"))
     bot_port, bare_port = free_port(), free_port()
-    bot = await spawn("-m", "bot.cli", "run", env=bot_env(config, folder / "bot.db", bot_port))
-    bare = await spawn(str(Path(__file__)), "--serve-bare", str(bare_port))
+    env = bot_env(config, folder / "bot.db", bot_port)
+    bot = await spawn("-m", "bot.cli", "run", env=env, cpus=SERVER_CPUS)
+    bare = await spawn(str(Path(__file__)), "--serve-bare", str(bare_port), cpus=SERVER_CPUS)
     bot_url = f"http://127.0.0.1:{bot_port}/slack/events"
     bare_url = f"http://127.0.0.1:{bare_port}/slack/events"
     failed = False
@@ -287,12 +304,17 @@ async def main(total: int, levels: list[int], repeat: int) -> int:
             bares, bots, answered, during = [], [], [], 0
             for turn in range(repeat):
                 requests = commands(config, total, f"c{level}r{turn}")
-                bares.append(await send_all(bare_url, requests, level))
+                # Alternate who goes first (outside load falls on both alike); the bot's
+                # answers are always awaited before the bare endpoint's round begins.
+                if turn % 2 == 0:
+                    bares.append(await send_all(bare_url, requests, level))
                 bots.append(await send_all(bot_url, requests, level))
                 during += await posted() - expected
                 expected += total
                 took = await wait_until(partial(_at_least, posted, expected), 300, "answers")
                 answered.append(bots[-1].wall + took)
+                if turn % 2 == 1:
+                    bares.append(await send_all(bare_url, requests, level))
             bare_m, bot_m = Summary.of(bares), Summary.of(bots)
             print(f"{level:>8} {'bare':>5} {bare_m}")
             print(f"{level:>8} {'bot':>5} {bot_m} {statistics.median(answered):9.1f} s")

@@ -43,7 +43,7 @@ async def _run(settings: Settings) -> None:
     from bot.app import build_app
     from bot.bootstrap import bootstrap
     from bot.flows.resync import resume_jobs
-    from bot.http import build_http_app
+    from bot.http import build_http_app, tune_gc
     from bot.scheduler import start_scheduler
 
     container = await bootstrap(settings)
@@ -64,6 +64,7 @@ async def _run(settings: Settings) -> None:
             log_level="warning",
         )
         server = uvicorn.Server(config)  # stops on SIGINT / SIGTERM
+        tune_gc()  # everything is built: keep the collector's pauses out of the acks
         if settings.socket_mode:
             from bot.socket import socket_mode
 

@@ -17,14 +17,22 @@ log = logging.getLogger(__name__)
 
 ErrorHook = Callable[[BaseException], Awaitable[None]]
 
-QUIET = 0.02
+QUIET = 0.05
 MAX_DELAY = 2.0
+MAX_RUNNING = 32
+"""Work born of Slack requests running at once; more waits its turn (a burst of 400 checks
+at once would make every HTTP connection pool and the database queue up, and answer later)."""
 
 
 class BackgroundTasks:
-    def __init__(self, *, quiet: float = QUIET, max_delay: float = MAX_DELAY) -> None:
+    def __init__(
+        self, *, quiet: float = QUIET, max_delay: float = MAX_DELAY, max_running: int = MAX_RUNNING
+    ) -> None:
         self._tasks: set[asyncio.Task[Any]] = set()
         self.quiet, self.max_delay = quiet, max_delay
+        self._slots = asyncio.Semaphore(max_running)
+        """Only work spawned while a request is answered takes a slot: resumed jobs and the
+        digest never wait behind clicks."""
         self._requests = 0
         self._quiet = True
         """No request in flight, and none answered in the last ``quiet`` seconds."""
@@ -92,7 +100,10 @@ class BackgroundTasks:
         """Run ``work`` in the background; exceptions go to ``on_error`` (lazy work's errors
         are never passed to bolt's error handler, so they are routed here)."""
         held = self._held()
-        task = asyncio.create_task(self._guard(work, held, name=name, on_error=on_error), name=name)
+        slots = self._slots if self._requests else None
+        task = asyncio.create_task(
+            self._guard(work, held, slots, name=name, on_error=on_error), name=name
+        )
         self._tasks.add(task)
 
         def done(finished: asyncio.Task[Any]) -> None:
@@ -107,12 +118,22 @@ class BackgroundTasks:
         self,
         work: Coroutine[Any, Any, Any],
         held: asyncio.Future[None] | None,
+        slots: asyncio.Semaphore | None,
         *,
         name: str,
         on_error: ErrorHook | None,
     ) -> None:
         if held is not None:
             await asyncio.shield(held)  # shared: one waiter cancelled leaves the others be
+        if slots is None:
+            await self._run(work, name=name, on_error=on_error)
+            return
+        async with slots:
+            await self._run(work, name=name, on_error=on_error)
+
+    async def _run(
+        self, work: Coroutine[Any, Any, Any], *, name: str, on_error: ErrorHook | None
+    ) -> None:
         try:
             await work
         except asyncio.CancelledError:

@@ -234,3 +234,29 @@ async def test_work_waits_through_a_stream_of_short_requests() -> None:
     last = asyncio.get_running_loop().time()
     await tasks.drain(timeout=1)
     assert started and started[0] - last >= 0.045
+
+
+async def test_work_born_of_requests_runs_a_few_at_a_time_other_work_does_not_wait() -> None:
+    tasks = BackgroundTasks(quiet=0.01, max_delay=5, max_running=2)
+    running, peak = 0, 0
+    release = asyncio.Event()
+
+    async def work() -> None:
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        await release.wait()
+        running -= 1
+
+    tasks.request_started()
+    for _ in range(5):
+        tasks.spawn(work(), name="click")
+    tasks.request_finished()
+    await asyncio.sleep(0.1)
+    assert (running, peak) == (2, 2)  # three wait for a slot
+    tasks.spawn(work(), name="resumed job")  # not born of a request: runs at once
+    await asyncio.sleep(0.05)
+    assert running == 3
+    release.set()
+    await tasks.drain(timeout=1)
+    assert running == 0 and not tasks.busy
