@@ -92,8 +92,9 @@ class ResyncRunner:
                     return await self._finish(job, result, reporter)
             return await self._verify(job, reporter)
         except ResyncTimeout:
-            minutes = round(self.poll.timeout / 60)
-            error = f"The portal did not finish within {minutes} minutes."
+            limit = self.poll.timeout
+            waited = f"{round(limit / 60)} minutes" if limit >= 120 else f"{round(limit)} seconds"
+            error = f"The portal did not finish within {waited}."
             return await self._finish(job, ResyncResult(Outcome.TIMED_OUT, error=error), reporter)
         except UpstreamError as exc:
             log.warning("resync %s stopped: %s", job.id, exc)
