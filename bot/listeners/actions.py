@@ -35,6 +35,21 @@ def _action(body: dict[str, Any]) -> dict[str, Any]:
     return first if isinstance(first, dict) else {}
 
 
+async def _button_state(
+    body: dict[str, Any], caller: Caller, *, invoice: bool
+) -> ButtonState | None:
+    """The clicked button's validated state; None (the person told privately) if forged,
+    stale or, with ``invoice``, naming no invoice."""
+    try:
+        state = ButtonState.load(_action(body).get("value"))
+        if invoice and state.invoice is None:
+            raise UsageError("That button is not valid any more.")
+    except UsageError as exc:
+        await caller.tell(**reply_for(exc).as_kwargs())
+        return None
+    return state
+
+
 def _run(context: AsyncBoltContext, caller: Caller, work: Any, name: str) -> None:
     async def on_error(exc: BaseException) -> None:
         await caller.tell(**reply_for(exc).as_kwargs())
@@ -47,12 +62,8 @@ async def on_resync_invoice(
 ) -> None:
     await ack()
     caller = _caller(body, respond)
-    try:
-        state = ButtonState.load(_action(body).get("value"))
-        if state.invoice is None:
-            raise UsageError("That button is not valid any more.")
-    except UsageError as exc:
-        await caller.tell(**reply_for(exc).as_kwargs())
+    state = await _button_state(body, caller, invoice=True)
+    if state is None or state.invoice is None:
         return
     message = body.get("message") or {}
     work = resync_invoice_button(
@@ -67,12 +78,8 @@ async def on_resync_anyway(
     """The "Resync anyway" button: a resync a diagnosis held back, once confirmed."""
     await ack()
     caller = _caller(body, respond)
-    try:
-        state = ButtonState.load(_action(body).get("value"))
-        if state.invoice is None:
-            raise UsageError("That button is not valid any more.")
-    except UsageError as exc:
-        await caller.tell(**reply_for(exc).as_kwargs())
+    state = await _button_state(body, caller, invoice=True)
+    if state is None or state.invoice is None:
         return
     work = resync_anyway(deps(context), caller, state, body.get("message") or {})
     _run(context, caller, work, f"click:{ActionId.RESYNC_ANYWAY}")
@@ -84,10 +91,8 @@ async def on_resync_full(
     await ack()
     caller = _caller(body, respond)
     container = deps(context)
-    try:
-        state = ButtonState.load(_action(body).get("value"))
-    except UsageError as exc:
-        await caller.tell(**reply_for(exc).as_kwargs())
+    state = await _button_state(body, caller, invoice=False)
+    if state is None:
         return
     message = body.get("message") or {}
     message_ts = str(message.get("ts") or "") or None
