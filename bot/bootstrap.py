@@ -93,7 +93,9 @@ def replica_name() -> str:
 async def token_store(settings: Settings, db: Database) -> DbTokenStore:
     """The QBO token store, seeded with QBO_REFRESH_TOKEN the first time, and again when the
     stored connection was refused (revoked) and an admin configured a new token."""
-    store = DbTokenStore(db, connection=f"qbo:{settings.qbo_realm_id}")
+    store = DbTokenStore(
+        db, connection=f"qbo:{settings.qbo_realm_id}", cipher=settings.token_cipher()
+    )
     seed = settings.qbo_refresh_token
     stored = await store.load()
     if seed is not None and needs_seed(stored, seed.get_secret_value(), utcnow()):

@@ -8,6 +8,8 @@ from typing import Annotated, Literal, Self
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from services.storage.token_crypto import TokenCipher, TokenKeyError
+
 PLACEHOLDERS = {"", "changeme", "change-me", "xoxb-your-token", "secret", "placeholder", "todo"}
 
 
@@ -66,6 +68,9 @@ class Settings(BaseSettings):
 
     # State
     database_url: str = "sqlite+aiosqlite:///./invoicebot.db"
+    token_encryption_key: SecretStr | None = None
+    """Fernet key(s), comma separated, newest first: the QBO tokens are encrypted at rest
+    with the first; any of them decrypts (key rotation). Unset: stored as they are."""
 
     # Who may run a full integration resync (Slack user ids / user group ids).
     # Neither set: everyone in the channel may.
@@ -154,4 +159,15 @@ class Settings(BaseSettings):
                 bad.append(name)
         if bad:
             raise ValueError(f"Set these before starting the bot: {', '.join(sorted(bad))}")
+        self.token_cipher()  # an unusable TOKEN_ENCRYPTION_KEY refuses to start, too
         return self
+
+    def token_cipher(self) -> TokenCipher | None:
+        """The cipher for tokens at rest, or None when no key is configured."""
+        key = self.token_encryption_key
+        if key is None or not key.get_secret_value().strip():
+            return None
+        try:
+            return TokenCipher.from_setting(key.get_secret_value())
+        except TokenKeyError as exc:
+            raise ValueError(str(exc)) from None
