@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import typer
 import uvicorn
@@ -22,6 +25,24 @@ def setup_logging(level: str) -> None:
     )
     for noisy in ("httpx", "httpcore", "uvicorn.access", "slack_bolt", "aiosqlite"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+class GracefulServer(uvicorn.Server):
+    """uvicorn's server, except that SIGTERM and SIGINT end ``serve()`` and nothing more:
+    uvicorn raises the signal again once it has stopped, which would end the process
+    before the bot hands its running jobs to the other replicas and closes its clients."""
+
+    @contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        loop = asyncio.get_running_loop()
+        handled = (signal.SIGINT, signal.SIGTERM)
+        for sig in handled:
+            loop.add_signal_handler(sig, self.handle_exit, sig, None)
+        try:
+            yield
+        finally:
+            for sig in handled:
+                loop.remove_signal_handler(sig)
 
 
 @cli.command()
@@ -63,7 +84,7 @@ async def _run(settings: Settings) -> None:
             access_log=False,
             log_level="warning",
         )
-        server = uvicorn.Server(config)  # stops on SIGINT / SIGTERM
+        server = GracefulServer(config)  # stops on SIGINT / SIGTERM
         tune_gc()  # everything is built: keep the collector's pauses out of the acks
         if settings.socket_mode:
             from bot.socket import socket_mode
@@ -75,6 +96,7 @@ async def _run(settings: Settings) -> None:
             log.info("listening on %s:%d/slack/events", settings.http_host, settings.http_port)
             await server.serve()
     finally:
+        log.info("shutting down: running jobs are handed to the other replicas")
         if scheduler is not None:
             scheduler.shutdown()
         await container.aclose()

@@ -50,9 +50,15 @@ def reply_for(exc: BaseException) -> Message:
         return error_message(f"{exc.system} {what}. Try again in a minute.", reference=reference)
     if isinstance(exc, BotError):
         return error_message(exc.message)
-    reference = new_reference()
-    log.error("unexpected error [%s]", reference, exc_info=exc)
+    reference = log_unexpected(exc)
     return error_message("Something went wrong on my side.", reference=reference)
+
+
+def log_unexpected(exc: BaseException, what: str = "unexpected error") -> str:
+    """Log ``exc`` with its traceback under a new reference id, and return the id."""
+    reference = new_reference()
+    log.error("%s [%s]", what, reference, exc_info=exc)
+    return reference
 
 
 def _kind(exc: BaseException) -> str:

@@ -14,7 +14,7 @@ import contextlib
 import logging
 
 from bot.bootstrap import Container
-from bot.errors import reply_for
+from bot.errors import log_unexpected, reply_for
 from bot.progress import SlackThreadReporter
 from services.jobs import Job, Outcome
 from services.resync import ResyncResult
@@ -45,6 +45,8 @@ async def run_claimed(deps: Container, job: Job) -> Job:
     except ClaimLost:
         log.warning("job %s was taken over by another replica: stopped here", job.id)
         return job
+    except Exception as exc:
+        return await _end_with_error(deps, job, exc)
     finally:
         beat.cancel()
         if not work.done():
@@ -55,6 +57,16 @@ async def run_claimed(deps: Container, job: Job) -> Job:
             # Shutting down: hand the job to another replica at once.
             with contextlib.suppress(Exception):
                 await asyncio.shield(deps.jobs.release(job_id=job.id))
+
+
+async def _end_with_error(deps: Container, job: Job, exc: Exception) -> Job:
+    """A failure nobody planned for ends the job (not left running for the sweep to retry
+    after its lease): the thread says so with a reference id; the log has the traceback."""
+    reference = log_unexpected(exc, f"resync job {job.id} failed")
+    error = f"Something went wrong on my side (reference `{reference}`)"
+    ended = await deps.jobs.finish(job_id=job.id, outcome=Outcome.ERROR, detail=error)
+    await reporter(deps).finished(ended, ResyncResult(Outcome.ERROR, error=error))
+    return ended
 
 
 async def _heartbeat(

@@ -16,7 +16,8 @@ import pytest
 from bot.demo import RunningBot, SandboxWorld, running_bot
 from bot.tasks import BackgroundTasks
 from sandbox.slack_emulator import Signing, sign
-from tests.e2e.conftest import FAST, channel_messages, settle
+from services.jobs import JobState, Outcome
+from tests.e2e.conftest import FAST, channel_messages, settle, thread
 
 ALICE = "U0ALICE001"
 
@@ -260,3 +261,35 @@ async def test_work_born_of_requests_runs_a_few_at_a_time_other_work_does_not_wa
     release.set()
     await tasks.drain(timeout=1)
     assert running == 0 and not tasks.busy
+
+
+class FailingRecordResync:
+    """The real portal, except that a record resync fails in a way nobody planned for."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    async def resync_record(self, *args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("kaboom: the record resync fell over")
+
+
+async def test_an_unexpected_error_in_a_resync_ends_the_job_with_a_reference(
+    world: SandboxWorld, bot: RunningBot, caplog: pytest.LogCaptureFixture
+) -> None:
+    bot.container.runner.portal = FailingRecordResync(bot.container.portal)
+    await world.emulator.send_command("/invoice", "resync 11260")
+    await settle(world, bot)
+    [job] = await bot.container.jobs.recent(limit=5)
+    assert job.state is JobState.FAILED and job.outcome is Outcome.ERROR  # not left running
+    [root] = channel_messages(world)
+    replies = thread(world, root.ts)
+    shown = " ".join(str(v.blocks) for m in replies for v in m.versions)
+    assert "kaboom" not in shown and "Something went wrong on my side" in shown
+    found = re.search(r"reference `(ERR-[0-9A-F]{8})`", shown)
+    assert found, shown
+    [record] = [r for r in caplog.records if found.group(1) in r.getMessage()]
+    assert record.levelno == logging.ERROR and "RuntimeError: kaboom" in caplog.text
+    assert world.portal.invoices["11260"].balance != world.qbo.invoice("11260").balance
