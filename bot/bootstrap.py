@@ -33,6 +33,7 @@ from services.storage.audit import AuditLog
 from services.storage.db import Database
 from services.storage.digests import DigestRuns
 from services.storage.jobs import JobStore
+from services.storage.payment_alerts import PaymentAlerts
 from services.storage.tokens import DbTokenStore
 
 
@@ -50,13 +51,17 @@ class Container:
     tasks: BackgroundTasks = field(default_factory=BackgroundTasks)
     clock: Callable[[], datetime] = utcnow
     digests: DigestRuns = field(init=False)
+    payment_alerts: PaymentAlerts = field(init=False)
     running_jobs: set[str] = field(default_factory=set)
     """Jobs this replica is running now."""
     sweeper: asyncio.Task[None] | None = None
     """The periodic sweep for jobs whose replica died (bot.flows.replicas)."""
+    alerter: asyncio.Task[None] | None = None
+    """The poll for failed portal payments (bot.flows.payment_alerts)."""
 
     def __post_init__(self) -> None:
         self.digests = DigestRuns(self.db)
+        self.payment_alerts = PaymentAlerts(self.db)
 
     @property
     def replica(self) -> str:
@@ -64,9 +69,10 @@ class Container:
         return self.jobs.worker
 
     async def aclose(self) -> None:
-        if self.sweeper is not None:
-            self.sweeper.cancel()
-            await asyncio.wait([self.sweeper])
+        for loop_task in (self.sweeper, self.alerter):
+            if loop_task is not None:
+                loop_task.cancel()
+                await asyncio.wait([loop_task])
         await self.tasks.cancel_all()  # running jobs are released to the other replicas
         await self.accounting.aclose()
         await self.portal.aclose()

@@ -63,6 +63,7 @@ def run() -> None:
 async def _run(settings: Settings) -> None:
     from bot.app import build_app
     from bot.bootstrap import bootstrap
+    from bot.flows.payment_alerts import start_payment_alerts
     from bot.flows.resync import resume_jobs
     from bot.http import build_http_app, tune_gc
     from bot.scheduler import start_scheduler
@@ -76,6 +77,7 @@ async def _run(settings: Settings) -> None:
         resumed = await resume_jobs(container)
         if resumed:
             log.info("resumed %d unfinished resync job(s)", resumed)
+        start_payment_alerts(container)  # failed portal payments, announced as they happen
         config = uvicorn.Config(
             build_http_app(app, container),
             host=settings.http_host,
@@ -124,6 +126,8 @@ async def _console(*, sync_seconds: float, quiet: float) -> None:
             output=sys.stdout,
             is_busy=lambda: bot.container.tasks.busy,
             quiet=quiet,
+            portal=world.portal,
+            pay_wait=2 * bot.container.settings.payment_alert_seconds + quiet,
         )
 
 

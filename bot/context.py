@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
 from slack_bolt.context.async_context import AsyncBoltContext
 
 from bot.bootstrap import Container
 
 Respond = Callable[..., Awaitable[Any]]
+log = logging.getLogger(__name__)
 
 
 def deps(context: AsyncBoltContext) -> Container:
@@ -27,6 +30,12 @@ class Caller:
     """Private replies through response_url."""
 
     async def tell(self, text: str, blocks: list[dict[str, Any]] | None = None) -> None:
-        await self.respond(
-            text=text, blocks=blocks, response_type="ephemeral", replace_original=False
-        )
+        """Answer privately. A reply that cannot be delivered (a malformed or expired
+        response_url, Slack unreachable) is logged, not raised: the person's request was
+        handled, and a failed private note must not turn into an error of its own."""
+        try:
+            await self.respond(
+                text=text, blocks=blocks, response_type="ephemeral", replace_original=False
+            )
+        except (aiohttp.ClientError, ValueError) as exc:
+            log.warning("could not answer %s privately: %s", self.user_id, type(exc).__name__)

@@ -16,10 +16,12 @@ from pydantic import SecretStr
 
 from bot.app import build_app
 from bot.bootstrap import Container, bootstrap
+from bot.flows.payment_alerts import start_payment_alerts
 from bot.flows.resync import resume_jobs
 from bot.http import SLACK_PATH, build_http_app
 from bot.settings import Settings
 from sandbox.portal import PortalState, create_portal_app
+from sandbox.portal_payments import run_seeded_history
 from sandbox.qbo import QboState, create_qbo_app
 from sandbox.scenarios import REALM_ID
 from sandbox.server import RunningServer, start_server
@@ -97,6 +99,8 @@ async def sandbox_world(
         stack.push_async_callback(portal.aclose)
         portal_server = await start_server(create_portal_app(portal))
         stack.push_async_callback(portal_server.stop)
+        await run_seeded_history(portal)  # the stories' payment runs, days ago
+        qbo.forget_requests()
         emulator = SlackEmulator(signing_secret=secrets.token_hex(16))
         await emulator.start()
         stack.push_async_callback(emulator.stop)
@@ -126,6 +130,7 @@ async def running_bot(settings: Settings, **swaps: Any) -> AsyncIterator[Running
     container = await bootstrap(settings, **swaps)
     try:
         await resume_jobs(container)  # before the first request: its own jobs come first
+        start_payment_alerts(container)
         server = await start_server(
             build_http_app(build_app(container), container),
             host=settings.http_host,
@@ -145,7 +150,11 @@ async def demo_stack(**world_options: Any) -> AsyncIterator[tuple[SandboxWorld, 
     with tempfile.TemporaryDirectory(prefix="invoicebot-") as folder:
         database_url = f"sqlite+aiosqlite:///{Path(folder) / 'demo.db'}"
         async with sandbox_world(**world_options) as world:
-            settings = world.bot_settings(database_url=database_url)
+            settings = world.bot_settings(
+                database_url=database_url,
+                alert_channel=world.emulator.channel,  # failed payments, as they happen
+                payment_alert_seconds=1.0,
+            )
             async with running_bot(settings) as bot:
                 world.emulator.request_url = bot.url
                 yield world, bot

@@ -110,6 +110,16 @@ class Settings(BaseSettings):
     """Invoices changed this recently on either side are left out (possibly mid-sync)."""
     digest_stale_minutes: float = 60.0
     """A digest still marked running after this long is taken as abandoned (a crash)."""
+    # Failed-payment alerts (not waiting for the digest)
+    alert_channel: str | None = None
+    """Where a portal payment that failed to post to QuickBooks is announced (default:
+    DIGEST_CHANNEL; neither set: no alerts)."""
+    payment_alert_seconds: float = Field(default=60.0, ge=0)
+    """How often the portal is asked for failed payment transfers (0: never)."""
+    payment_alert_lookback_hours: float = Field(default=24.0, gt=0)
+    """Failures older than this are left to the digest (a new install does not alert about
+    last year's)."""
+
     qbo_lookup_batch: int = 1000
     """Document numbers per ``DocNumber IN (...)`` query (the digest's look-ups)."""
     qbo_list_concurrency: int = 10
@@ -128,6 +138,10 @@ class Settings(BaseSettings):
                     if name in data:
                         data[name] = _csv(data[name])
         return data
+
+    @property
+    def payment_alerts_channel(self) -> str | None:
+        return self.alert_channel or self.digest_channel
 
     @property
     def socket_mode(self) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
@@ -29,6 +29,7 @@ from commands.blocks import (
 )
 from commands.format import fmt_ago, fmt_money
 from services.digest import DigestResult, Discrepancy, Kind
+from services.models import Cause
 from services.reconcile import choose_sync_date
 
 BUTTONED = 30
@@ -221,7 +222,10 @@ CSV_HEADER = (
     "currency",
     "changed_in_quickbooks",
     "portal_last_synced",
+    "cause",
 )
+"""``cause``: the diagnosis of the worst discrepancies (re-checked for the thread); empty for
+the others, which the digest compares by balance only."""
 
 
 def safe_cell(value: str) -> str:
@@ -229,7 +233,10 @@ def safe_cell(value: str) -> str:
     return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
 
 
-def discrepancies_csv(found: Iterable[Discrepancy]) -> str:
+def discrepancies_csv(
+    found: Iterable[Discrepancy], *, causes: Mapping[str, Cause] | None = None
+) -> str:
+    causes = causes or {}
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_HEADER)
@@ -246,6 +253,7 @@ def discrepancies_csv(found: Iterable[Discrepancy]) -> str:
                 safe_cell(d.currency or ""),
                 d.accounting_changed.isoformat() if d.accounting_changed else "",
                 d.portal_synced.isoformat() if d.portal_synced else "",
+                causes[d.number].value if d.number in causes else "",
             ]
         )
     return out.getvalue()

@@ -14,10 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import threading
 from collections.abc import Callable
+from decimal import Decimal, InvalidOperation
 from typing import TextIO
 
+from sandbox.portal_payments import take_payment
+from sandbox.portal_state import PortalState
 from sandbox.slack_emulator import ClickError, SlackEmulator
 from sandbox.slack_state import Change
 
@@ -27,6 +31,8 @@ The console understands:
   click N               press button [N]
   click N YYYY-MM-DD    pick a date in date picker [N]
   show                  print every message again, each with its thread
+  pay N AMOUNT [REF]    (sandbox) a client pays AMOUNT on invoice N in the portal; the
+                        portal posts it to QuickBooks, which may refuse it
   help                  this list
   quit, exit            leave (the end of the input works too)
 Buttons keep their number for the whole session. Confirm dialogs are shown and accepted.
@@ -51,8 +57,14 @@ class Console:
         quiet: float = 0.5,
         settle_timeout: float = 120.0,
         interactive: bool = False,
+        portal: PortalState | None = None,
+        pay_wait: float = 0.0,
     ) -> None:
         self.emulator = emulator
+        self.portal = portal
+        self.pay_wait = pay_wait
+        """After ``pay``, how long to wait for the bot to notice (its alert poll)."""
+        self._references = (f"CB-{n}" for n in itertools.count(9001))
         self.state = emulator.state
         self.output = output
         self.is_busy = is_busy
@@ -121,6 +133,8 @@ class Console:
             await self.emulator.send_line(line, channel=self.channel, user=self.user)
         elif word == "click":
             await self.click(line.split()[1:])
+        elif word == "pay" and self.portal is not None:
+            await self.pay(line.split()[1:])
         else:
             self.write(HINT)
         return True
@@ -143,6 +157,34 @@ class Console:
         if entry.kind == "datepicker" and value:
             sent = "" if reply is not None else " (sent with the next button you press)"
             self.write(f"[{number}] {entry.label}: {value}{sent}")
+
+    async def pay(self, args: list[str]) -> None:
+        assert self.portal is not None
+        usage = "pay N AMOUNT [REF], e.g. pay 11264 5.00"
+        if len(args) not in (2, 3):
+            self.write(usage)
+            return
+        number, raw = args[0], args[1].removeprefix("$")
+        try:
+            amount = Decimal(raw)
+        except InvalidOperation:
+            amount = Decimal(0)
+        invoice = self.portal.invoices.get(number)
+        if invoice is None or not amount.is_finite() or amount <= 0:
+            self.write(f"(sandbox) No such invoice or amount in the portal. {usage}")
+            return
+        reference = args[2] if len(args) == 3 else next(self._references)
+        paid = await take_payment(self.portal, number, amount, reference=reference)
+        result = {
+            "posted": "posted to QuickBooks",
+            "failed": f"refused by QuickBooks: {paid.transfer_error}",
+        }.get(paid.transfer_status, "not transferred yet (QuickBooks did not answer)")
+        self.write(
+            f"(sandbox) A client paid ${paid.amount} on invoice {number} in the portal "
+            f"({reference}): {result}"
+        )
+        if self.pay_wait > 0:
+            await asyncio.sleep(self.pay_wait)
 
     async def settle(self) -> None:
         done = await self.emulator.wait_for_quiet(
@@ -224,6 +266,8 @@ async def run_console(
     quiet: float = 0.5,
     settle_timeout: float = 120.0,
     interactive: bool | None = None,
+    portal: PortalState | None = None,
+    pay_wait: float = 0.0,
 ) -> None:
     """Run the console until ``quit`` or the end of ``input_stream``.
 
@@ -242,5 +286,7 @@ async def run_console(
         quiet=quiet,
         settle_timeout=settle_timeout,
         interactive=interactive,
+        portal=portal,
+        pay_wait=pay_wait,
     )
     await console.run(input_stream)

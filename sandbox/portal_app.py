@@ -8,7 +8,7 @@ import json
 import logging
 import re
 from collections.abc import Awaitable, Callable
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 from starlette.applications import Starlette
@@ -18,7 +18,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
 from sandbox.portal_gate import Gate, quiet_drops
-from sandbox.portal_payments import transfer_pending
+from sandbox.portal_payments import cursor_of, page_payments, transfer_pending
 from sandbox.portal_state import (
     Integration,
     PortalState,
@@ -47,6 +47,11 @@ DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 INT_RE = re.compile(r"[0-9]{1,9}")
 RECORD_TYPES = ("invoice", "company", "contact")
 INVOICE_STATUSES = ("open", "paid", "void")
+TRANSFER_STATUSES = ("pending", "posted", "failed")
+TIMESTAMP_RE = re.compile(
+    r"(?P<day>[0-9]{4}-[0-9]{2}-[0-9]{2})[Tt ](?P<h>[0-9]{2}):(?P<m>[0-9]{2}):(?P<s>[0-9]{2})"
+    r"(?:\.(?P<frac>[0-9]{1,30}))?Z"
+)
 Handler = Callable[[Request], Awaitable[Response]]
 
 
@@ -164,6 +169,38 @@ async def list_invoices(request: Request) -> Response:
     page, last = state_of(request).page_invoices(status=status, after=after, limit=limit)
     cursor = None if last is None else encode_cursor(f"n:{last}")
     return JSONResponse({"invoices": [invoice_json(i) for i in page], "next_cursor": cursor})
+
+
+async def list_payments(request: Request) -> Response:
+    status = request.query_params.get("transfer_status")
+    if status is not None and status not in TRANSFER_STATUSES:
+        raise invalid("transfer_status must be pending, posted or failed.")
+    since = timestamp_param(request, "transferred_since")
+    limit = int_param(request, "limit", default=100, maximum=1000)
+    after = decode_cursor(request, "p:")
+    state = state_of(request)
+    await transfer_pending(state)  # the payment run goes first: answers are current
+    page, last = page_payments(state, status=status, since=since, after=after, limit=limit)
+    cursor = None if last is None else encode_cursor(f"p:{cursor_of(last)}")
+    return JSONResponse({"payments": [payment_json(p) for p in page], "next_cursor": cursor})
+
+
+def timestamp_param(request: Request, name: str) -> datetime | None:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return None
+    try:
+        found = TIMESTAMP_RE.fullmatch(raw)
+        if not found:
+            raise ValueError
+        second = min(int(found["s"]), 59)  # RFC 3339 allows a leap second
+        micros = int((found["frac"] or "0")[:6].ljust(6, "0"))
+        day = date.fromisoformat(found["day"])
+        return datetime(
+            day.year, day.month, day.day, int(found["h"]), int(found["m"]), second, micros, UTC
+        )
+    except ValueError:
+        raise invalid(f"{name} must be a UTC time (YYYY-MM-DDTHH:MM:SSZ).") from None
 
 
 async def list_integrations(request: Request) -> Response:
@@ -291,6 +328,11 @@ ROUTES = [
     Route("/invoices/{number:path}/payments", endpoint(invoice_payments), methods=["GET"]),
     Route("/invoices/{number:path}", endpoint(get_invoice), methods=["GET"]),
     Route("/payments/lookup", endpoint(lookup_payments), methods=["POST"]),
+    Route(
+        "/payments",
+        endpoint(list_payments, "transfer_status", "transferred_since", "limit", "cursor"),
+        methods=["GET"],
+    ),
     Route("/invoices", endpoint(list_invoices, "status", "limit", "cursor"), methods=["GET"]),
     Route("/integrations", endpoint(list_integrations), methods=["GET"]),
     Route("/integrations/{integration_id}", endpoint(get_integration), methods=["GET"]),

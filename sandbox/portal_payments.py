@@ -5,7 +5,7 @@ the reason QBO gave (a duplicate, an invoice already paid, deleted or void...)."
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -108,3 +108,52 @@ def reason(exc: QboError, payment: Payment) -> str:
     if detail.startswith("Business Validation Error: "):
         return detail.removeprefix("Business Validation Error: ")
     return str(exc)
+
+
+TRANSFER_DELAY = timedelta(minutes=5)
+FAR_FUTURE = datetime.max.replace(tzinfo=UTC)
+
+
+def _order(payment: Payment) -> tuple[datetime, datetime, str]:
+    """``GET /payments`` order: by transfer attempt; never tried (pending) last, by paid_at."""
+    tried = payment.transferred_at
+    return (tried, tried, payment.id) if tried else (FAR_FUTURE, payment.paid_at, payment.id)
+
+
+def cursor_of(payment: Payment) -> str:
+    first, second, pid = _order(payment)  # fixed-width times: the text sorts as they do
+    return f"{first:%Y%m%d%H%M%S%f}|{second:%Y%m%d%H%M%S%f}|{pid}"
+
+
+def page_payments(
+    state: PortalState,
+    *,
+    status: str | None,
+    since: datetime | None,
+    after: str | None,
+    limit: int,
+) -> tuple[list[Payment], Payment | None]:
+    """One page of payments in ``GET /payments`` order, after the cursor ``after`` (see
+    ``cursor_of``); and the last one when more follow."""
+    chosen = [
+        p
+        for payments in state.payments.values()
+        for p in payments
+        if (status is None or p.transfer_status == status)
+        and (since is None or (p.transferred_at is not None and p.transferred_at >= since))
+        and (after is None or cursor_of(p) > after)
+    ]
+    chosen.sort(key=_order)
+    page = chosen[:limit]
+    return page, (page[-1] if len(chosen) > limit else None)
+
+
+async def run_seeded_history(state: PortalState) -> int:
+    """The payment run of the seeded stories, dated as it happened: each transfer tried
+    five minutes after the client paid. Their failures are days old, not news."""
+    pending = state.pending_payments()
+    await transfer_pending(state)
+    for payment in pending:
+        if payment.transferred_at is not None:
+            payment.transferred_at = payment.paid_at + TRANSFER_DELAY
+    return len(pending)

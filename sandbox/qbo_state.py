@@ -116,6 +116,11 @@ class QboState:
         self.queries: deque[str] = deque(maxlen=10_000)
         """The latest query statements, oldest first."""
 
+    def forget_requests(self) -> None:
+        """Start counting requests afresh (the seeded world's history is not the test's)."""
+        self.request_counts.clear()
+        self.queries.clear()
+
     @classmethod
     def seeded(
         cls,

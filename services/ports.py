@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager
-from datetime import date
+from datetime import date, datetime
 from typing import Protocol
 
 from services.models import (
@@ -97,6 +97,10 @@ class BillingPortal(Protocol):
 
     async def get_invoice_payments(self, numbers: Sequence[str]) -> dict[str, list[PortalPayment]]:
         """Batched: the portal payments of each invoice it has (absent numbers left out)."""
+        ...
+
+    async def list_failed_payments(self, *, since: datetime) -> list[PortalPayment]:
+        """Payments whose transfer to the accounting package failed at or after ``since``."""
         ...
 
     async def aclose(self) -> None: ...

@@ -22,6 +22,7 @@ from commands.digest_blocks import (
     thread_messages,
 )
 from services.digest import DigestResult, Discrepancy, Kind
+from services.models import Cause
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 DAY = date(2026, 11, 30)
@@ -145,8 +146,10 @@ def test_a_long_list_stays_within_slack_limits_and_goes_to_a_csv() -> None:
 
 def test_csv_has_every_discrepancy_and_no_formulas() -> None:
     found = [stale("11260", "50.00", "40.00"), missing_in_qbo("-1+2", "30.00")]
-    rows = list(csv.reader(io.StringIO(discrepancies_csv(found))))
-    assert rows[0][:3] == ["number", "customer", "kind"]
+    causes = {"11260": Cause.STALE_COPY}
+    rows = list(csv.reader(io.StringIO(discrepancies_csv(found, causes=causes))))
+    assert rows[0][:3] == ["number", "customer", "kind"] and rows[0][-1] == "cause"
+    assert rows[1][-1] == "stale_copy" and rows[2][-1] == ""  # only the re-checked have one
     assert rows[1][:7] == [
         "11260",
         "Best Tackle",

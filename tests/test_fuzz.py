@@ -301,3 +301,19 @@ async def test_a_short_burst_of_bad_input_changes_nothing(harness: Harness) -> N
         f"click:{ActionId.RESYNC_INVOICE}",
     ]
     await harness.assert_nothing_changed()
+
+
+async def test_a_click_with_an_unusable_response_url_is_answered_without_an_error(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Found by the fuzzer: the private "not valid" answer could not be delivered to a
+    forged response_url, and that failure surfaced as a 500 with an error logged."""
+    caplog.set_level(logging.WARNING)
+    started = len(harness.tasks.started)
+    for url in ("", "not a url", "ftp://x"):
+        payload = click(ActionId.RESYNC_INVOICE.value, "forged", url)
+        response = await harness.post(urlencode({"payload": json.dumps(payload)}).encode())
+        assert response.status_code == 200
+    assert not [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert any("could not answer" in r.getMessage() for r in caplog.records)
+    assert len(harness.tasks.started) == started

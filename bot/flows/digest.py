@@ -40,7 +40,7 @@ from services.digest import (
 )
 from services.digest_scan import run_digest
 from services.errors import UpstreamError
-from services.models import Comparison
+from services.models import Cause, Comparison
 from services.storage import leases
 
 log = logging.getLogger(__name__)
@@ -200,7 +200,7 @@ async def post_digest(deps: Container, run: DigestRun, result: DigestResult, *, 
     ts = await _post(deps, channel, summary)
     assert ts is not None
     now = deps.clock()
-    top = await explain_worst(deps, list(result.discrepancies[:BUTTONED]), now=now)
+    top, causes = await explain_worst(deps, list(result.discrepancies[:BUTTONED]), now=now)
     for message in thread_messages(result, now=now, top=top):
         await _post(deps, channel, message, thread_ts=ts)
     if needs_csv(result):
@@ -208,7 +208,7 @@ async def post_digest(deps: Container, run: DigestRun, result: DigestResult, *, 
         await deps.slack.files_upload_v2(
             channel=channel,
             thread_ts=ts,
-            content=discrepancies_csv(result.discrepancies),
+            content=discrepancies_csv(result.discrepancies, causes=causes),
             filename=f"digest-{day.isoformat()}.csv",
             title=f"All {count:,} discrepancies of the digest of {day:%b %d, %Y}",
         )
@@ -217,10 +217,10 @@ async def post_digest(deps: Container, run: DigestRun, result: DigestResult, *, 
 
 async def explain_worst(
     deps: Container, worst: list[Discrepancy], *, now: datetime
-) -> list[Message]:
+) -> tuple[list[Message], dict[str, Cause]]:
     """The worst discrepancies checked again with their cause, grouped by cause (money at
     risk first) with only the buttons that help. One that cannot be explained now keeps
-    its plain line."""
+    its plain line. Also returns each explained invoice's cause (for the CSV)."""
 
     async def explain(found: Discrepancy) -> Comparison | None:
         try:
@@ -238,9 +238,11 @@ async def explain_worst(
     comparisons = await asyncio.gather(*(explain(found) for found in worst))
     explained = [(f, c) for f, c in zip(worst, comparisons, strict=True) if c is not None]
     plain = [f for f, c in zip(worst, comparisons, strict=True) if c is None]
-    return explained_messages(explained, now=now) + [
+    messages = explained_messages(explained, now=now) + [
         discrepancy_message(found, now=now) for found in plain
     ]
+    causes = {f.number: c.diagnosis.cause for f, c in explained if c.diagnosis is not None}
+    return messages, causes
 
 
 async def _post(

@@ -23,7 +23,13 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, SecretStr, Validati
 
 from services.adapters.hooks import NoObserver, RequestObserver, outcome_of
 from services.adapters.portal_errors import SyncAlreadyRunning
-from services.adapters.portal_payments import MAX_LOOKUP, InvoicePayments, PaymentLookup, parse
+from services.adapters.portal_payments import (
+    MAX_LOOKUP,
+    InvoicePayments,
+    PaymentLookup,
+    PaymentPage,
+    parse,
+)
 from services.errors import (
     AuthenticationError,
     NotFoundError,
@@ -346,6 +352,22 @@ class PortalClient:
             for payment in answer.payments:
                 found.setdefault(payment.invoice_number, []).append(payment.domain())
         return found
+
+    async def list_failed_payments(self, *, since: datetime) -> list[PortalPayment]:
+        """Payments whose transfer to the accounting package failed at or after ``since``,
+        in the order the transfers were tried (every page)."""
+        params: dict[str, str | int] = {
+            "transfer_status": "failed",
+            "transferred_since": since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            "limit": 1000,
+        }
+        failed: list[PortalPayment] = []
+        while True:
+            page = parse(PaymentPage, await self._call("GET", "/payments", params=params))
+            failed += [p.domain() for p in page.payments]
+            if page.next_cursor is None:
+                return failed
+            params["cursor"] = page.next_cursor
 
     # HTTP.
     async def _call(

@@ -63,7 +63,12 @@ class PaymentLookup(_Wire):
     missing: list[str]
 
 
-M = TypeVar("M", InvoicePayments, PaymentLookup)
+class PaymentPage(_Wire):
+    payments: list[Payment]
+    next_cursor: str | None
+
+
+M = TypeVar("M", InvoicePayments, PaymentLookup, PaymentPage)
 
 
 def parse(model: type[M], body: Any) -> M:

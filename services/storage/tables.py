@@ -130,3 +130,20 @@ class LeaseRow(SQLModel, table=True):
     name: str = Field(primary_key=True, max_length=120)
     holder: str = Field(max_length=64)
     expires_at: datetime = Field(sa_column=utc_column(nullable=False))
+
+
+class PaymentAlertRow(SQLModel, table=True):
+    """A failed portal payment the bot has alerted about (each is alerted once)."""
+
+    __tablename__ = "payment_alerts"
+
+    payment_id: str = Field(primary_key=True, max_length=64)
+    invoice_number: str = Field(max_length=64)
+    reference: str = Field(max_length=64)
+    amount: str = Field(max_length=32)
+    """Decimal as text (exact on every database)."""
+    error: str | None = None
+    transferred_at: datetime | None = Field(default=None, sa_column=utc_column())
+    channel: str = Field(max_length=64)
+    message_ts: str | None = Field(default=None, max_length=32)
+    alerted_at: datetime = Field(default_factory=utcnow, sa_column=utc_column(nullable=False))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import csv
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -111,6 +112,10 @@ async def test_a_long_list_goes_to_a_csv_file(world: SandboxWorld, bot: RunningB
     [run] = await bot.container.digests.recent()
     assert run.discrepancies is not None and run.discrepancies > 40
     assert len(lines) == 1 + run.discrepancies
+    rows = list(csv.DictReader(lines))
+    causes = {row["number"]: row["cause"] for row in rows}
+    assert sum(1 for c in causes.values() if c) == 30  # the worst 30, re-checked
+    assert causes["11265"] == "payment_not_transferred" and causes["11270"] == "invoice_voided"
     replies = [m for m in thread(world, root.ts) if m.ts != root.ts]
     assert sum(1 for m in replies if buttons(m)) == 30
     assert any("in the CSV file" in m.text for m in replies)
