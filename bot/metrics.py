@@ -102,6 +102,11 @@ class Metrics:
         self.digests = Family(
             "invoicebot_digests_total", "Digests run, by outcome.", "counter", ("outcome",)
         )
+        self.payment_alerts = Family(
+            "invoicebot_payment_alerts_total",
+            "Portal payments that failed to post to QuickBooks, alerted in Slack.",
+            "counter",
+        )
 
     # RequestObserver
     def request(self, system: str, outcome: str) -> None:
@@ -119,6 +124,7 @@ class Metrics:
             self.digest_duration,
             self.digest_finished,
             self.digests,
+            self.payment_alerts,
         ]
 
 

@@ -16,6 +16,7 @@ import logging
 from datetime import timedelta
 
 from bot.bootstrap import Container
+from bot.metrics import METRICS
 from commands.alert_blocks import alert_message
 from services.check import check_invoice
 from services.errors import UpstreamError
@@ -43,6 +44,7 @@ async def alert_failed_payments(deps: Container) -> int:
             await asyncio.shield(deps.payment_alerts.release(payment_id=payment.id))
             raise
         await deps.payment_alerts.posted(payment_id=payment.id, message_ts=ts)
+        METRICS.payment_alerts.inc()
         posted += 1
     return posted
 

@@ -13,6 +13,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.demo import RunningBot, SandboxWorld, running_bot
 from bot.flows.payment_alerts import alert_failed_payments
+from bot.metrics import METRICS
 from sandbox.portal_payments import take_payment
 from tests.e2e.conftest import FAST, buttons, channel_messages
 from tests.processes import until
@@ -112,6 +113,8 @@ async def test_an_alert_that_could_not_be_posted_is_posted_at_the_next_poll(
     with pytest.raises(SlackApiError):
         await alert_failed_payments(bot.container)
     assert flaky.failed == 1 and alerts(world) == []
+    before = METRICS.payment_alerts.value()
     assert await alert_failed_payments(bot.container) == 1
+    assert METRICS.payment_alerts.value() == before + 1
     assert await alert_failed_payments(bot.container) == 0
     assert len(alerts(world)) == 1
