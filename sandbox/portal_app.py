@@ -33,6 +33,7 @@ from sandbox.portal_wire import (
     integration_json,
     invalid,
     invoice_json,
+    invoice_page_body,
     payment_json,
     record_json,
     resync_json,
@@ -168,7 +169,7 @@ async def list_invoices(request: Request) -> Response:
     after = decode_cursor(request, "n:")
     page, last = state_of(request).page_invoices(status=status, after=after, limit=limit)
     cursor = None if last is None else encode_cursor(f"n:{last}")
-    return JSONResponse({"invoices": [invoice_json(i) for i in page], "next_cursor": cursor})
+    return Response(invoice_page_body(page, cursor), media_type="application/json")
 
 
 async def list_payments(request: Request) -> Response:

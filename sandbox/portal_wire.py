@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from starlette.responses import JSONResponse
@@ -58,6 +60,42 @@ def invoice_json(inv: Invoice) -> dict[str, Any]:
         "last_synced_at": ts(inv.last_synced_at),
         "updated_at": ts(inv.updated_at),
     }
+
+
+def invoice_page_body(page: list[Invoice], cursor: str | None) -> bytes:
+    """``JSONResponse({"invoices": [invoice_json(i), ...], "next_cursor": cursor}).body``,
+    written directly: a page of 1000 invoices takes a few milliseconds instead of ~20 (the
+    scale sandbox serves pages by the hundred). Kept equal to it by a test."""
+    text = _string
+    rows = ",".join(
+        f'{{"number":{text(i.number)},"external_id":{_nullable(i.external_id)},'
+        f'"customer":{{"id":{_nullable(i.customer_id)},"name":{text(i.customer_name)}}},'
+        f'"total":{_money(i.total)},"balance":{_money(i.balance)},'
+        f'"currency":{_nullable(i.currency)},"status":{text(i.status)},'
+        f'"integration_id":{text(i.integration_id)},'
+        f'"last_synced_at":{_time(i.last_synced_at)},"updated_at":{_time(i.updated_at)}}}'
+        for i in page
+    )
+    return f'{{"invoices":[{rows}],"next_cursor":{_nullable(cursor)}}}'.encode()
+
+
+_string = json.encoder.encode_basestring  # what JSONResponse writes (UTF-8 kept)
+
+
+def _nullable(value: str | None) -> str:
+    return "null" if value is None else _string(value)
+
+
+@lru_cache(maxsize=4096)
+def _money(value: Decimal | None) -> str:
+    """``money`` as JSON, remembered (equal amounts write the same)."""
+    return _nullable(money(value))
+
+
+@lru_cache(maxsize=1024)
+def _time(value: datetime | None) -> str:
+    """``ts`` as JSON, remembered: most invoices share a handful of times."""
+    return _nullable(ts(value))
 
 
 def integration_json(integration: Integration) -> dict[str, Any]:

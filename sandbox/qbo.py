@@ -27,6 +27,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from sandbox.qbo_invoices import QboInvoice
 from sandbox.qbo_ledger import PaymentRejected
 from sandbox.qbo_query import QueryError, parse_query
 from sandbox.qbo_state import INTUIT_TZ, FaultKind, QboKnobs, QboState, Throttle
@@ -177,7 +178,12 @@ def create_qbo_app(state: QboState) -> Starlette:
         envelope: dict[str, object] = {}
         if result:
             envelope = {
-                query.entity: [doc.to_intuit(state.tz) for doc in result],
+                query.entity: [
+                    doc.to_json(state.tz)
+                    if isinstance(doc, QboInvoice)
+                    else doc.to_intuit(state.tz)
+                    for doc in result
+                ],
                 "startPosition": query.start_position,
                 "maxResults": len(result),
             }

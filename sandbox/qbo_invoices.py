@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, tzinfo
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from sandbox.qbo_query import Condition, Query, Value
-from sandbox.qbo_wire import intuit_time
+from sandbox.qbo_wire import JsonText, dumps, intuit_time
 
 
 @dataclass(slots=True)
@@ -142,6 +144,71 @@ class QboInvoice:
         if self.extra:
             doc.update(self.extra)
         return doc
+
+    def to_json(self, tz: tzinfo) -> JsonText:
+        """``dumps(self.to_intuit(tz))``, written directly: a page of 1000 invoices takes a
+        few milliseconds instead of ~100 (the scale sandbox serves pages by the hundred).
+        Kept in step with ``to_intuit`` by a test over every shape."""
+        if self.extra:  # extra fields may replace any of the others, in place
+            return JsonText(dumps(self.to_intuit(tz)))
+        text = _encode_string
+        total, balance = _number(self.total), _number(self.balance)
+        customer = text(self.customer_name)
+        linked = [(txn_id, txn_type) for txn_id, txn_type, _ in self.links or ()]
+        if self.unexplained_paid > 0:
+            linked.insert(0, (self.history_payment_id, "Payment"))
+        linked_json = ",".join(
+            f'{{"TxnId":{text(txn_id)},"TxnType":{text(txn_type)}}}' for txn_id, txn_type in linked
+        )
+        number = f',"DocNumber":{text(self.doc_number)}' if self.doc_number else ""
+        note = ',"PrivateNote":"Voided"' if self.voided else ""
+        currency = ""
+        if self.currency is not None:
+            name = _currency_name(self.currency)
+            currency = f',"CurrencyRef":{{"value":{text(self.currency)},"name":{text(name)}}}'
+        return JsonText(
+            '{"AllowIPNPayment":false,"AllowOnlinePayment":false,'
+            '"AllowOnlineCreditCardPayment":true,"AllowOnlineACHPayment":true,'
+            f'"domain":"QBO","sparse":false,"Id":{text(self.id)},'
+            f'"SyncToken":{text(str(self.sync_token))},'
+            f'"MetaData":{{"CreateTime":{text(_time(self.created, tz))},'
+            '"LastModifiedByRef":{"value":"9130354335788386"},'
+            f'"LastUpdatedTime":{text(_time(self.updated, tz))}}},'
+            '"CustomField":[{"DefinitionId":"1","Name":"Crew #","Type":"StringType"}]'
+            f'{number},"TxnDate":{text(self.txn_date.isoformat())},"LinkedTxn":[{linked_json}],'
+            '"Line":[{"Id":"1","LineNum":1,"Description":"Managed IT services",'
+            f'"Amount":{total},"LinkedTxn":[],"DetailType":"SalesItemLineDetail",'
+            '"SalesItemLineDetail":{"ItemRef":{"value":"1","name":"Services"},'
+            f'"UnitPrice":{total},"Qty":1,"ItemAccountRef":{{"value":"1","name":"Services"}},'
+            f'"TaxCodeRef":{{"value":"NON"}}}}}},{{"Amount":{total},'
+            '"DetailType":"SubTotalLineDetail","SubTotalLineDetail":{}}],'
+            '"TxnTaxDetail":{"TotalTax":0},'
+            f'"CustomerRef":{{"value":{text(self.customer_id)},"name":{customer}}},'
+            '"CustomerMemo":{"value":"Thank you for your business and have a great day!"},'
+            f'"BillAddr":{{"Id":{text(str(int(self.customer_id) + 100))},"Line1":{customer}}},'
+            '"FreeFormAddress":true,"SalesTermRef":{"value":"3","name":"Net 30"},'
+            f'"DueDate":{text(self.due_date.isoformat())},"TotalAmt":{total},'
+            '"ApplyTaxAfterDiscount":false,"PrintStatus":"NotSet",'
+            f'"EmailStatus":{text(self.email_status)},'
+            f'"BillEmail":{{"Address":"billing@example.com"}},"Balance":{balance},'
+            f'"HomeBalance":{balance}{currency}'
+            f"{note}}}"
+        )
+
+
+_encode_string = json.encoder.encode_basestring_ascii
+
+
+@lru_cache(maxsize=1024)
+def _time(value: datetime, tz: tzinfo) -> str:
+    """``intuit_time``, remembered: most invoices share a handful of times."""
+    return intuit_time(value, tz)
+
+
+def _number(value: Decimal) -> str:
+    if not value.is_finite():
+        raise ValueError(f"cannot write {value} as JSON")
+    return str(value)
 
 
 def _currency_name(code: str) -> str:

@@ -18,6 +18,11 @@ JSON_TYPE = "application/json;charset=UTF-8"
 _encode_string = json.encoder.encode_basestring_ascii
 
 
+class JsonText(str):
+    """JSON already written as ``dumps`` would write it (``QboInvoice.to_json``): ``dumps``
+    puts it in as it is."""
+
+
 def dumps(value: Any) -> str:
     """JSON text in which a Decimal is written as a bare number, exactly as it is."""
     parts: list[str] = []
@@ -26,7 +31,9 @@ def dumps(value: Any) -> str:
 
 
 def _encode(value: Any, out: list[str]) -> None:
-    if isinstance(value, str):
+    if isinstance(value, JsonText):
+        out.append(value)
+    elif isinstance(value, str):
         out.append(_encode_string(value))
     elif value is None:
         out.append("null")

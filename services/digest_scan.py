@@ -1,10 +1,11 @@
 """The digest scan: every invoice open on either side compared, at the speed the APIs allow.
 
-1. Both sides list their open invoices at the same time, in pages of 1000. Each invoice
-   becomes a compact ``Entry`` (balance, last change, customer, currency) and the page is
-   dropped. The join is keyed by number and streaming: when the other side has already
-   listed the number, the pair is compared at once and both entries are let go, so memory
-   holds only the invoices one side has listed and the other has not (yet).
+1. Both sides list their open invoices at the same time, in pages of 1000. The adapters
+   read only what the join needs from their answers: each invoice arrives as a compact
+   ``Entry`` (balance, last change, customer, currency), never as a full model. The join is
+   keyed by number and streaming: when the other side has already listed the number, the
+   pair is compared at once and both entries are let go, so memory holds only the invoices
+   one side has listed and the other has not (yet).
 2. What is left is open on one side only. Those numbers are looked up on the other side in
    batches (``get_invoices``): that catches an invoice paid in QuickBooks but open in the
    portal, and one missing from either side.
@@ -27,7 +28,7 @@ from typing import Any, Final, TypeVar
 from services.digest import DigestFailed, DigestResult, Discrepancy, SideStats, worst_first
 from services.errors import UpstreamError
 from services.models import AccountingInvoice, PortalInvoice, utcnow
-from services.ports import AccountingSystem, BillingPortal
+from services.ports import AccountingSystem, BillingPortal, Listed
 
 PAGE_SIZE = 1000
 LOOKUP_CHUNK = 10_000
@@ -39,7 +40,7 @@ T = TypeVar("T")
 U = TypeVar("U")
 
 
-Entry = tuple[Decimal, datetime | None, str, str | None]
+Entry = Listed
 """One side's view of an open invoice, all the digest keeps of it: (balance, last change,
 customer, currency). A plain tuple of immutable values: the garbage collector stops
 tracking it, so the entries waiting for their other side cost it nothing to walk."""
@@ -82,31 +83,29 @@ class Join:
         name, currency = invoice.customer_name, invoice.currency
         return (invoice.balance, changed, shared(name, name) or "", shared(currency, currency))
 
-    def add_accounting_page(self, page: list[AccountingInvoice]) -> None:
+    def add_accounting_page(self, page: list[tuple[str, Entry]]) -> None:
         self.pages["accounting"] += 1
         self.listed["accounting"] += len(page)
-        waiting, pending = self.portal, self.accounting
-        for invoice in page:
-            entry = self._entry(invoice, invoice.last_updated)
-            other = waiting.pop(invoice.number, None)
+        waiting, pending, pair = self.portal, self.accounting, self.pair
+        for number, entry in page:
+            other = waiting.pop(number, None)
             if other is None:
-                pending[invoice.number] = entry
+                pending[number] = entry
             else:
                 self.paired += 1
-                self.pair(invoice.number, entry, other)
+                pair(number, entry, other)
 
-    def add_portal_page(self, page: list[PortalInvoice]) -> None:
+    def add_portal_page(self, page: list[tuple[str, Entry]]) -> None:
         self.pages["portal"] += 1
         self.listed["portal"] += len(page)
-        waiting, pending = self.accounting, self.portal
-        for invoice in page:
-            entry = self._entry(invoice, invoice.last_synced_at)
-            other = waiting.pop(invoice.number, None)
+        waiting, pending, pair = self.accounting, self.portal, self.pair
+        for number, entry in page:
+            other = waiting.pop(number, None)
             if other is None:
-                pending[invoice.number] = entry
+                pending[number] = entry
             else:
                 self.paired += 1
-                self.pair(invoice.number, other, entry)
+                pair(number, other, entry)
 
     def pair(self, number: str, acct: Entry | None, mirror: Entry | None) -> None:
         """Compare both sides of one invoice (None: that side does not have it)."""

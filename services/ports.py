@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Protocol
 
 from services.models import (
@@ -22,6 +23,11 @@ from services.models import (
     TokenSet,
 )
 
+Listed = tuple[Decimal, datetime | None, str, str | None]
+"""An open invoice as a listing gives it: (balance, last change, customer name, currency),
+all the digest keeps of it. The last change is QBO's last update, the portal's last sync.
+A plain tuple of immutable values: the garbage collector stops tracking it."""
+
 
 class AccountingSystem(Protocol):
     """The accounting package: the source of truth (QuickBooks Online first)."""
@@ -38,8 +44,9 @@ class AccountingSystem(Protocol):
 
     def iter_open_invoices(
         self, *, page_size: int = 1000
-    ) -> AsyncIterator[list[AccountingInvoice]]:
-        """Every invoice with a balance above zero, page by page."""
+    ) -> AsyncIterator[list[tuple[str, Listed]]]:
+        """Every invoice with a balance above zero, page by page, as (number, listed) pairs:
+        only what a listing needs is read from the answers."""
         ...
 
     # Evidence (why the sides differ); each call is batched for a handful of invoices.
@@ -72,7 +79,9 @@ class BillingPortal(Protocol):
 
     def iter_open_invoices(
         self, *, page_size: int = 1000
-    ) -> AsyncIterator[list[PortalInvoice]]: ...
+    ) -> AsyncIterator[list[tuple[str, Listed]]]:
+        """Every open invoice, page by page, as (number, listed) pairs."""
+        ...
 
     async def list_integrations(self) -> list[Integration]: ...
 

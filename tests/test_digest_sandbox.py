@@ -4,6 +4,7 @@ seeded discrepancies, the same answer under injected 429s and 5xx, and no answer
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -12,11 +13,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from starlette.responses import JSONResponse
 
 from bot.bootstrap import Container, bootstrap
 from bot.demo import SandboxWorld, sandbox_world
 from bot.flows.digest import scan
-from sandbox.qbo import FaultKind
+from sandbox.portal_wire import invoice_json, invoice_page_body
+from sandbox.qbo import FaultKind, QboState
+from sandbox.qbo_wire import dumps
+from sandbox.scale import ScaleSpec, portal_state, qbo_state
 from sandbox.scenarios import seed_invoices
 from services.digest import DigestFailed, DigestResult, Kind
 from services.models import utcnow
@@ -146,3 +151,45 @@ async def test_a_scan_that_cannot_finish_fails_instead_of_answering(tmp_path: Pa
         with pytest.raises(DigestFailed) as caught:
             await scan(container)
         assert caught.value.cause.system == "portal"
+
+
+# The scale sandbox's fakes write their pages directly (a page of 1000 in a few ms): the
+# bytes must be those the general rendering writes, for every shape of invoice.
+def test_a_qbo_invoice_written_directly_is_what_dumps_writes() -> None:
+    now = utcnow()
+    worlds = (QboState.seeded(now), qbo_state(ScaleSpec(open_invoices=300), now))
+    odd: list[dict[str, Any]] = [
+        {"voided": True},
+        {"currency": None},
+        {"doc_number": ""},
+        {"links": [("55", "Payment", Decimal("1.00")), ("56", "CreditMemo", Decimal("2"))]},
+        {"extra": {"Balance": Decimal("3"), "New": [1]}},
+        {"customer_name": 'Zoë "Q" \\ Ltd\n'},
+        {"balance": Decimal("0"), "email_status": "NotSet", "sync_token": 12},
+    ]
+    checked = 0
+    for state in worlds:
+        for invoice in state.invoices.all_by_id():
+            for variant in (invoice, *(dataclasses.replace(invoice, **o) for o in odd)):
+                assert variant.to_json(state.tz) == dumps(variant.to_intuit(state.tz))
+                checked += 1
+    assert checked > 2000
+
+
+def test_a_portal_page_written_directly_is_what_json_response_writes() -> None:
+    state = portal_state(ScaleSpec(open_invoices=300), utcnow())
+    invoices = list(state.invoices.values())
+    odd = dataclasses.replace(
+        invoices[0], external_id=None, customer_id=None, currency=None, last_synced_at=None,
+        customer_name='Zoë "Q" \\\n\u2028', balance=Decimal("1.005"), status="paid",
+    )  # fmt: skip
+    for page, cursor in (
+        (invoices, None),
+        (invoices[:100], "bjoxMDAwMTAw"),
+        ([], None),
+        ([odd], "c"),
+    ):
+        expected = JSONResponse(
+            {"invoices": [invoice_json(i) for i in page], "next_cursor": cursor}
+        )
+        assert invoice_page_body(page, cursor) == expected.body

@@ -14,7 +14,7 @@ from services.digest import DigestFailed, Kind
 from services.digest_scan import run_digest
 from services.errors import TransientError
 from services.models import AccountingInvoice, PortalInvoice
-from services.ports import AccountingSystem, BillingPortal
+from services.ports import AccountingSystem, BillingPortal, Listed
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 OLD = NOW - timedelta(days=5)
@@ -55,8 +55,10 @@ class Side:
         self.fail_after: int | None = None
         self.cancelled = False
 
-    async def iter_open_invoices(self, *, page_size: int = 1000) -> AsyncIterator[list]:  # type: ignore[type-arg]
-        open_ = [i for i in self.invoices.values() if i.balance > 0 and _is_open(i)]
+    async def iter_open_invoices(
+        self, *, page_size: int = 1000
+    ) -> AsyncIterator[list[tuple[str, Listed]]]:
+        open_ = [_listed(i) for i in self.invoices.values() if i.balance > 0 and _is_open(i)]
         try:
             for start in range(0, len(open_), 2):  # pages of two: several pages per test
                 if self.fail_after is not None and self.pages >= self.fail_after:
@@ -71,6 +73,14 @@ class Side:
     async def get_invoices(self, numbers: Sequence[str]) -> dict[str, object]:
         self.lookups.append(list(numbers))
         return {n: self.invoices[n] for n in numbers if n in self.invoices}
+
+
+def _listed(invoice: AccountingInvoice | PortalInvoice) -> tuple[str, Listed]:
+    """What the adapters' listings give of an invoice."""
+    changed = (
+        invoice.last_updated if isinstance(invoice, AccountingInvoice) else invoice.last_synced_at
+    )
+    return invoice.number, (invoice.balance, changed, invoice.customer_name, invoice.currency)
 
 
 def _is_open(invoice: AccountingInvoice | PortalInvoice) -> bool:

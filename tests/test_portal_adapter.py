@@ -19,7 +19,7 @@ from pydantic import SecretStr
 from sandbox.portal import DEFAULT_API_KEY
 from sandbox.portal_state import Invoice
 from sandbox.scenarios import INTEGRATION_ID
-from services.adapters.portal import PortalClient
+from services.adapters.portal import PortalClient, _listed_page
 from services.adapters.portal_errors import SyncAlreadyRunning
 from services.errors import (
     AuthenticationError,
@@ -218,9 +218,20 @@ async def test_batched_look_up(portal: PortalClient) -> None:
 
 async def test_open_invoices_follow_the_cursor(portal: PortalClient) -> None:
     pages = [page async for page in portal.iter_open_invoices(page_size=2)]
-    numbers = [invoice.number for page in pages for invoice in page]
+    numbers = [number for page in pages for number, _ in page]
     assert len(pages) >= 2 and all(len(page) <= 2 for page in pages)
     assert numbers == sorted(set(numbers)) and "11260" in numbers
+    # Only what the digest needs is read, and it is what the full invoice says.
+    listed = dict(pair for page in pages for pair in page)
+    invoice = await portal.get_invoice("11260")
+    assert invoice is not None
+    assert listed["11260"] == (
+        invoice.balance,
+        invoice.last_synced_at,
+        invoice.customer_name,
+        invoice.currency,
+    )
+    assert listed["11260"][0] == Decimal("40.00")
 
 
 async def test_integrations(portal: PortalClient) -> None:
@@ -422,3 +433,34 @@ async def test_an_answer_of_the_wrong_shape_is_an_upstream_error() -> None:
     with pytest.raises(UpstreamError, match="unexpected shape"):
         await portal.get_invoice("11260")
     await portal.aclose()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        [],
+        {"invoices": {}, "next_cursor": None},
+        {"invoices": [], "next_cursor": 3},
+        {"invoices": [{"number": 1}], "next_cursor": None},
+        {"invoices": [{"number": "1", "customer": {"name": "A"}, "currency": "USD",
+                       "balance": 10.5, "last_synced_at": None}], "next_cursor": None},
+        {"invoices": [{"number": "1", "customer": {"name": "A"}, "currency": "USD",
+                       "balance": "10.50", "last_synced_at": "2026-11-30T10:00:00"}],
+         "next_cursor": None},
+    ],
+)  # fmt: skip
+def test_a_listing_page_in_an_unexpected_shape_is_refused(body: Any) -> None:
+    with pytest.raises(UpstreamError, match="unexpected shape"):
+        _listed_page(body, {None: None}, {})
+
+
+def test_a_listing_page_keeps_only_what_the_digest_needs() -> None:
+    row = {"number": "7", "customer": {"id": "c", "name": "Acme"}, "currency": None,
+           "balance": "10.5", "last_synced_at": "2026-11-30T10:00:00+01:00", "status": "open"}  # fmt: skip
+    page, cursor = _listed_page(
+        {"invoices": [row, {**row, "number": "8"}], "next_cursor": "c2"}, {None: None}, {}
+    )
+    assert cursor == "c2" and [number for number, _ in page] == ["7", "8"]
+    synced = datetime(2026, 11, 30, 9, tzinfo=UTC)
+    assert page[0][1] == (Decimal("10.50"), synced, "Acme", None)
+    assert page[0][1][1] is page[1][1][1] and page[0][1][2] is page[1][1][2]  # shared

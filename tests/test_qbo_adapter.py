@@ -26,8 +26,10 @@ import pytest_asyncio
 from pydantic import SecretStr
 
 from sandbox.qbo import FaultKind, QboState
+from services.adapters.json_slices import loads_in_slices
 from services.adapters.memory_tokens import MemoryTokenStore, initial_tokens
 from services.adapters.qbo import QboClient
+from services.adapters.qbo_faults import parse_json
 from services.errors import (
     ReconnectRequired,
     ThrottledError,
@@ -243,9 +245,19 @@ async def test_batched_lookup(backend: Backend) -> None:
 
 async def test_open_invoices_page_by_page(backend: Backend) -> None:
     async with backend.client() as qbo:
-        pages = [[inv.number for inv in page] async for page in qbo.iter_open_invoices(page_size=2)]
-    assert pages == [["11260", "11261"], ["11262", "11263"], ["D-1"]]
+        pages = [page async for page in qbo.iter_open_invoices(page_size=2)]
+        assert [[number for number, _ in page] for page in pages] == [
+            ["11260", "11261"],
+            ["11262", "11263"],
+            ["D-1"],
+        ]
     assert backend.api_calls == 3
+    # Only what the digest needs is read: (balance, last update, customer, currency).
+    listed = dict(pair for page in pages for pair in page)
+    balance, _, customer, currency = listed["11263"]
+    assert (balance, customer, currency) == (Decimal("250"), "Freeman Sporting Goods", "USD")
+    assert all(isinstance(entry[0], Decimal) for entry in listed.values())
+    assert all(entry[1] is not None and entry[1].tzinfo == UTC for entry in listed.values())
 
 
 async def test_read_by_id(backend: Backend) -> None:
@@ -450,7 +462,7 @@ async def test_never_more_than_ten_in_flight(loopback: Server) -> None:
 async def test_paging_goes_on_past_invoices_without_a_number(box: Sandbox) -> None:
     box.state.add_invoice("", total=Decimal("5"), invoice_id="999")  # first by Id
     async with box.client() as qbo:
-        pages = [[i.number for i in page] async for page in qbo.iter_open_invoices(page_size=2)]
+        pages = [[n for n, _ in page] async for page in qbo.iter_open_invoices(page_size=2)]
     assert pages == [["11260"], ["11261", "11262"], ["11263", "D-1"]]
     assert box.api_calls == 4
 
@@ -529,3 +541,57 @@ async def test_tokens_never_show_in_reprs() -> None:
         refresh_token="secret-refresh",
     )
     assert "secret" not in repr(tokens) and "secret" not in str(tokens)
+
+
+# -- decoding a long answer in slices --------------------------------------------------
+SLICED = [
+    "{}",
+    " [ ] ",
+    '{"a": [1, 2.50, {"b": []}], "a": "last one wins", "c": null}',
+    '{"QueryResponse": {"Invoice": [{"Balance": 1.10}, {"x": [1, {"y": 2}]}]}, "time": "t"}',
+    '"text"',
+    '{"k\\u00e9\\"": true}',
+    "[" + ",".join(str(i) for i in range(1000)) + "]",
+]
+MALFORMED = ["", "{", '{"a": 1,}', "[1,]", '{"a" 1}', "[1 2]", "{} x", "{a: 1}", "[1, 2", "{}}"]
+
+
+@pytest.mark.parametrize("text", SLICED)
+async def test_a_sliced_decoding_gives_what_json_gives(text: str) -> None:
+    assert repr(await loads_in_slices(text)) == repr(parse_json(text))
+
+
+@pytest.mark.parametrize("text", MALFORMED)
+async def test_a_sliced_decoding_refuses_what_json_refuses(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_json(text)
+    with pytest.raises(ValueError):
+        await loads_in_slices(text)
+
+
+async def test_a_long_answer_leaves_the_event_loop_free_between_slices() -> None:
+    text = json.dumps({"QueryResponse": {"Invoice": [{"DocNumber": str(n)} for n in range(1000)]}})
+    turns = 0
+
+    async def other_side() -> None:
+        nonlocal turns
+        while True:
+            turns += 1
+            await asyncio.sleep(0)
+
+    running = asyncio.create_task(other_side())
+    body = await loads_in_slices(
+        text, each=(("QueryResponse", "Invoice"), lambda d: d["DocNumber"])
+    )
+    running.cancel()
+    assert body["QueryResponse"]["Invoice"] == [str(n) for n in range(1000)]
+    assert turns >= 10  # a turn every few dozen invoices, not one at the end
+
+
+async def test_a_malformed_invoice_in_a_listing_fails_it(loopback: Server) -> None:
+    box = loopback.plug(QboState.seeded(NOW))
+    invoice = next(i for i in box.state.invoices.all_by_id() if i.balance > 0)
+    invoice.extra = {"Balance": "not an amount"}
+    async with box.client() as qbo:
+        with pytest.raises(UpstreamError, match="malformed invoice"):
+            [page async for page in qbo.iter_open_invoices()]

@@ -51,6 +51,7 @@ from services.models import (
     UtcDateTime,
     money,
 )
+from services.ports import Listed
 
 logger = logging.getLogger(__name__)
 
@@ -104,9 +105,47 @@ class _Invoice(_Wire):
         )
 
 
-class _InvoicePage(_Wire):
-    invoices: list[_Invoice]
-    next_cursor: str | None
+def _listed_page(
+    body: Any, strings: dict[str | None, str | None], times: dict[str, datetime]
+) -> tuple[list[tuple[str, Listed]], str | None]:
+    """A page of open invoices as (number, listed) pairs, and its next cursor. Only the
+    listing's fields are read and checked (``_Invoice`` would build them all); equal names,
+    currencies and times become one shared object (``strings``, ``times``)."""
+    try:
+        invoices, cursor = body["invoices"], body["next_cursor"]
+        if not isinstance(invoices, list) or not (cursor is None or isinstance(cursor, str)):
+            raise TypeError("invoices must be a list, next_cursor a string or null")
+        page: list[tuple[str, Listed]] = []
+        for raw in invoices:
+            number, name, currency = raw["number"], raw["customer"]["name"], raw["currency"]
+            if not (isinstance(number, str) and isinstance(name, str)):
+                raise TypeError("number and customer name must be strings")
+            if currency is not None and not isinstance(currency, str):
+                raise TypeError("currency must be a string or null")
+            synced = raw["last_synced_at"]
+            changed = None if synced is None else times.get(synced)
+            if changed is None and synced is not None:
+                changed = times[synced] = _utc(synced)
+            balance, share = _money(raw["balance"]), strings.setdefault
+            entry = (balance, changed, share(name, name) or "", share(currency, currency))
+            page.append((number, entry))
+    except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
+        raise UpstreamError(
+            f"The portal answered in an unexpected shape ({type(exc).__name__}: {exc})",
+            system=SYSTEM,
+        ) from None
+    if len(times) > 10_000:
+        times.clear()
+    return page, cursor
+
+
+def _utc(value: object) -> datetime:
+    if not isinstance(value, str):
+        raise TypeError("a time must be a string")
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        raise ValueError("a time must have its offset")
+    return parsed.astimezone(UTC)
 
 
 class _Lookup(_Wire):
@@ -257,9 +296,12 @@ class PortalClient:
 
     async def iter_open_invoices(
         self, *, page_size: int = 1000
-    ) -> AsyncIterator[list[PortalInvoice]]:
+    ) -> AsyncIterator[list[tuple[str, Listed]]]:
+        """Pages in number order, as (number, listed) pairs: only the listing's fields are read."""
         params: dict[str, str | int] = {"status": "open", "limit": max(1, min(page_size, 1000))}
         fetch = asyncio.ensure_future(self._call("GET", "/invoices", params=params))
+        strings: dict[str | None, str | None] = {None: None}
+        times: dict[str, datetime] = {}
         try:
             while True:
                 body = await fetch
@@ -267,10 +309,11 @@ class PortalClient:
                 if isinstance(cursor, str):  # ask for the next page while this one is read
                     ahead = {**params, "cursor": cursor}
                     fetch = asyncio.ensure_future(self._call("GET", "/invoices", params=ahead))
-                page = self._parse(_InvoicePage, body)
-                if page.invoices:
-                    yield [invoice.domain() for invoice in page.invoices]
-                if page.next_cursor is None:
+                    await asyncio.sleep(0)  # let it go out now: the pages follow one another
+                page, cursor = _listed_page(body, strings, times)
+                if page:
+                    yield page
+                if cursor is None:
                     return
         finally:
             fetch.cancel()  # when the reader stops early; its error, if any, is not news

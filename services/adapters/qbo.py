@@ -21,6 +21,7 @@ from pydantic import SecretStr
 
 from services.adapters import qbo_evidence
 from services.adapters.hooks import NoObserver, RequestObserver, outcome_of
+from services.adapters.json_slices import PARSE_SLICE, Each, loads_in_slices
 from services.adapters.limits import RateLimiter
 from services.adapters.qbo_auth import QboAuth
 from services.adapters.qbo_faults import (
@@ -47,15 +48,13 @@ from services.models import (
     InvoiceRecord,
     utcnow,
 )
-from services.ports import TokenStore
+from services.ports import Listed, TokenStore
 
 log = logging.getLogger("services.adapters.qbo")
 
 MAX_PAGE = 1000
 """Intuit's MAXRESULTS ceiling."""
 LOOKUP_CHUNK = 100
-PARSE_SLICE = 100
-"""Invoices parsed between two turns of the event loop (a page of 1000 takes ~25 ms)."""
 """Document numbers per ``DocNumber IN (...)`` query: keeps statements short."""
 MAX_DOC_NUMBER = 21
 THROTTLE_WAIT = 60.0
@@ -105,6 +104,9 @@ class QboClient:
         self._lookup_batch = max(1, min(lookup_batch, MAX_PAGE))
         self._list_concurrency = max(1, list_concurrency)
         self._sleep = sleep
+        self._decoding = asyncio.Lock()
+        """One long answer decoded at a time: the slices of several would all run before
+        the event loop next looks at the sockets, keeping the portal's answers waiting."""
         self._http = httpx.AsyncClient(
             base_url=base_url.rstrip("/"),
             transport=transport,
@@ -172,15 +174,17 @@ class QboClient:
 
     async def iter_open_invoices(
         self, *, page_size: int = MAX_PAGE
-    ) -> AsyncIterator[list[AccountingInvoice]]:
+    ) -> AsyncIterator[list[tuple[str, Listed]]]:
         """Pages in Id order; with ``list_concurrency`` > 1, a count(*) first, then that many
-        pages at a time (within the limiter), yielded as they arrive."""
+        pages at a time (within the limiter), yielded as they arrive. Only the listing's
+        fields are read (``_Listing``): no AccountingInvoice is built."""
         page_size = max(1, min(page_size, MAX_PAGE))
         start = 1
+        listing = _Listing()
         if self._list_concurrency > 1:
             planned = -(-(await self.count_open_invoices()) // page_size)
             start, last_full = 1 + planned * page_size, False
-            pages = self._pages_at_once(planned, page_size)
+            pages = self._pages_at_once(listing, planned, page_size)
             try:
                 async for page, is_last_and_full in pages:
                     last_full = last_full or is_last_and_full
@@ -191,32 +195,41 @@ class QboClient:
             if not last_full:  # the last planned page was short: nothing was added since
                 return
         while True:
-            page, returned = await self._open_page(start, page_size)
+            page, returned = await self._open_page(listing, start, page_size)
             if page:
                 yield page
             if returned < page_size:  # what QBO sent, skipped rows included
                 return
             start += page_size
 
-    async def _open_page(self, start: int, size: int) -> tuple[list[AccountingInvoice], int]:
-        return await self._invoice_page(
+    async def _open_page(
+        self, listing: _Listing, start: int, size: int
+    ) -> tuple[list[tuple[str, Listed]], int]:
+        """One page of open invoices as (number, listed) pairs, and how many rows QBO sent."""
+        answer = await self._query(
             "SELECT * FROM Invoice WHERE Balance > '0' ORDERBY Id "
-            f"STARTPOSITION {start} MAXRESULTS {size}"
+            f"STARTPOSITION {start} MAXRESULTS {size}",
+            each=(INVOICES, listing.row),
         )
+        rows = answer.get("Invoice", [])
+        if not isinstance(rows, list):
+            raise UpstreamError("the query answer's Invoice is not a list", system=SYSTEM)
+        return [row for row in rows if row is not None], len(rows)
 
     async def _pages_at_once(
-        self, planned: int, size: int
-    ) -> AsyncGenerator[tuple[list[AccountingInvoice], bool], None]:
+        self, listing: _Listing, planned: int, size: int
+    ) -> AsyncGenerator[tuple[list[tuple[str, Listed]], bool], None]:
         """Pages 1..planned, ``list_concurrency`` in flight; (page, is the last one full)."""
         waiting = iter(range(planned))
-        running: dict[asyncio.Task[tuple[list[AccountingInvoice], int]], int] = {}
+        running: dict[asyncio.Task[tuple[list[tuple[str, Listed]], int]], int] = {}
         try:
             while True:
                 while len(running) < self._list_concurrency:
                     index = next(waiting, None)
                     if index is None:
                         break
-                    running[asyncio.create_task(self._open_page(1 + index * size, size))] = index
+                    fetch = self._open_page(listing, 1 + index * size, size)
+                    running[asyncio.create_task(fetch)] = index
                 if not running:
                     return
                 done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
@@ -259,11 +272,15 @@ class QboClient:
     # -- the query endpoint -----------------------------------------------------------
     async def query(self, statement: str) -> dict[str, Any]:
         """Run one statement; returns the ``QueryResponse`` object (possibly empty)."""
+        return await self._query(statement)
+
+    async def _query(self, statement: str, *, each: Each | None = None) -> dict[str, Any]:
         body = await self._request(
             "POST",
             "/query",
             content=statement.encode(),
             headers={"Content-Type": "application/text"},
+            each=each,
         )
         response = body.get("QueryResponse")
         return response if isinstance(response, dict) else {}
@@ -298,7 +315,9 @@ class QboClient:
         *,
         content: bytes | None = None,
         headers: Mapping[str, str] | None = None,
+        each: Each | None = None,
     ) -> dict[str, Any]:
+        """The JSON body; with ``each``, decoded a slice at a time (``loads_in_slices``)."""
         url = f"/v3/company/{self._realm_id}{path}"
         params = {"minorversion": self._minor_version}
         attempt = 0
@@ -321,7 +340,7 @@ class QboClient:
                         headers={**(headers or {}), "Authorization": f"Bearer {token}"},
                     )
                 try:
-                    return self._observed(response)
+                    return await self._observed(response, each=each)
                 finally:  # httpx's response and its stream refer to each other: unlink them
                     response.stream = httpx.ByteStream(b"")  # so the body is freed now
             except ReconnectRequired:
@@ -360,9 +379,13 @@ class QboClient:
             attempt += 1
             await self._sleep(delay)
 
-    def _observed(self, response: httpx.Response) -> dict[str, Any]:
+    async def _observed(self, response: httpx.Response, *, each: Each | None) -> dict[str, Any]:
         try:
-            body = _body_or_raise(response)
+            if each is None:
+                body = await _body_or_raise(response, each=None)
+            else:
+                async with self._decoding:
+                    body = await _body_or_raise(response, each=each)
         except UpstreamError as exc:
             self._observer.request("qbo", outcome_of(exc))
             raise
@@ -377,11 +400,12 @@ class QboClient:
         return max(0.0, min(wait, self._max_retry_wait))
 
 
-def _body_or_raise(response: httpx.Response) -> dict[str, Any]:
+async def _body_or_raise(response: httpx.Response, *, each: Each | None) -> dict[str, Any]:
     request_id = response.headers.get("intuit_tid")
     if response.is_success:
         try:
-            body = parse_json(response.text)
+            text = response.text
+            body = parse_json(text) if each is None else await loads_in_slices(text, each=each)
         except ValueError:
             raise TransientError(
                 "the answer was not JSON",
@@ -489,3 +513,50 @@ def _datetime(value: object) -> datetime | None:
 
 def _missing(field: str) -> datetime:
     raise ValueError(f"invoice without {field}")
+
+
+# -- listing: only the fields the digest reads ----------------------------------------
+INVOICES = ("QueryResponse", "Invoice")
+"""Where a query answer holds its invoices."""
+
+
+class _Listing:
+    """Reads each open invoice's number, balance, last update, customer name and currency
+    straight from its document, as ``loads_in_slices`` decodes it: the document is dropped
+    at once. Equal names, currencies and times become one shared object, so the entries a
+    digest holds stay small."""
+
+    def __init__(self) -> None:
+        self._strings: dict[str | None, str | None] = {None: None}
+        self._times: dict[str, datetime] = {}
+
+    def row(self, raw: Any) -> tuple[str, Listed] | None:
+        """(number, listed), or None for a row without a DocNumber (skipped)."""
+        if not isinstance(raw, dict) or not raw.get("DocNumber"):
+            log.info(
+                "QuickBooks Online invoice without a DocNumber skipped (Id=%s)",
+                raw.get("Id") if isinstance(raw, dict) else None,
+            )
+            return None
+        times = self._times
+        try:
+            stamp = (raw.get("MetaData") or {}).get("LastUpdatedTime")
+            if not isinstance(stamp, str):
+                raise ValueError("invoice without LastUpdatedTime")
+            changed = times.get(stamp)
+            if changed is None:
+                changed = _datetime(stamp) or _missing("LastUpdatedTime")
+                if len(times) >= 10_000:
+                    times.clear()
+                times[stamp] = changed
+            name = str((raw.get("CustomerRef") or {}).get("name") or "")
+            currency = _opt_str((raw.get("CurrencyRef") or {}).get("value"))
+            balance = _amount(raw.get("Balance", 0))
+            number = str(raw["DocNumber"])
+        except (KeyError, TypeError, ValueError, ArithmeticError, AttributeError) as exc:
+            raise UpstreamError(
+                f"malformed invoice Id={raw.get('Id')!s:.30}: {type(exc).__name__}",
+                system=SYSTEM,
+            ) from exc
+        share = self._strings.setdefault
+        return number, (balance, changed, share(name, name) or "", share(currency, currency))
