@@ -124,6 +124,10 @@ class Settings(BaseSettings):
     """Document numbers per ``DocNumber IN (...)`` query (the digest's look-ups)."""
     qbo_list_concurrency: int = 10
     """Open-invoice pages fetched at once (after a count); 1 pages one after the other."""
+    qbo_decode_in_process: bool = False
+    """Decode the open-invoice listing's pages (~1.4 MB of JSON each) in the bot's process
+    instead of a worker process (started at the first digest), which keeps the event loop
+    free for the portal's pages meanwhile."""
     portal_lookup_concurrency: int = 4
     """Portal look-up batches (of 1000 numbers) in flight at once."""
 

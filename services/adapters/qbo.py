@@ -10,8 +10,8 @@ import asyncio
 import logging
 import random
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from datetime import UTC, date, datetime
-from decimal import Decimal
+from datetime import date, datetime
+from functools import partial
 from types import TracebackType
 from typing import Any
 from urllib.parse import quote as url_quote
@@ -21,9 +21,10 @@ from pydantic import SecretStr
 
 from services.adapters import qbo_evidence
 from services.adapters.hooks import NoObserver, RequestObserver, outcome_of
-from services.adapters.json_slices import PARSE_SLICE, Each, loads_in_slices
+from services.adapters.json_slices import PARSE_SLICE
 from services.adapters.limits import RateLimiter
 from services.adapters.qbo_auth import QboAuth
+from services.adapters.qbo_decoders import InProcessDecoder, ListingDecoder
 from services.adapters.qbo_faults import (
     SYSTEM,
     error_for,
@@ -32,6 +33,11 @@ from services.adapters.qbo_faults import (
     parse_json,
     retry_after,
 )
+from services.adapters.qbo_listing import Listing
+from services.adapters.qbo_listing import amount as _amount
+from services.adapters.qbo_listing import missing as _missing
+from services.adapters.qbo_listing import opt_str as _opt_str
+from services.adapters.qbo_listing import utc_datetime as _datetime
 from services.errors import (
     AuthenticationError,
     NotFoundError,
@@ -41,7 +47,6 @@ from services.errors import (
     UpstreamError,
 )
 from services.models import (
-    CENT,
     AccountingInvoice,
     AccountingPayment,
     CreditMemo,
@@ -51,6 +56,8 @@ from services.models import (
 from services.ports import Listed, TokenStore
 
 log = logging.getLogger("services.adapters.qbo")
+Decode = Callable[[bytes, str], Awaitable[Any]]
+"""A listing page's raw answer (content, encoding) to its body."""
 
 MAX_PAGE = 1000
 """Intuit's MAXRESULTS ceiling."""
@@ -94,6 +101,7 @@ class QboClient:
         clock: Callable[[], datetime] = utcnow,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         observer: RequestObserver | None = None,
+        decoder: ListingDecoder | None = None,
     ) -> None:
         self._realm_id = realm_id
         self._observer = observer or NoObserver()
@@ -104,6 +112,8 @@ class QboClient:
         self._lookup_batch = max(1, min(lookup_batch, MAX_PAGE))
         self._list_concurrency = max(1, list_concurrency)
         self._sleep = sleep
+        self.decoder = decoder or InProcessDecoder()
+        """Decodes the open-invoice listing's pages (here, or in a worker process)."""
         self._decoding = asyncio.Lock()
         """One long answer decoded at a time: the slices of several would all run before
         the event loop next looks at the sockets, keeping the portal's answers waiting."""
@@ -139,7 +149,10 @@ class QboClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        try:
+            await self.decoder.aclose()
+        finally:
+            await self._http.aclose()
 
     # -- AccountingSystem ---------------------------------------------------------------
     async def get_invoice(self, number: str) -> AccountingInvoice | None:
@@ -177,12 +190,14 @@ class QboClient:
     ) -> AsyncIterator[list[tuple[str, Listed]]]:
         """Pages in Id order; with ``list_concurrency`` > 1, a count(*) first, then that many
         pages at a time (within the limiter), yielded as they arrive. Only the listing's
-        fields are read (``_Listing``): no AccountingInvoice is built."""
+        fields are read (``Listing``, decoded by ``decoder``): no AccountingInvoice is built."""
         page_size = max(1, min(page_size, MAX_PAGE))
         start = 1
-        listing = _Listing()
+        listing = Listing()
         if self._list_concurrency > 1:
-            planned = -(-(await self.count_open_invoices()) // page_size)
+            total = await self.count_open_invoices()
+            await self.decoder.prepare(min(total, page_size))  # the longest page's invoices
+            planned = -(-total // page_size)
             start, last_full = 1 + planned * page_size, False
             pages = self._pages_at_once(listing, planned, page_size)
             try:
@@ -203,13 +218,13 @@ class QboClient:
             start += page_size
 
     async def _open_page(
-        self, listing: _Listing, start: int, size: int
+        self, listing: Listing, start: int, size: int
     ) -> tuple[list[tuple[str, Listed]], int]:
         """One page of open invoices as (number, listed) pairs, and how many rows QBO sent."""
         answer = await self._query(
             "SELECT * FROM Invoice WHERE Balance > '0' ORDERBY Id "
             f"STARTPOSITION {start} MAXRESULTS {size}",
-            each=(INVOICES, listing.row),
+            listing=listing,
         )
         rows = answer.get("Invoice", [])
         if not isinstance(rows, list):
@@ -217,7 +232,7 @@ class QboClient:
         return [row for row in rows if row is not None], len(rows)
 
     async def _pages_at_once(
-        self, listing: _Listing, planned: int, size: int
+        self, listing: Listing, planned: int, size: int
     ) -> AsyncGenerator[tuple[list[tuple[str, Listed]], bool], None]:
         """Pages 1..planned, ``list_concurrency`` in flight; (page, is the last one full)."""
         waiting = iter(range(planned))
@@ -274,13 +289,13 @@ class QboClient:
         """Run one statement; returns the ``QueryResponse`` object (possibly empty)."""
         return await self._query(statement)
 
-    async def _query(self, statement: str, *, each: Each | None = None) -> dict[str, Any]:
+    async def _query(self, statement: str, *, listing: Listing | None = None) -> dict[str, Any]:
         body = await self._request(
             "POST",
             "/query",
             content=statement.encode(),
             headers={"Content-Type": "application/text"},
-            each=each,
+            listing=listing,
         )
         response = body.get("QueryResponse")
         return response if isinstance(response, dict) else {}
@@ -315,9 +330,10 @@ class QboClient:
         *,
         content: bytes | None = None,
         headers: Mapping[str, str] | None = None,
-        each: Each | None = None,
+        listing: Listing | None = None,
     ) -> dict[str, Any]:
-        """The JSON body; with ``each``, decoded a slice at a time (``loads_in_slices``)."""
+        """The JSON body; with ``listing``, a listing page's (its invoices read by it) that
+        ``decoder`` decodes."""
         url = f"/v3/company/{self._realm_id}{path}"
         params = {"minorversion": self._minor_version}
         attempt = 0
@@ -340,7 +356,7 @@ class QboClient:
                         headers={**(headers or {}), "Authorization": f"Bearer {token}"},
                     )
                 try:
-                    return await self._observed(response, each=each)
+                    return await self._observed(response, listing=listing)
                 finally:  # httpx's response and its stream refer to each other: unlink them
                     response.stream = httpx.ByteStream(b"")  # so the body is freed now
             except ReconnectRequired:
@@ -379,13 +395,17 @@ class QboClient:
             attempt += 1
             await self._sleep(delay)
 
-    async def _observed(self, response: httpx.Response, *, each: Each | None) -> dict[str, Any]:
+    async def _observed(
+        self, response: httpx.Response, *, listing: Listing | None
+    ) -> dict[str, Any]:
         try:
-            if each is None:
-                body = await _body_or_raise(response, each=None)
+            if listing is None:
+                body = await _body_or_raise(response, None)
             else:
                 async with self._decoding:
-                    body = await _body_or_raise(response, each=each)
+                    body = await _body_or_raise(
+                        response, partial(self.decoder.decode, listing=listing)
+                    )
         except UpstreamError as exc:
             self._observer.request("qbo", outcome_of(exc))
             raise
@@ -400,12 +420,15 @@ class QboClient:
         return max(0.0, min(wait, self._max_retry_wait))
 
 
-async def _body_or_raise(response: httpx.Response, *, each: Each | None) -> dict[str, Any]:
+async def _body_or_raise(response: httpx.Response, decode: Decode | None) -> dict[str, Any]:
+    """The JSON body (``decode``: a listing page's decoder), or the error it stands for."""
     request_id = response.headers.get("intuit_tid")
     if response.is_success:
         try:
-            text = response.text
-            body = parse_json(text) if each is None else await loads_in_slices(text, each=each)
+            if decode is None:
+                body = parse_json(response.text)
+            else:
+                body = await decode(response.content, response.encoding or "utf-8")
         except ValueError:
             raise TransientError(
                 "the answer was not JSON",
@@ -486,77 +509,5 @@ def to_invoice(raw: Mapping[str, Any]) -> AccountingInvoice:
     )
 
 
-def _amount(value: object) -> Decimal:
-    if isinstance(value, bool) or not isinstance(value, Decimal | int | str):
-        raise ValueError(f"not an amount: {type(value).__name__}")
-    amount = Decimal(value)
-    cents = amount.quantize(CENT)
-    return cents if cents == amount else amount
-
-
-def _opt_str(value: object) -> str | None:
-    return None if value is None or value == "" else str(value)
-
-
 def _date(value: object) -> date | None:
     return date.fromisoformat(value[:10]) if isinstance(value, str) and value else None
-
-
-def _datetime(value: object) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    parsed = datetime.fromisoformat(value)
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
-
-
-def _missing(field: str) -> datetime:
-    raise ValueError(f"invoice without {field}")
-
-
-# -- listing: only the fields the digest reads ----------------------------------------
-INVOICES = ("QueryResponse", "Invoice")
-"""Where a query answer holds its invoices."""
-
-
-class _Listing:
-    """Reads each open invoice's number, balance, last update, customer name and currency
-    straight from its document, as ``loads_in_slices`` decodes it: the document is dropped
-    at once. Equal names, currencies and times become one shared object, so the entries a
-    digest holds stay small."""
-
-    def __init__(self) -> None:
-        self._strings: dict[str | None, str | None] = {None: None}
-        self._times: dict[str, datetime] = {}
-
-    def row(self, raw: Any) -> tuple[str, Listed] | None:
-        """(number, listed), or None for a row without a DocNumber (skipped)."""
-        if not isinstance(raw, dict) or not raw.get("DocNumber"):
-            log.info(
-                "QuickBooks Online invoice without a DocNumber skipped (Id=%s)",
-                raw.get("Id") if isinstance(raw, dict) else None,
-            )
-            return None
-        times = self._times
-        try:
-            stamp = (raw.get("MetaData") or {}).get("LastUpdatedTime")
-            if not isinstance(stamp, str):
-                raise ValueError("invoice without LastUpdatedTime")
-            changed = times.get(stamp)
-            if changed is None:
-                changed = _datetime(stamp) or _missing("LastUpdatedTime")
-                if len(times) >= 10_000:
-                    times.clear()
-                times[stamp] = changed
-            name = str((raw.get("CustomerRef") or {}).get("name") or "")
-            currency = _opt_str((raw.get("CurrencyRef") or {}).get("value"))
-            balance = _amount(raw.get("Balance", 0))
-            number = str(raw["DocNumber"])
-        except (KeyError, TypeError, ValueError, ArithmeticError, AttributeError) as exc:
-            raise UpstreamError(
-                f"malformed invoice Id={raw.get('Id')!s:.30}: {type(exc).__name__}",
-                system=SYSTEM,
-            ) from exc
-        share = self._strings.setdefault
-        return number, (balance, changed, share(name, name) or "", share(currency, currency))
