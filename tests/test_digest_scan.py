@@ -189,3 +189,42 @@ async def test_a_failing_look_up_fails_the_scan() -> None:
     portal.get_invoices = broken  # type: ignore[method-assign]
     with pytest.raises(DigestFailed):
         await digest(qbo, portal)
+
+
+class SlowSide(Side):
+    """A side whose pages come slowly (QuickBooks held to its quota); it notes how many
+    pages the other side had listed when each of its own pages arrived."""
+
+    def __init__(self, invoices: Sequence[AccountingInvoice | PortalInvoice], other: Side) -> None:
+        super().__init__(invoices)
+        self.other = other
+        self.leads: list[int] = []
+
+    async def iter_open_invoices(
+        self, *, page_size: int = 1000
+    ) -> AsyncIterator[list[tuple[str, Listed]]]:
+        async for page in super().iter_open_invoices(page_size=page_size):
+            await asyncio.sleep(0.005)
+            self.leads.append(self.other.pages - self.pages)
+            yield page
+
+
+@pytest.mark.parametrize("max_ahead", [6, 1000])
+async def test_the_side_that_runs_ahead_waits_for_the_other(max_ahead: int) -> None:
+    numbers = [str(n) for n in range(100, 160)]
+    portal = Side([mirror(n, "10.00") for n in numbers])
+    qbo = SlowSide([acct(n, "10.00") for n in numbers], portal)
+    result = await digest(qbo, portal, max_ahead=max_ahead)
+    assert result.discrepancies == () and result.compared == 60  # the same answer
+    if max_ahead == 6:  # pages of two: at most 6 entries (3 pages) and one page more ahead
+        assert max(qbo.leads) <= 4
+    else:  # no cap in reach: the portal lists everything while QBO is on its first pages
+        assert max(qbo.leads) >= 25
+
+
+async def test_listings_in_opposite_orders_never_both_wait() -> None:
+    numbers = [str(n) for n in range(100, 160)]
+    portal = Side([mirror(n, "10.00") for n in numbers])
+    qbo = Side([acct(n, "10.00") for n in reversed(numbers)])  # nothing pairs until halfway
+    result = await asyncio.wait_for(digest(qbo, portal, max_ahead=6), 5)
+    assert result.discrepancies == () and result.compared == 60
