@@ -37,5 +37,5 @@ class Caller:
             await self.respond(
                 text=text, blocks=blocks, response_type="ephemeral", replace_original=False
             )
-        except (aiohttp.ClientError, ValueError) as exc:
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
             log.warning("could not answer %s privately: %s", self.user_id, type(exc).__name__)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from commands.blocks import Message, check_message, context, section
-from commands.format import fmt_money
+from commands.format import escape, fmt_money
 from services.models import Comparison, PortalPayment
 
 STEPS = (
@@ -24,11 +24,13 @@ IN_SYNC_NOTE = (
 
 
 def payment_line(payment: PortalPayment, customer: str | None = None) -> str:
+    """The failure in one line; every value from the portal or QuickBooks escaped."""
     amount = fmt_money(payment.amount, payment.currency)
-    whose = f"invoice {payment.invoice_number}" + (f", {customer}" if customer else "")
-    reason = payment.error or "no reason given"
+    whose = f"invoice {escape(payment.invoice_number)}"
+    whose += f", {escape(customer)}" if customer else ""
+    reason = escape(payment.error or "no reason given")
     return (
-        f"Portal payment {payment.reference} of {amount} on {payment.paid_at:%b %d} "
+        f"Portal payment {escape(payment.reference)} of {amount} on {payment.paid_at:%b %d} "
         f"({whose}) failed to post to QuickBooks: {reason}"
     )
 
@@ -56,7 +58,7 @@ def alert_message(
             section(f"*To fix it in QuickBooks first*\n{steps}"),
             context(
                 f"Alerted {now:%b %d, %H:%M} UTC. I could not read the invoice itself just "
-                f"now: `/invoice check {payment.invoice_number}` shows it."
+                f"now: `/invoice check {escape(payment.invoice_number)}` shows it."
             ),
         ]
         return Message(text=text, blocks=blocks)

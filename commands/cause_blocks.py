@@ -15,7 +15,7 @@ from slack_sdk.models.blocks import (
 )
 
 from commands.actions import ActionId, ButtonState
-from commands.format import fmt_money
+from commands.format import escape, fmt_money
 from services.models import Action, Cause, Comparison, Diagnosis
 
 MAX_SECTION = 3000
@@ -53,30 +53,32 @@ def cause_line(diagnosis: Diagnosis) -> str:
     """The cause in one line: ``*Cause: Stale copy* (high confidence): ...``."""
     icon = _ICONS.get(diagnosis.cause, ":mag:")
     title = CAUSE_TITLES[diagnosis.cause]
-    return f"{icon} *Cause: {title}* ({diagnosis.confidence.value} confidence). {diagnosis.summary}"
+    summary = escape(diagnosis.summary)
+    return f"{icon} *Cause: {title}* ({diagnosis.confidence.value} confidence). {summary}"
 
 
 def cause_blocks(diagnosis: Diagnosis) -> list[Block]:
     """The cause, the evidence, what was checked (when unknown), the steps, the warning."""
     blocks: list[Block] = [_section(cause_line(diagnosis))]
     if diagnosis.evidence:
-        blocks.append(_section("\n".join(f"• {line}" for line in diagnosis.evidence)))
+        blocks.append(_section("\n".join(f"• {escape(line)}" for line in diagnosis.evidence)))
     if diagnosis.cause is Cause.UNKNOWN and diagnosis.checked:
         blocks.append(
-            _section("*What I checked*\n" + "\n".join(f"• {c}" for c in diagnosis.checked))
+            _section("*What I checked*\n" + "\n".join(f"• {escape(c)}" for c in diagnosis.checked))
         )
     elif any(line.startswith("Could not check") for line in diagnosis.checked):
         gaps = [line for line in diagnosis.checked if line.startswith("Could not check")]
-        blocks.append(ContextBlock(elements=[MarkdownTextObject(text="\n".join(gaps))]))
+        text = escape("\n".join(gaps))
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=text)]))
     if diagnosis.steps:
-        steps = "\n".join(f"{i}. {step}" for i, step in enumerate(diagnosis.steps, 1))
+        steps = "\n".join(f"{i}. {escape(step)}" for i, step in enumerate(diagnosis.steps, 1))
         where = "in QuickBooks first" if diagnosis.action is Action.FIX_IN_QUICKBOOKS else ""
         blocks.append(_section(f"*To fix it {where}*\n{steps}".replace("  ", " ")))
     if diagnosis.hidden_by_resync:
         blocks.append(
             _section(
                 ":warning: *No plain resync*: it would overwrite the portal's balance and take "
-                "out of view " + "; ".join(diagnosis.hidden_by_resync) + "."
+                "out of view " + escape("; ".join(diagnosis.hidden_by_resync)) + "."
             )
         )
     return blocks
@@ -96,7 +98,7 @@ def resync_anyway_button(
         else "The portal will be resynced"
     )
     if diagnosis.hidden_by_resync:
-        lost = "Lost from view: " + "; ".join(diagnosis.hidden_by_resync) + "."
+        lost = "Lost from view: " + escape("; ".join(diagnosis.hidden_by_resync)) + "."
     else:
         lost = "Nothing I checked explains the difference; if the portal's figure was right, it drops out of view."
     text = f"{shows}. {lost}"
@@ -121,7 +123,7 @@ def resync_anyway_button(
 def fix_first_confirm(diagnosis: Diagnosis) -> ConfirmObject:
     """For a resync that only helps once QuickBooks is fixed (a credit to apply)."""
     first = diagnosis.steps[0] if diagnosis.steps else "Fix it in QuickBooks first."
-    text = f"Did you do this first? {first}"
+    text = f"Did you do this first? {escape(first)}"
     if len(text) > MAX_CONFIRM_TEXT:
         text = text[: MAX_CONFIRM_TEXT - 1] + "…"
     return ConfirmObject(

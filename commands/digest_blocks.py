@@ -27,7 +27,7 @@ from commands.blocks import (
     resync_invoice_button,
     section,
 )
-from commands.format import fmt_ago, fmt_money
+from commands.format import escape, fmt_ago, fmt_money
 from services.digest import DigestResult, Discrepancy, Kind
 from services.models import Cause
 from services.reconcile import choose_sync_date
@@ -118,7 +118,7 @@ def discrepancy_line(d: Discrepancy, *, now: datetime) -> str:
     def money(amount: Decimal) -> str:
         return fmt_money(amount, d.currency)
 
-    name = f"*{d.number}* · {d.customer}" if d.customer else f"*{d.number}*"
+    name = f"*{escape(d.number)}* · {escape(d.customer)}" if d.customer else f"*{escape(d.number)}*"
     match d.kind:
         case Kind.STALE_BALANCE:
             assert d.accounting_balance is not None and d.portal_balance is not None

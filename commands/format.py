@@ -8,6 +8,12 @@ from decimal import Decimal
 _SYMBOLS = {"USD": "$", "CAD": "CA$", "AUD": "A$", "GBP": "£", "EUR": "€", "NZD": "NZ$"}
 
 
+def escape(text: str) -> str:
+    """Text from another system, safe in mrkdwn: Slack's three escapes, so a value such as
+    ``<!channel>`` or ``<https://x|y>`` shows as written instead of pinging or linking."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def fmt_money(amount: Decimal, currency: str | None = "USD") -> str:
     """`$1,234.50`, `-$10.00`, `1,234.50 CHF`."""
     code = (currency or "USD").upper()

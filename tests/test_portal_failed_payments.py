@@ -18,6 +18,7 @@ from pydantic import SecretStr
 from sandbox.portal import DEFAULT_API_KEY
 from sandbox.portal_payments import take_payment
 from services.adapters.portal import PortalClient
+from services.errors import UpstreamError
 from tests.portal_world import World, running_world
 
 SPEC = schemathesis.openapi.from_path(Path(__file__).parents[1] / "docs" / "portal-api.yaml")
@@ -120,3 +121,15 @@ async def test_the_adapter_follows_every_page_of_a_replay() -> None:
     assert asked[0]["transfer_status"] == "failed"
     assert asked[0]["transferred_since"].startswith("2026-11-30T08:00:00")
     assert asked[1]["cursor"] == "abc"
+
+
+async def test_a_portal_paging_in_circles_is_an_error_not_a_hang() -> None:
+    def replay(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"payments": [payment("CB-1", 1)], "next_cursor": "x"})
+
+    transport = httpx.MockTransport(replay)
+    async with aclosing(
+        PortalClient(base_url="http://portal.test", api_key=KEY, transport=transport)
+    ) as portal:
+        with pytest.raises(UpstreamError, match="repeat"):
+            await portal.list_failed_payments(since=datetime(2026, 11, 30, tzinfo=UTC))

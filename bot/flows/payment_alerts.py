@@ -29,7 +29,9 @@ LEASE = "payment-alerts"
 
 
 async def alert_failed_payments(deps: Container) -> int:
-    """One poll: alert every failure nobody alerted about yet. Returns how many were posted."""
+    """One poll: alert every failure nobody alerted about yet. Returns how many were posted.
+    A payment whose alert cannot be posted is logged and tried again at the next poll; it
+    does not hold up the others."""
     channel = deps.settings.payment_alerts_channel
     if not channel:
         return 0
@@ -40,12 +42,17 @@ async def alert_failed_payments(deps: Container) -> int:
             continue  # alerted before (or by another replica right now)
         try:
             ts = await _post_alert(deps, channel, payment)
-        except BaseException:
+        except asyncio.CancelledError:
             await asyncio.shield(deps.payment_alerts.release(payment_id=payment.id))
             raise
-        await deps.payment_alerts.posted(payment_id=payment.id, message_ts=ts)
+        except Exception:
+            log.warning("could not alert about portal payment %s", payment.id, exc_info=True)
+            await deps.payment_alerts.release(payment_id=payment.id)
+            continue
+        await asyncio.shield(deps.payment_alerts.posted(payment_id=payment.id, message_ts=ts))
         METRICS.payment_alerts.inc()
         posted += 1
+        await _audit(deps, payment)
     return posted
 
 
@@ -73,15 +80,22 @@ async def _post_alert(deps: Container, channel: str, payment: PortalPayment) -> 
     )
     await deps.pacer.wait(channel)
     response = await deps.slack.chat_postMessage(channel=channel, **message.as_kwargs())
-    await deps.audit.record(
-        actor="bot",
-        action="payment_alert",
-        target=payment.invoice_number,
-        outcome="posted",
-        detail=f"{payment.reference}: {payment.error or ''}"[:500],
-    )
     log.info("alerted: portal payment %s on %s failed", payment.reference, payment.invoice_number)
     return str(response["ts"])
+
+
+async def _audit(deps: Container, payment: PortalPayment) -> None:
+    """Best effort: the alert is posted and recorded as such whatever happens here."""
+    try:
+        await deps.audit.record(
+            actor="bot",
+            action="payment_alert",
+            target=payment.invoice_number,
+            outcome="posted",
+            detail=f"{payment.reference}: {payment.error or ''}"[:500],
+        )
+    except Exception:
+        log.warning("could not audit the alert about %s", payment.id, exc_info=True)
 
 
 async def poll_once(deps: Container) -> int:

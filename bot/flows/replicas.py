@@ -16,7 +16,7 @@ import logging
 from bot.bootstrap import Container
 from bot.errors import log_unexpected, reply_for
 from bot.progress import SlackThreadReporter
-from services.jobs import Job, Outcome
+from services.jobs import InvalidTransition, Job, Outcome
 from services.resync import ResyncResult
 from services.storage.jobs import Claim, ClaimLost
 
@@ -64,7 +64,11 @@ async def _end_with_error(deps: Container, job: Job, exc: Exception) -> Job:
     after its lease): the thread says so with a reference id; the log has the traceback."""
     reference = log_unexpected(exc, f"resync job {job.id} failed")
     error = f"Something went wrong on my side (reference `{reference}`)"
-    ended = await deps.jobs.finish(job_id=job.id, outcome=Outcome.ERROR, detail=error)
+    try:
+        ended = await deps.jobs.finish(job_id=job.id, outcome=Outcome.ERROR, detail=error)
+    except (ClaimLost, InvalidTransition) as lost:  # taken over, or it had ended already
+        log.warning("job %s not ended here: %s", job.id, type(lost).__name__)
+        return job
     await reporter(deps).finished(ended, ResyncResult(Outcome.ERROR, error=error))
     return ended
 

@@ -405,11 +405,15 @@ class PortalClient:
             "limit": 1000,
         }
         failed: list[PortalPayment] = []
+        seen: set[str] = set()
         while True:
             page = parse(PaymentPage, await self._call("GET", "/payments", params=params))
             failed += [p.domain() for p in page.payments]
             if page.next_cursor is None:
                 return failed
+            if page.next_cursor in seen:  # a portal paging in circles must not hold us
+                raise UpstreamError("the portal's payment pages repeat a cursor", system=SYSTEM)
+            seen.add(page.next_cursor)
             params["cursor"] = page.next_cursor
 
     # HTTP.

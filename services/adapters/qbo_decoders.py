@@ -177,7 +177,7 @@ class WorkerDecoder:
                     await process.stdin.drain()
                     (size,) = ANSWER.unpack(await process.stdout.readexactly(ANSWER.size))
                     answer = pickle.loads(await process.stdout.readexactly(size))
-            except (OSError, EOFError, TimeoutError, pickle.UnpicklingError) as exc:
+            except Exception as exc:  # a pipe error, a timeout, a frame that will not unpickle
                 self._discard(process, broken=True)
                 raise WorkerBroken(f"{type(exc).__name__}: {exc}") from exc
             except BaseException:  # cancelled mid-exchange: the next answer is not ours

@@ -1,11 +1,15 @@
 """Failed portal payments alerted about (the ``payment_alerts`` table). Keyword-only methods.
 
 ``claim`` inserts the payment's row if it is not there yet, in one statement (INSERT ... ON
-CONFLICT DO NOTHING): of two pollers that see the same failure, one wins and alerts. A claim
-whose message could not be posted is dropped (``release``), so the next poll tries again.
+CONFLICT DO UPDATE ... WHERE): of two pollers that see the same failure, one wins and
+alerts. A claim whose message could not be posted is dropped (``release``), so the next
+poll tries again; one left behind by a replica that died before posting (no message ts) is
+taken over once it is ``stale_after`` old.
 """
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -16,14 +20,18 @@ from services.storage.db import Database
 from services.storage.tables import PaymentAlertRow
 
 TABLE = PaymentAlertRow.__table__  # type: ignore[attr-defined]
+STALE_AFTER = timedelta(minutes=10)
 
 
 class PaymentAlerts:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def claim(self, *, payment: PortalPayment, channel: str) -> bool:
+    async def claim(
+        self, *, payment: PortalPayment, channel: str, stale_after: timedelta = STALE_AFTER
+    ) -> bool:
         """True if nobody alerted about ``payment`` yet (and now this caller does)."""
+        now = utcnow()
         insert = pg_insert if self._db.dialect == "postgresql" else sqlite_insert
         statement = (
             insert(TABLE)
@@ -35,9 +43,13 @@ class PaymentAlerts:
                 error=payment.error,
                 transferred_at=payment.transferred_at,
                 channel=channel,
-                alerted_at=utcnow(),
+                alerted_at=now,
             )
-            .on_conflict_do_nothing(index_elements=[TABLE.c.payment_id])
+            .on_conflict_do_update(
+                index_elements=[TABLE.c.payment_id],
+                set_={"alerted_at": now, "channel": channel},
+                where=TABLE.c.message_ts.is_(None) & (TABLE.c.alerted_at < now - stale_after),
+            )
             .returning(TABLE.c.payment_id)
         )
         async with self._db.engine.begin() as conn:
