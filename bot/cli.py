@@ -8,11 +8,15 @@ import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import typer
 import uvicorn
 
 from bot.settings import Settings
+
+if TYPE_CHECKING:
+    from bot.bootstrap import Container
 
 cli = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 
@@ -28,21 +32,45 @@ def setup_logging(level: str) -> None:
 
 
 class GracefulServer(uvicorn.Server):
-    """uvicorn's server, except that SIGTERM and SIGINT end ``serve()`` and nothing more:
-    uvicorn raises the signal again once it has stopped, which would end the process
-    before the bot hands its running jobs to the other replicas and closes its clients."""
+    """uvicorn's server, except that it leaves the signals to ``Shutdown``: uvicorn raises
+    SIGTERM again once it has stopped, which would end the process before the bot hands its
+    running jobs to the other replicas and closes its clients."""
 
     @contextmanager
     def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+class Shutdown:
+    """SIGTERM and SIGINT, from start to exit: the first asks the server to stop (or, while
+    the bot is still starting, not to serve at all); later ones are only logged, so the
+    hand-over of running jobs is never cut short."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self.server: uvicorn.Server | None = None
+        self._handled = (signal.SIGINT, signal.SIGTERM)
+
+    def __enter__(self) -> Shutdown:
         loop = asyncio.get_running_loop()
-        handled = (signal.SIGINT, signal.SIGTERM)
-        for sig in handled:
-            loop.add_signal_handler(sig, self.handle_exit, sig, None)
-        try:
-            yield
-        finally:
-            for sig in handled:
-                loop.remove_signal_handler(sig)
+        for sig in self._handled:
+            loop.add_signal_handler(sig, self._on_signal, sig)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in self._handled:
+            loop.remove_signal_handler(sig)
+
+    def _on_signal(self, sig: signal.Signals) -> None:
+        log = logging.getLogger("bot")
+        if self.requested:
+            log.info("%s again: still handing over, please wait", sig.name)
+            return
+        log.info("%s: stopping", sig.name)
+        self.requested = True
+        if self.server is not None:
+            self.server.should_exit = True
 
 
 @cli.command()
@@ -61,19 +89,29 @@ def run() -> None:
 
 
 async def _run(settings: Settings) -> None:
-    from bot.app import build_app
     from bot.bootstrap import bootstrap
+
+    with Shutdown() as shutdown:
+        container = await bootstrap(settings)
+        try:
+            if not shutdown.requested:
+                await _serve(settings, container, shutdown)
+        finally:
+            logging.getLogger("bot").info("shutting down: running jobs go to the other replicas")
+            await container.aclose()
+
+
+async def _serve(settings: Settings, container: Container, shutdown: Shutdown) -> None:
+    from bot.app import build_app
     from bot.flows.payment_alerts import start_payment_alerts
     from bot.flows.resync import resume_jobs
     from bot.http import build_http_app, tune_gc
     from bot.scheduler import start_scheduler
 
-    container = await bootstrap(settings)
     app = build_app(container)
     log = logging.getLogger("bot")
-    scheduler = None
+    scheduler = start_scheduler(container)  # the daily digest, when DIGEST_CHANNEL is set
     try:
-        scheduler = start_scheduler(container)  # the daily digest, when DIGEST_CHANNEL is set
         resumed = await resume_jobs(container)
         if resumed:
             log.info("resumed %d unfinished resync job(s)", resumed)
@@ -86,7 +124,8 @@ async def _run(settings: Settings) -> None:
             access_log=False,
             log_level="warning",
         )
-        server = GracefulServer(config)  # stops on SIGINT / SIGTERM
+        server = shutdown.server = GracefulServer(config)
+        server.should_exit = shutdown.requested  # a signal during the start: do not serve
         tune_gc()  # everything is built: keep the collector's pauses out of the acks
         if settings.socket_mode:
             from bot.socket import socket_mode
@@ -98,10 +137,8 @@ async def _run(settings: Settings) -> None:
             log.info("listening on %s:%d/slack/events", settings.http_host, settings.http_port)
             await server.serve()
     finally:
-        log.info("shutting down: running jobs are handed to the other replicas")
         if scheduler is not None:
             scheduler.shutdown()
-        await container.aclose()
 
 
 @cli.command()
