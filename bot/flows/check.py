@@ -3,6 +3,7 @@ the invoice's thread. "Resync anyway": the resync a diagnosis held back, once co
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
@@ -13,17 +14,35 @@ from bot.flows.resync import resync_invoice_button, start_full_resync
 from commands.actions import ButtonState
 from commands.blocks import check_message, error_message
 from services.check import check_invoice
+from services.errors import UpstreamError
 from services.models import Comparison, Verdict
 from services.reconcile import choose_sync_date
 
+log = logging.getLogger(__name__)
 
-async def run_check(deps: Container, caller: Caller, number: str) -> Comparison:
-    comparison = await check_invoice(
+
+async def check(deps: Container, number: str) -> Comparison:
+    """Both sides of one invoice compared and, when they differ, explained."""
+    return await check_invoice(
         number,
         accounting=deps.accounting,
         portal=deps.portal,
         tolerance=deps.settings.money_tolerance,
     )
+
+
+async def check_or_none(deps: Container, number: str, *, purpose: str) -> Comparison | None:
+    """``check``, or None when a system did not answer (logged): for a message that goes
+    out with or without the invoice's check."""
+    try:
+        return await check(deps, number)
+    except UpstreamError as exc:
+        log.warning("%s: could not check invoice %s: %s", purpose, number, exc)
+        return None
+
+
+async def run_check(deps: Container, caller: Caller, number: str) -> Comparison:
+    comparison = await check(deps, number)
     diagnosis = comparison.diagnosis
     await deps.audit.record(
         actor=caller.user_id,

@@ -16,6 +16,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.bootstrap import Container
 from bot.context import Caller
+from bot.flows.check import check_or_none
 from bot.metrics import record_digest
 from commands.blocks import Message, error_message
 from commands.digest_blocks import (
@@ -28,7 +29,6 @@ from commands.digest_blocks import (
     thread_messages,
 )
 from commands.digest_causes import explained_messages
-from services.check import check_invoice
 from services.digest import (
     DigestAlreadyDone,
     DigestAlreadyRunning,
@@ -39,7 +39,6 @@ from services.digest import (
     Trigger,
 )
 from services.digest_scan import run_digest
-from services.errors import UpstreamError
 from services.models import Cause, Comparison
 from services.storage import leases
 
@@ -223,17 +222,8 @@ async def explain_worst(
     its plain line. Also returns each explained invoice's cause (for the CSV)."""
 
     async def explain(found: Discrepancy) -> Comparison | None:
-        try:
-            comparison = await check_invoice(
-                found.number,
-                accounting=deps.accounting,
-                portal=deps.portal,
-                tolerance=deps.settings.money_tolerance,
-            )
-        except UpstreamError as exc:
-            log.warning("digest: could not explain %s: %s", found.number, exc)
-            return None
-        return comparison if comparison.diagnosis is not None else None
+        comparison = await check_or_none(deps, found.number, purpose="digest")
+        return comparison if comparison is not None and comparison.diagnosis else None
 
     comparisons = await asyncio.gather(*(explain(found) for found in worst))
     explained = [(f, c) for f, c in zip(worst, comparisons, strict=True) if c is not None]

@@ -16,11 +16,10 @@ import logging
 from datetime import timedelta
 
 from bot.bootstrap import Container
+from bot.flows.check import check_or_none
 from bot.metrics import METRICS
 from commands.alert_blocks import alert_message
-from services.check import check_invoice
-from services.errors import UpstreamError
-from services.models import Comparison, PortalPayment
+from services.models import PortalPayment
 from services.reconcile import choose_sync_date
 from services.storage import leases
 
@@ -57,17 +56,8 @@ async def alert_failed_payments(deps: Container) -> int:
 
 
 async def _post_alert(deps: Container, channel: str, payment: PortalPayment) -> str:
-    comparison: Comparison | None
-    try:
-        comparison = await check_invoice(
-            payment.invoice_number,
-            accounting=deps.accounting,
-            portal=deps.portal,
-            tolerance=deps.settings.money_tolerance,
-        )
-    except UpstreamError as exc:  # the alert goes out anyway, without the invoice's check
-        log.warning("failed-payment alert for %s without its check: %s", payment.id, exc)
-        comparison = None
+    # The alert goes out anyway, without the invoice's check if a system does not answer.
+    comparison = await check_or_none(deps, payment.invoice_number, purpose="payment alert")
     now = deps.clock()
     acct = comparison.accounting if comparison else None
     message = alert_message(

@@ -26,6 +26,13 @@ ALERTS: dict[str, Any] = {
 }
 
 
+def alerts_on(bot: RunningBot) -> None:
+    """Alerts into #finance for a bot started without them (polls are then run by hand)."""
+    bot.container.settings = bot.container.settings.model_copy(
+        update={"alert_channel": "C0FINANCE1"}
+    )
+
+
 def alerts(world: SandboxWorld) -> list[Any]:
     return [m for m in channel_messages(world) if "failed to transfer" in str(m.blocks)]
 
@@ -73,9 +80,7 @@ async def test_replicas_alert_a_failure_once(world: SandboxWorld, database_url: 
 async def test_a_failure_that_leaves_the_balances_agreeing_still_says_what_to_do(
     world: SandboxWorld, bot: RunningBot
 ) -> None:
-    bot.container.settings = bot.container.settings.model_copy(
-        update={"alert_channel": "C0FINANCE1"}
-    )
+    alerts_on(bot)
     await take_payment(world.portal, "11264", Decimal("89.50"), reference="CB-5002")
     assert await alert_failed_payments(bot.container) == 1
     [alert] = alerts(world)
@@ -107,9 +112,7 @@ async def test_an_alert_that_could_not_be_posted_is_posted_at_the_next_poll(
 ) -> None:
     flaky = FailingFirstPost(bot.container.slack)
     bot.container.slack = flaky  # type: ignore[assignment]
-    bot.container.settings = bot.container.settings.model_copy(
-        update={"alert_channel": "C0FINANCE1"}
-    )
+    alerts_on(bot)
     await take_payment(world.portal, "11264", Decimal("89.50"), reference="CB-7001")
     assert await alert_failed_payments(bot.container) == 0  # logged, not raised
     assert flaky.failed == 1 and alerts(world) == []
@@ -125,9 +128,7 @@ async def test_one_alert_that_cannot_be_posted_does_not_hold_up_the_others(
 ) -> None:
     flaky = FailingFirstPost(bot.container.slack)  # the oldest failure's alert fails
     bot.container.slack = flaky  # type: ignore[assignment]
-    bot.container.settings = bot.container.settings.model_copy(
-        update={"alert_channel": "C0FINANCE1"}
-    )
+    alerts_on(bot)
     await take_payment(world.portal, "11264", Decimal("5.00"), reference="CB-7101")
     await take_payment(world.portal, "11270", Decimal("5.00"), reference="CB-7102")
     assert await alert_failed_payments(bot.container) == 1
@@ -139,9 +140,7 @@ async def test_one_alert_that_cannot_be_posted_does_not_hold_up_the_others(
 async def test_a_claim_left_by_a_replica_that_died_before_posting_is_taken_over(
     world: SandboxWorld, bot: RunningBot
 ) -> None:
-    bot.container.settings = bot.container.settings.model_copy(
-        update={"alert_channel": "C0FINANCE1"}
-    )
+    alerts_on(bot)
     paid = await take_payment(world.portal, "11264", Decimal("5.00"), reference="CB-7201")
     [failed] = [
         p
@@ -166,9 +165,7 @@ async def test_a_claim_left_by_a_replica_that_died_before_posting_is_taken_over(
 async def test_portal_text_cannot_ping_or_link_in_the_channel(
     world: SandboxWorld, bot: RunningBot
 ) -> None:
-    bot.container.settings = bot.container.settings.model_copy(
-        update={"alert_channel": "C0FINANCE1"}
-    )
+    alerts_on(bot)
     await take_payment(world.portal, "11264", Decimal("5.00"), reference="<!channel>")
     assert await alert_failed_payments(bot.container) == 1
     [alert] = alerts(world)
