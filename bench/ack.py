@@ -143,6 +143,8 @@ class Round:
     latencies: list[float]
     wall: float
     failures: int
+    cpu: float = 0.0
+    """CPU seconds the server process spent during the round (Linux; 0 elsewhere)."""
 
     def p(self, q: float) -> float:
         ordered = sorted(self.latencies)
@@ -157,8 +159,17 @@ class Round:
         return len(self.latencies) / self.wall
 
 
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process so far, from /proc (0 where there is none)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def send_all(
-    url: str, requests: list[tuple[bytes, dict[str, str]]], concurrency: int
+    url: str, requests: list[tuple[bytes, dict[str, str]]], concurrency: int, pid: int = 0
 ) -> Round:
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     queue = list(reversed(requests))
@@ -177,10 +188,11 @@ async def send_all(
                 latencies.append(time.perf_counter() - started)
                 failures += response.status_code != 200
 
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), cpu_seconds(pid)
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         wall = time.perf_counter() - started
-    return Round(latencies, wall, failures)
+        cpu = cpu_seconds(pid) - cpu
+    return Round(latencies, wall, failures, cpu)
 
 
 async def wait_until(check: Callable[[], Awaitable[bool]], timeout: float, what: str) -> float:
@@ -251,6 +263,8 @@ class Summary:
     p50: float
     p99: float
     throughput: float
+    cpu: float
+    """The server's CPU milliseconds per request."""
 
     @classmethod
     def of(cls, rounds: list[Round]) -> Summary:
@@ -258,10 +272,11 @@ class Summary:
             statistics.median(r.p50 for r in rounds),
             statistics.median(r.p(0.99) for r in rounds),
             statistics.median(r.throughput for r in rounds),
+            statistics.median(r.cpu * 1000 / len(r.latencies) for r in rounds),
         )
 
     def __str__(self) -> str:
-        return f"{self.p50:7.2f} {self.p99:7.2f} {self.throughput:8.0f}"
+        return f"{self.p50:7.2f} {self.p99:7.2f} {self.throughput:8.0f} {self.cpu:8.2f}"
 
 
 async def main(total: int, levels: list[int], repeat: int) -> int:
@@ -299,7 +314,10 @@ async def main(total: int, levels: list[int], repeat: int) -> int:
             f"(medians); ack latency in ms; load average {os.getloadavg()[0]:.1f} "
             f"on {os.cpu_count()} CPUs"
         )
-        print(f"{'at once':>8} {'':>5} {'p50':>7} {'p99':>7} {'req/s':>8} {'answered in':>12}")
+        print(
+            f"{'at once':>8} {'':>5} {'p50':>7} {'p99':>7} {'req/s':>8} {'cpu ms':>8} "
+            f"{'answered in':>12}"
+        )
         for level in levels:
             bares, bots, answered, during = [], [], [], 0
             for turn in range(repeat):
@@ -307,14 +325,14 @@ async def main(total: int, levels: list[int], repeat: int) -> int:
                 # Alternate who goes first (outside load falls on both alike); the bot's
                 # answers are always awaited before the bare endpoint's round begins.
                 if turn % 2 == 0:
-                    bares.append(await send_all(bare_url, requests, level))
-                bots.append(await send_all(bot_url, requests, level))
+                    bares.append(await send_all(bare_url, requests, level, bare.pid))
+                bots.append(await send_all(bot_url, requests, level, bot.pid))
                 during += await posted() - expected
                 expected += total
                 took = await wait_until(partial(_at_least, posted, expected), 300, "answers")
                 answered.append(bots[-1].wall + took)
                 if turn % 2 == 1:
-                    bares.append(await send_all(bare_url, requests, level))
+                    bares.append(await send_all(bare_url, requests, level, bare.pid))
             bare_m, bot_m = Summary.of(bares), Summary.of(bots)
             print(f"{level:>8} {'bare':>5} {bare_m}")
             print(f"{level:>8} {'bot':>5} {bot_m} {statistics.median(answered):9.1f} s")

@@ -106,6 +106,7 @@ async def _serve(settings: Settings, container: Container, shutdown: Shutdown) -
     from bot.flows.payment_alerts import start_payment_alerts
     from bot.flows.resync import resume_jobs
     from bot.http import build_http_app, tune_gc
+    from bot.quiet_gc import QuietCollector
     from bot.scheduler import start_scheduler
 
     app = build_app(container)
@@ -127,6 +128,7 @@ async def _serve(settings: Settings, container: Container, shutdown: Shutdown) -
         server = shutdown.server = GracefulServer(config)
         server.should_exit = shutdown.requested  # a signal during the start: do not serve
         tune_gc()  # everything is built: keep the collector's pauses out of the acks
+        container.tasks.watchers.append(QuietCollector())  # and out of bursts of requests
         if settings.socket_mode:
             from bot.socket import socket_mode
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any
+from typing import Any, Protocol
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +22,14 @@ MAX_DELAY = 2.0
 MAX_RUNNING = 32
 """Work born of Slack requests running at once; more waits its turn (a burst of 400 checks
 at once would make every HTTP connection pool and the database queue up, and answer later)."""
+
+
+class QuietWatcher(Protocol):
+    """Told when the requests begin after a quiet moment, and when the next one comes."""
+
+    def busy(self) -> None: ...
+
+    def quiet(self) -> None: ...
 
 
 class BackgroundTasks:
@@ -40,6 +48,7 @@ class BackgroundTasks:
         self._timer = False
         self._release: asyncio.Future[None] | None = None
         """What held work waits for; resolved at a quiet moment or after ``max_delay``."""
+        self.watchers: list[QuietWatcher] = []
 
     @property
     def busy(self) -> bool:
@@ -52,6 +61,9 @@ class BackgroundTasks:
     def request_started(self) -> None:
         """A Slack request arrived: hold back new work until it is answered."""
         self._requests += 1
+        if self._quiet:
+            for watcher in self.watchers:
+                watcher.busy()
         self._quiet = False
 
     def request_finished(self) -> None:
@@ -73,6 +85,8 @@ class BackgroundTasks:
             loop.call_later(self.quiet - idle, self._open_if_quiet)
             return
         self._quiet = True
+        for watcher in self.watchers:
+            watcher.quiet()
         self._release_held(self._release)
 
     def _held(self) -> asyncio.Future[None] | None:
