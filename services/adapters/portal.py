@@ -9,6 +9,7 @@ travels in ``X-API-Key`` and is never logged or put in an error message.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -22,6 +23,7 @@ import httpx
 from pydantic import BaseModel, BeforeValidator, ConfigDict, SecretStr, ValidationError
 
 from services.adapters.hooks import NoObserver, RequestObserver, outcome_of
+from services.adapters.on_the_wire import cursor_at_end, sent_signal, until_sent
 from services.adapters.portal_errors import SyncAlreadyRunning
 from services.adapters.portal_payments import (
     MAX_LOOKUP,
@@ -297,27 +299,44 @@ class PortalClient:
     async def iter_open_invoices(
         self, *, page_size: int = 1000
     ) -> AsyncIterator[list[tuple[str, Listed]]]:
-        """Pages in number order, as (number, listed) pairs: only the listing's fields are read."""
+        """Pages in number order, as (number, listed) pairs: only the listing's fields are read.
+        Each next page is asked for before the current one is decoded (``on_the_wire``)."""
         params: dict[str, str | int] = {"status": "open", "limit": max(1, min(page_size, 1000))}
-        fetch = asyncio.ensure_future(self._call("GET", "/invoices", params=params))
+        fetch: asyncio.Future[Any]
+        fetch = asyncio.ensure_future(self._call("GET", "/invoices", params=params, raw=True))
         strings: dict[str | None, str | None] = {None: None}
         times: dict[str, datetime] = {}
         try:
             while True:
-                body = await fetch
+                raw = await fetch
+                guess = cursor_at_end(raw)
+                if guess is not None:
+                    fetch = await self._next_page(params, guess)
+                body = _json_page(raw)
                 cursor = body.get("next_cursor") if isinstance(body, dict) else None
-                if isinstance(cursor, str):  # ask for the next page while this one is read
-                    ahead = {**params, "cursor": cursor}
-                    fetch = asyncio.ensure_future(self._call("GET", "/invoices", params=ahead))
-                    await asyncio.sleep(0)  # let it go out now: the pages follow one another
+                if cursor != guess:  # the raw bytes said otherwise, or nothing
+                    _forget(fetch)
+                    if isinstance(cursor, str):
+                        fetch = await self._next_page(params, cursor)
                 page, cursor = _listed_page(body, strings, times)
                 if page:
                     yield page
                 if cursor is None:
                     return
         finally:
-            fetch.cancel()  # when the reader stops early; its error, if any, is not news
-            fetch.add_done_callback(lambda f: None if f.cancelled() else f.exception())
+            _forget(fetch)  # when the reader stops early
+
+    async def _next_page(self, params: dict[str, str | int], cursor: str) -> asyncio.Future[Any]:
+        """The next page asked for; returns once the request is on the wire."""
+        sent, extensions = sent_signal()
+        fetch = asyncio.ensure_future(
+            self._call(
+                "GET", "/invoices", params={**params, "cursor": cursor},
+                extensions=extensions, raw=True,
+            )
+        )  # fmt: skip
+        await until_sent(sent, fetch)
+        return fetch
 
     # Integrations and syncs.
     async def list_integrations(self) -> list[Integration]:
@@ -425,6 +444,8 @@ class PortalClient:
         params: dict[str, str | int] | None = None,
         json: dict[str, Any] | None = None,
         read_only: bool | None = None,
+        extensions: dict[str, Any] | None = None,
+        raw: bool = False,
     ) -> Any:
         """The JSON body of a 2xx answer; any other answer raised as a typed error.
 
@@ -434,10 +455,12 @@ class PortalClient:
         safe = method == "GET" if read_only is None else read_only
         attempt = 0
         while True:
-            outcome, retry, wait = await self._attempt(method, path, params, json, safe=safe)
+            outcome, retry, wait = await self._attempt(
+                method, path, params, json, safe=safe, extensions=extensions
+            )
             if isinstance(outcome, httpx.Response):
                 try:
-                    return self._observed(outcome, method, path)
+                    return self._observed(outcome, method, path, raw=raw)
                 finally:  # httpx's response and its stream refer to each other: unlink them
                     outcome.stream = httpx.ByteStream(b"")  # so the body is freed now
             self._observer.request(SYSTEM, outcome_of(outcome))
@@ -457,9 +480,11 @@ class PortalClient:
             self._observer.retry(SYSTEM, outcome_of(outcome))
             await self._sleep(delay)
 
-    def _observed(self, response: httpx.Response, method: str, path: str) -> Any:
+    def _observed(
+        self, response: httpx.Response, method: str, path: str, *, raw: bool = False
+    ) -> Any:
         try:
-            body = self._body(response, method, path)
+            body = self._body(response, method, path, raw=raw)
         except UpstreamError as exc:
             self._observer.request(SYSTEM, outcome_of(exc))
             raise
@@ -474,10 +499,13 @@ class PortalClient:
         json: dict[str, Any] | None,
         *,
         safe: bool,
+        extensions: dict[str, Any] | None = None,
     ) -> tuple[httpx.Response | UpstreamError, bool, float | None]:
         """(answer or error, worth retrying, seconds the portal asked to wait)."""
         try:
-            response = await self._http.request(method, path, params=params, json=json)
+            response = await self._http.request(
+                method, path, params=params, json=json, extensions=extensions
+            )
         except httpx.TimeoutException as exc:
             never_sent = isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout)
             error = TransientError(f"{method} {path} timed out", system=SYSTEM)
@@ -500,9 +528,12 @@ class PortalClient:
             return error, safe or status == 503, _retry_after(response)
         return response, False, None
 
-    def _body(self, response: httpx.Response, method: str, path: str) -> Any:
+    def _body(self, response: httpx.Response, method: str, path: str, *, raw: bool = False) -> Any:
+        """The decoded JSON of a 2xx answer (its bytes with ``raw``), or the error it is."""
         status = response.status_code
         if status < 300:
+            if raw:
+                return response.content
             try:
                 return response.json()
             except ValueError:
@@ -536,6 +567,19 @@ class PortalClient:
                 f"The portal answered in an unexpected shape ({where}: {problem['msg']})",
                 system=SYSTEM,
             ) from None
+
+
+def _json_page(raw: bytes) -> Any:
+    try:
+        return json.loads(raw)
+    except ValueError:
+        raise UpstreamError("GET /invoices answered with invalid JSON", system=SYSTEM) from None
+
+
+def _forget(fetch: asyncio.Future[Any]) -> None:
+    """A page no longer wanted: cancelled, and its error, if any, is not news."""
+    fetch.cancel()
+    fetch.add_done_callback(lambda f: None if f.cancelled() else f.exception())
 
 
 def _error_field(response: httpx.Response, name: str) -> str | None:

@@ -1,0 +1,134 @@
+"""The portal's cursor listing gets each next request out early: the cursor is read from the
+end of the raw answer, the decoded answer confirms it, and the current page is read once the
+next request is on the wire."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from sandbox.portal import DEFAULT_API_KEY
+from services.adapters.on_the_wire import cursor_at_end, sent_signal, until_sent
+from services.adapters.portal import PortalClient
+from services.errors import UpstreamError
+from tests.portal_world import running_world
+
+KEY = SecretStr(DEFAULT_API_KEY)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (b'{"invoices":[],"next_cursor":"bjoxMTI2MA=="}', "bjoxMTI2MA=="),
+        (b'{ "invoices": [],\n  "next_cursor" : "abc" }\n', "abc"),
+        (b'{"invoices":[],"next_cursor":null}', None),
+        (b'{"next_cursor":"abc","invoices":[]}', None),  # not the last member: not guessed
+        (b'{"invoices":[],"next_cursor":"a\\u0062"}', None),  # escapes: left to the decoder
+        (b'{"invoices":[],"meta":{"next_cursor":"abc"}}', None),  # nested, not the answer's
+        (b'{"invoices":[{"number":"1","next_cursor":"abc"}]}', None),
+        (b'{"invoices":[],"next_cursor":"\xff"}', None),
+        (b"", None),
+    ],
+)
+def test_the_cursor_is_read_from_the_end_of_the_raw_answer(
+    raw: bytes, expected: str | None
+) -> None:
+    assert cursor_at_end(raw) == expected
+
+
+def _row(number: int) -> dict[str, Any]:
+    return {
+        "number": str(number),
+        "external_id": None,
+        "customer": {"id": "1", "name": "Acme"},
+        "total": "10.00",
+        "balance": "10.00",
+        "currency": "USD",
+        "status": "open",
+        "integration_id": "int-1",
+        "last_synced_at": None,
+        "updated_at": None,
+    }
+
+
+def pages_answering(write: Any, pages: int = 3) -> tuple[httpx.MockTransport, list[str | None]]:
+    """A portal of ``pages`` pages of two invoices; ``write`` renders each answer's bytes.
+    Also returns the cursors asked for, in order."""
+    asked: list[str | None] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        cursor = request.url.params.get("cursor")
+        asked.append(cursor)
+        index = 0 if cursor is None else int(cursor.removeprefix("ab"))
+        rows = [_row(10_000 + 2 * index), _row(10_001 + 2 * index)]
+        following = f"ab{index + 1}" if index + 1 < pages else None
+        return httpx.Response(200, content=write(rows, following, index))
+
+    return httpx.MockTransport(answer), asked
+
+
+async def listed(transport: httpx.MockTransport) -> list[str]:
+    portal = PortalClient(base_url="http://portal.test", api_key=KEY, transport=transport)
+    try:
+        return [n async for page in portal.iter_open_invoices(page_size=2) for n, _ in page]
+    finally:
+        await portal.aclose()
+
+
+async def test_a_cursor_the_raw_answer_does_not_show_is_followed_as_decoded() -> None:
+    def cursor_first(rows: list[Any], following: str | None, _: int) -> bytes:
+        return json.dumps({"next_cursor": following, "invoices": rows}).encode()
+
+    def cursor_escaped(rows: list[Any], following: str | None, _: int) -> bytes:
+        body = json.dumps({"invoices": rows, "next_cursor": following})
+        return body.replace('"ab', '"a\\u0062').encode()  # the same string, written escaped
+
+    for write in (cursor_first, cursor_escaped):
+        transport, asked = pages_answering(write)
+        assert await listed(transport) == [str(n) for n in range(10_000, 10_006)]
+        assert asked == [None, "ab1", "ab2"]  # each page once, none asked twice
+
+
+async def test_a_page_that_is_not_json_is_an_error_even_after_its_cursor_was_read() -> None:
+    def broken_second_page(rows: list[Any], following: str | None, index: int) -> bytes:
+        body = json.dumps({"invoices": rows, "next_cursor": following})
+        return (body.replace("[", "[[", 1) if index == 1 else body).encode()
+
+    transport, asked = pages_answering(broken_second_page)
+    with pytest.raises(UpstreamError, match="invalid JSON"):
+        await listed(transport)
+    assert asked[:2] == [None, "ab1"]
+
+
+async def test_the_signal_comes_when_the_request_is_on_the_wire_not_when_it_is_answered() -> None:
+    async with running_world() as world:
+        world.portal.latency = 0.5
+        async with httpx.AsyncClient(base_url=world.portal_url) as http:
+            sent, extensions = sent_signal()
+            fetch = asyncio.ensure_future(
+                http.get(
+                    "/api/v1/invoices/11260",
+                    headers={"X-API-Key": DEFAULT_API_KEY},
+                    extensions=extensions,
+                )
+            )
+            await asyncio.wait_for(until_sent(sent, fetch), 0.4)
+            assert sent.done() and not fetch.done()
+            response = await fetch
+        assert Decimal(response.json()["balance"]) == Decimal("40.00")
+
+
+async def test_without_trace_events_the_wait_ends_with_the_answer() -> None:
+    async with httpx.AsyncClient(
+        transport=httpx.MockTransport(lambda _: httpx.Response(204))
+    ) as http:
+        sent, extensions = sent_signal()
+        fetch = asyncio.ensure_future(http.get("http://portal.test/", extensions=extensions))
+        await asyncio.wait_for(until_sent(sent, fetch), 1)
+        assert fetch.done() and (await fetch).status_code == 204
