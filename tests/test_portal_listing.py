@@ -132,3 +132,13 @@ async def test_without_trace_events_the_wait_ends_with_the_answer() -> None:
         fetch = asyncio.ensure_future(http.get("http://portal.test/", extensions=extensions))
         await asyncio.wait_for(until_sent(sent, fetch), 1)
         assert fetch.done() and (await fetch).status_code == 204
+
+
+async def test_a_portal_paging_in_circles_is_an_error_not_a_hang() -> None:
+    def back_to_the_first(rows: list[Any], following: str | None, index: int) -> bytes:
+        return json.dumps({"invoices": rows, "next_cursor": "ab1"}).encode()
+
+    transport, asked = pages_answering(back_to_the_first)
+    with pytest.raises(UpstreamError, match="repeat a cursor"):
+        await asyncio.wait_for(listed(transport), 5)
+    assert asked == [None, "ab1"]

@@ -306,18 +306,23 @@ class PortalClient:
         fetch = asyncio.ensure_future(self._call("GET", "/invoices", params=params, raw=True))
         strings: dict[str | None, str | None] = {None: None}
         times: dict[str, datetime] = {}
+        seen: set[str] = set()
         try:
             while True:
                 raw = await fetch
                 guess = cursor_at_end(raw)
-                if guess is not None:
+                if guess is not None and guess not in seen:
                     fetch = await self._next_page(params, guess)
                 body = _json_page(raw)
                 cursor = body.get("next_cursor") if isinstance(body, dict) else None
+                if isinstance(cursor, str) and cursor in seen:  # paging in circles
+                    raise UpstreamError("the portal's invoice pages repeat a cursor", system=SYSTEM)
                 if cursor != guess:  # the raw bytes said otherwise, or nothing
                     _forget(fetch)
                     if isinstance(cursor, str):
                         fetch = await self._next_page(params, cursor)
+                if isinstance(cursor, str):
+                    seen.add(cursor)
                 page, cursor = _listed_page(body, strings, times)
                 if page:
                     yield page
