@@ -73,8 +73,22 @@ def pages_answering(write: Any, pages: int = 3) -> tuple[httpx.MockTransport, li
     return httpx.MockTransport(answer), asked
 
 
-async def listed(transport: httpx.MockTransport) -> list[str]:
-    portal = PortalClient(base_url="http://portal.test", api_key=KEY, transport=transport)
+class Outcomes:
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    def request(self, system: str, outcome: str) -> None:
+        self.seen.append(outcome)
+
+    def retry(self, system: str, reason: str) -> None: ...
+
+    def secret(self, value: str) -> None: ...
+
+
+async def listed(transport: httpx.MockTransport, observer: Outcomes | None = None) -> list[str]:
+    portal = PortalClient(
+        base_url="http://portal.test", api_key=KEY, transport=transport, observer=observer
+    )
     try:
         return [n async for page in portal.iter_open_invoices(page_size=2) for n, _ in page]
     finally:
@@ -91,7 +105,9 @@ async def test_a_cursor_the_raw_answer_does_not_show_is_followed_as_decoded() ->
 
     for write in (cursor_first, cursor_escaped):
         transport, asked = pages_answering(write)
-        assert await listed(transport) == [str(n) for n in range(10_000, 10_006)]
+        outcomes = Outcomes()
+        assert await listed(transport, outcomes) == [str(n) for n in range(10_000, 10_006)]
+        assert outcomes.seen == ["ok", "ok", "ok"]
         assert asked == [None, "ab1", "ab2"]  # each page once, none asked twice
 
 
@@ -101,9 +117,11 @@ async def test_a_page_that_is_not_json_is_an_error_even_after_its_cursor_was_rea
         return (body.replace("[", "[[", 1) if index == 1 else body).encode()
 
     transport, asked = pages_answering(broken_second_page)
+    outcomes = Outcomes()
     with pytest.raises(UpstreamError, match="invalid JSON"):
-        await listed(transport)
+        await listed(transport, outcomes)
     assert asked[:2] == [None, "ab1"]
+    assert outcomes.seen[:2] == ["ok", "error"]  # each page counted once, as it was
 
 
 async def test_the_signal_comes_when_the_request_is_on_the_wire_not_when_it_is_answered() -> None:

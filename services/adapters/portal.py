@@ -313,7 +313,7 @@ class PortalClient:
                 guess = cursor_at_end(raw)
                 if guess is not None and guess not in seen:
                     fetch = await self._next_page(params, guess)
-                body = _json_page(raw)
+                body = self._json_page(raw)
                 cursor = body.get("next_cursor") if isinstance(body, dict) else None
                 if isinstance(cursor, str) and cursor in seen:  # paging in circles
                     raise UpstreamError("the portal's invoice pages repeat a cursor", system=SYSTEM)
@@ -488,11 +488,23 @@ class PortalClient:
     def _observed(
         self, response: httpx.Response, method: str, path: str, *, raw: bool = False
     ) -> Any:
+        """The answer's body (its bytes with ``raw``: counted once ``_json_page`` decodes it)."""
         try:
             body = self._body(response, method, path, raw=raw)
         except UpstreamError as exc:
             self._observer.request(SYSTEM, outcome_of(exc))
             raise
+        if not raw:
+            self._observer.request(SYSTEM, outcome_of(None))
+        return body
+
+    def _json_page(self, raw: bytes) -> Any:
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            error = UpstreamError("GET /invoices answered with invalid JSON", system=SYSTEM)
+            self._observer.request(SYSTEM, outcome_of(error))
+            raise error from None
         self._observer.request(SYSTEM, outcome_of(None))
         return body
 
@@ -572,13 +584,6 @@ class PortalClient:
                 f"The portal answered in an unexpected shape ({where}: {problem['msg']})",
                 system=SYSTEM,
             ) from None
-
-
-def _json_page(raw: bytes) -> Any:
-    try:
-        return json.loads(raw)
-    except ValueError:
-        raise UpstreamError("GET /invoices answered with invalid JSON", system=SYSTEM) from None
 
 
 def _forget(fetch: asyncio.Future[Any]) -> None:
