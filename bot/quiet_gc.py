@@ -2,10 +2,10 @@
 
 A collection stops the whole process; the bot's server tunes it to run seldom (``tune_gc``),
 so each one is long (about 10 ms in bench/ack.py), and every ack in flight waits for it.
-While requests arrive the collector is paused, and it runs again at the next quiet moment,
-when the held work starts, or after ``max_pause`` seconds of requests without one: a
+While requests arrive the collector is paused, and it runs again at the next quiet moment
+(when held work starts too), or after ``max_pause`` seconds of requests without one: a
 sustained load collects as usual. Reference counting frees everything that is not a cycle
-meanwhile, so a pause costs little memory.
+meanwhile, so a pause costs little memory. The server switches it back on when it stops.
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ next request is on the wire."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 from decimal import Decimal
 from typing import Any
@@ -120,13 +121,13 @@ async def test_a_page_that_is_not_json_is_an_error_even_after_its_cursor_was_rea
     outcomes = Outcomes()
     with pytest.raises(UpstreamError, match="invalid JSON"):
         await listed(transport, outcomes)
-    assert asked[:2] == [None, "ab1"]
-    assert outcomes.seen[:2] == ["ok", "error"]  # each page counted once, as it was
+    assert asked == [None, "ab1", "ab2"]  # the third was asked for from the raw cursor
+    assert outcomes.seen == ["ok", "error"]  # each page counted once, as it was
 
 
 async def test_the_signal_comes_when_the_request_is_on_the_wire_not_when_it_is_answered() -> None:
     async with running_world() as world:
-        world.portal.latency = 0.5
+        world.portal.latency = 2.0
         async with httpx.AsyncClient(base_url=world.portal_url) as http:
             sent, extensions = sent_signal()
             fetch = asyncio.ensure_future(
@@ -136,7 +137,7 @@ async def test_the_signal_comes_when_the_request_is_on_the_wire_not_when_it_is_a
                     extensions=extensions,
                 )
             )
-            await asyncio.wait_for(until_sent(sent, fetch), 0.4)
+            await asyncio.wait_for(until_sent(sent, fetch), 1.5)
             assert sent.done() and not fetch.done()
             response = await fetch
         assert Decimal(response.json()["balance"]) == Decimal("40.00")
@@ -160,3 +161,100 @@ async def test_a_portal_paging_in_circles_is_an_error_not_a_hang() -> None:
     with pytest.raises(UpstreamError, match="repeat a cursor"):
         await asyncio.wait_for(listed(transport), 5)
     assert asked == [None, "ab1"]
+
+
+class TracedPages(httpx.AsyncBaseTransport):
+    """Pages of two invoices, three pages, answered after ``latency``; the request's trace
+    hook hears that it was sent, as httpcore tells it. ``before_sending`` (cursor -> what to
+    await first) stands for a request slow to leave; ``refuse_once`` cursors fail to
+    connect on their first attempt."""
+
+    def __init__(self, *, latency: float = 0.2) -> None:
+        self.latency = latency
+        self.events: list[str] = []
+        self.before_sending: dict[str, asyncio.Event] = {}
+        self.refuse_once: set[str] = set()
+        self.cancelled: list[str] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        cursor = request.url.params.get("cursor") or "first"
+        trace = request.extensions.get("trace")
+        try:
+            if cursor in self.before_sending:
+                await self.before_sending[cursor].wait()
+            if cursor in self.refuse_once:
+                self.refuse_once.discard(cursor)
+                if trace is not None:
+                    await trace("connection.connect_tcp.failed", {})
+                raise httpx.ConnectError("refused", request=request)
+            if trace is not None:
+                await trace("http11.send_request_body.complete", {})
+            self.events.append(f"sent {cursor}")
+            await asyncio.sleep(self.latency)
+        except asyncio.CancelledError:
+            self.cancelled.append(cursor)
+            raise
+        index = 0 if cursor == "first" else int(cursor.removeprefix("ab"))
+        rows = [_row(10_000 + 2 * index), _row(10_001 + 2 * index)]
+        following = f"ab{index + 1}" if index < 2 else None
+        return httpx.Response(200, json={"invoices": rows, "next_cursor": following})
+
+
+async def test_the_next_page_is_on_its_way_before_the_current_one_is_read() -> None:
+    transport = TracedPages()
+    portal = PortalClient(base_url="http://portal.test", api_key=KEY, transport=transport)
+    started = asyncio.get_running_loop().time()
+    async for page in portal.iter_open_invoices(page_size=2):
+        transport.events.append(f"read {page[0][0]}")
+    took = asyncio.get_running_loop().time() - started
+    await portal.aclose()
+    assert transport.events == [
+        "sent first", "sent ab1", "read 10000", "sent ab2", "read 10002", "read 10004",
+    ]  # fmt: skip
+    assert took < 3 * 0.2 + 0.3  # three pages, one after the other, and nothing more
+
+
+async def test_a_scan_cancelled_while_the_next_request_leaves_leaves_nothing_behind() -> None:
+    loop = asyncio.get_running_loop()
+    problems: list[dict[str, Any]] = []
+    loop.set_exception_handler(lambda _, context: problems.append(context))
+    transport = TracedPages(latency=0.01)
+    transport.before_sending["ab1"] = asyncio.Event()  # never set: the request never leaves
+    portal = PortalClient(base_url="http://portal.test", api_key=KEY, transport=transport)
+    pages: list[str] = []
+
+    async def scan() -> None:
+        async for page in portal.iter_open_invoices(page_size=2):
+            pages.append(page[0][0])
+
+    task = asyncio.create_task(scan())
+    await asyncio.sleep(0.2)  # the first page is in, the second request waits to leave
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await asyncio.sleep(0.05)
+    await portal.aclose()
+    gc.collect()
+    await asyncio.sleep(0)
+    loop.set_exception_handler(None)
+    assert pages == [] and transport.cancelled == ["ab1"] and problems == []
+
+
+async def test_a_next_request_that_fails_to_leave_does_not_hold_the_current_page() -> None:
+    transport = TracedPages(latency=0.01)
+    transport.refuse_once.add("ab1")
+    retry = asyncio.Event()
+
+    async def held_backoff(seconds: float) -> None:
+        await retry.wait()  # the retry waits until the test lets it go
+
+    portal = PortalClient(
+        base_url="http://portal.test", api_key=KEY, transport=transport, sleep=held_backoff
+    )
+    pages = portal.iter_open_invoices(page_size=2)
+    first = await asyncio.wait_for(anext(pages), 0.5)  # not held for the retry
+    assert first[0][0] == "10000" and transport.events == ["sent first"]
+    retry.set()
+    rest = [page[0][0] async for page in pages]
+    await portal.aclose()
+    assert rest == ["10002", "10004"]

@@ -31,22 +31,30 @@ def cursor_at_end(raw: bytes) -> str | None:
         return None
 
 
+MAX_WAIT = 1.0
+"""Seconds at most that the current page waits for the next request to leave."""
+
+
 def sent_signal() -> tuple[asyncio.Future[None], dict[str, Any]]:
-    """A future resolved once the request is sent, and the httpx ``extensions`` to send it
-    with (httpcore's ``trace`` hook)."""
+    """A future resolved once the request is sent, or once a step of sending it failed (a
+    retry would follow, after a pause: the current page need not wait for it), and the
+    httpx ``extensions`` to send it with (httpcore's ``trace`` hook)."""
     sent: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     async def trace(name: str, info: dict[str, Any]) -> None:
-        if name.endswith("send_request_body.complete") and not sent.done():
+        over = name.endswith(("send_request_body.complete", ".failed"))
+        if over and not sent.done():
             sent.set_result(None)
 
     return sent, {"trace": trace}
 
 
-async def until_sent(sent: asyncio.Future[None], fetch: asyncio.Future[Any]) -> None:
-    """Wait until the request is on the wire, or ``fetch`` is over (it failed, or its
-    transport, such as ``httpx.MockTransport``, sends no trace events)."""
+async def until_sent(
+    sent: asyncio.Future[None], fetch: asyncio.Future[Any], *, limit: float = MAX_WAIT
+) -> None:
+    """Wait until the request is on the wire, ``fetch`` is over (it failed, or its transport,
+    such as ``httpx.MockTransport``, sends no trace events), or ``limit`` seconds passed."""
     if sent.done() or fetch.done():
         return
     fetch.add_done_callback(lambda _: None if sent.done() else sent.set_result(None))
-    await sent
+    await asyncio.wait((sent,), timeout=limit)

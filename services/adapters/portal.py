@@ -340,7 +340,11 @@ class PortalClient:
                 extensions=extensions, raw=True,
             )
         )  # fmt: skip
-        await until_sent(sent, fetch)
+        try:
+            await until_sent(sent, fetch)
+        except BaseException:  # cancelled meanwhile: the request is nobody's now
+            _forget(fetch)
+            raise
         return fetch
 
     # Integrations and syncs.
