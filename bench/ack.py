@@ -8,7 +8,8 @@ emulator) before the next round starts.
 
 Each part runs in its own process, as it would in production: the bot (`invoicebot run`,
 HTTP mode, SQLite), the bare endpoint, the sandbox (fake QuickBooks Online, fake portal,
-Slack emulator) and this client. The bot's work after the ack (both reads, the evidence,
+Slack emulator) and this client. The bot checks each request's signature and acks it at
+the door (bot/door.py); its work after the ack (bolt's dispatch, both reads, the evidence,
 the audit row, the message) runs in the bot's process; it starts at the first quiet moment
 (50 ms without a request) or 2 s after it was asked for at the latest (bot/tasks.py), so
 the figures say how many checks were answered while commands were still arriving.

@@ -1,22 +1,20 @@
-"""HTTP mode's Slack endpoint, and in both modes: /healthz, /readyz and /metrics."""
+"""The HTTP app: Slack's door (HTTP mode, bot/door.py), and in both modes /healthz, /readyz
+and /metrics."""
 
 from __future__ import annotations
 
 import asyncio
 import gc
 import logging
-from urllib.parse import parse_qsl
 
-from slack_bolt.adapter.starlette.async_handler import to_async_bolt_request, to_starlette_response
-from slack_bolt.async_app import AsyncApp, AsyncBoltRequest
-from slack_bolt.context.async_context import AsyncBoltContext
-from slack_bolt.request.async_internals import build_async_context
+from slack_bolt.async_app import AsyncApp
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from bot.bootstrap import Container
+from bot.door import SlackDoor
 from bot.metrics import CONTENT_TYPE, METRICS, exposition, jobs_family
 from bot.socket import socket_state
 from services.storage.stats import job_counts, ping
@@ -57,46 +55,8 @@ def missing_settings(container: Container) -> list[str]:
     return []
 
 
-def bolt_request(request: Request, raw: bytes) -> AsyncBoltRequest:
-    """The request for bolt. bolt reads any form containing the word "payload" as a click
-    and finds none: a slash command whose text says "payload" would get a 404. Such a
-    form is read as the form it is (the signature still covers the raw body)."""
-    req = to_async_bolt_request(request, raw)
-    if not req.body and req.raw_body and req.content_type != "application/json":
-        form = dict(parse_qsl(req.raw_body, keep_blank_values=True))
-        if "payload" not in form:
-            req.body = form
-            req.context = build_async_context(AsyncBoltContext({}), form)
-    return req
-
-
-def _outcome(status: int) -> str:
-    if status < 300:
-        return "acked"
-    if status == 401:
-        return "refused_signature"
-    return "client_error" if status < 500 else "server_error"
-
-
 def build_http_app(bolt: AsyncApp, container: Container) -> Starlette:
     socket_mode = container.settings.socket_mode
-
-    async def slack_events(request: Request) -> Response:
-        tasks = container.tasks
-        tasks.request_started()  # acks first: new background work waits for a quiet moment
-        try:
-            response = to_starlette_response(
-                await bolt.async_dispatch(bolt_request(request, await request.body()))
-            )
-        except Exception as exc:
-            # bolt reads the payload's shape before it checks the signature: a payload
-            # of the wrong shape (never sent by Slack) is refused here, having run nothing.
-            log.warning("malformed Slack request refused (%s)", type(exc).__name__)
-            response = JSONResponse({"error": "malformed request"}, 400)
-        finally:
-            tasks.request_finished()
-        METRICS.slack_requests.inc(_outcome(response.status_code))
-        return response
 
     async def healthz(_: Request) -> Response:
         """Process up, database reachable, Slack connected (Socket Mode; n/a over HTTP)."""
@@ -138,5 +98,5 @@ def build_http_app(bolt: AsyncApp, container: Container) -> Starlette:
     if not socket_mode:
         # In Socket Mode requests are not signed: never accept them over HTTP. First in
         # the list: Slack's requests are most of the traffic, and routes are tried in order.
-        routes.insert(0, Route(SLACK_PATH, slack_events, methods=["POST"]))
+        routes.insert(0, Route(SLACK_PATH, SlackDoor(bolt, container).endpoint, methods=["POST"]))
     return Starlette(routes=routes)

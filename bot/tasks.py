@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
+from contextvars import ContextVar
 from typing import Any, Protocol
 
 log = logging.getLogger(__name__)
@@ -19,6 +20,10 @@ ErrorHook = Callable[[BaseException], Awaitable[None]]
 
 QUIET = 0.05
 MAX_DELAY = 2.0
+_RELEASED: ContextVar[bool] = ContextVar("released", default=False)
+"""Set in work that has waited for its quiet moment: what it starts is not held again (a
+request's dispatch after the ack starts the command's work, which would wait twice)."""
+
 MAX_RUNNING = 32
 """Work born of Slack requests running at once; more waits its turn (a burst of 400 checks
 at once would make every HTTP connection pool and the database queue up, and answer later)."""
@@ -113,7 +118,7 @@ class BackgroundTasks:
     ) -> asyncio.Task[Any]:
         """Run ``work`` in the background; exceptions go to ``on_error`` (lazy work's errors
         are never passed to bolt's error handler, so they are routed here)."""
-        held = self._held()
+        held = None if _RELEASED.get() else self._held()
         slots = self._slots if self._requests else None
         task = asyncio.create_task(
             self._guard(work, held, slots, name=name, on_error=on_error), name=name
@@ -139,6 +144,7 @@ class BackgroundTasks:
     ) -> None:
         if held is not None:
             await asyncio.shield(held)  # shared: one waiter cancelled leaves the others be
+            _RELEASED.set(True)  # in this task's context, and those of the tasks it starts
         if slots is None:
             await self._run(work, name=name, on_error=on_error)
             return

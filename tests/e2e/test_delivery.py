@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from bot.demo import RunningBot, SandboxWorld, running_bot
+from bot.door import WORK_NAME
 from bot.tasks import BackgroundTasks
 from sandbox.slack_emulator import Signing, sign
 from services.jobs import JobState, Outcome
@@ -149,7 +150,11 @@ async def test_an_unexpected_error_in_background_work_shows_a_reference(
 
 
 class ExplodingTasks(BackgroundTasks):
+    """Starts the request's dispatch after the ack; fails to start the listener's work."""
+
     def spawn(self, *args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("name") == WORK_NAME:
+            return super().spawn(*args, **kwargs)
         work = args[0] if args else kwargs.get("work")
         if work is not None:
             work.close()
@@ -293,3 +298,25 @@ async def test_an_unexpected_error_in_a_resync_ends_the_job_with_a_reference(
     [record] = [r for r in caplog.records if found.group(1) in r.getMessage()]
     assert record.levelno == logging.ERROR and "RuntimeError: kaboom" in caplog.text
     assert world.portal.invoices["11260"].balance != world.qbo.invoice("11260").balance
+
+
+async def test_work_started_by_held_work_is_not_held_again() -> None:
+    """A request's dispatch waited for its quiet moment: the command's work it starts runs
+    at once, even with new requests arriving (else it would wait a second time)."""
+    tasks = BackgroundTasks(quiet=0.02, max_delay=5)
+    ran: list[str] = []
+
+    async def inner() -> None:
+        ran.append("inner")
+
+    async def outer() -> None:
+        tasks.request_started()  # requests are arriving again when the held work runs
+        tasks.spawn(inner(), name="inner")
+
+    tasks.request_started()
+    tasks.spawn(outer(), name="outer")
+    tasks.request_finished()
+    await asyncio.sleep(0.3)
+    assert ran == ["inner"]
+    tasks.request_finished()
+    await tasks.drain(timeout=1)
