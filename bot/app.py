@@ -57,6 +57,9 @@ def build_app(container: Container) -> AsyncApp:
     app = AsyncApp(
         client=container.slack,
         signing_secret=settings.slack_signing_secret.get_secret_value(),
+        # The listener runs to its end before bolt answers (no 10 ms polling for the ack):
+        # in HTTP mode bolt runs after the door's ack anyway; in Socket Mode the ack follows
+        # the listener, which acks first and hands its work to a background task.
         process_before_response=True,
         # HTTP mode: every request's signature is checked at the door, before the ack and
         # before bolt sees it (bot/door.py). Socket Mode: requests are not signed.
@@ -78,7 +81,8 @@ def build_app(container: Container) -> AsyncApp:
 
 
 async def on_error(error: Exception, body: dict[str, Any], respond: Any) -> None:
-    """Errors raised inside listeners (before the work is handed to the background)."""
+    """Errors raised inside listeners (before a listener hands its work to a task of its
+    own, whose errors go to that task's error hook)."""
     message = reply_for(error)
     if respond is not None and body.get("response_url"):
         try:

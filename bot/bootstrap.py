@@ -74,10 +74,17 @@ class Container:
             if loop_task is not None:
                 loop_task.cancel()
                 await asyncio.wait([loop_task])
-        await self.tasks.cancel_all()  # running jobs are released to the other replicas
+        # Requests acked but not yet read are read and answered; then the running jobs are
+        # released to the other replicas.
+        await self.tasks.wind_down(grace=STOP_GRACE)
+        await self.tasks.cancel_all()
         await self.accounting.aclose()
         await self.portal.aclose()
         await self.db.dispose()
+
+
+STOP_GRACE = 5.0
+"""Seconds a stopping bot gives the requests it acked to be read and answered."""
 
 
 def slack_client(settings: Settings) -> AsyncWebClient:

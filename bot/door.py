@@ -19,9 +19,11 @@ import logging
 from typing import Any
 from urllib.parse import parse_qsl
 
+import aiohttp
 from slack_bolt.adapter.starlette.async_handler import to_async_bolt_request, to_starlette_response
 from slack_bolt.async_app import AsyncApp, AsyncBoltRequest
 from slack_bolt.context.async_context import AsyncBoltContext
+from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_bolt.request.async_internals import build_async_context
 from slack_bolt.response import BoltResponse
 from slack_sdk.signature import SignatureVerifier
@@ -29,7 +31,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from bot.bootstrap import Container
-from bot.context import Caller
 from bot.errors import reply_for
 from bot.metrics import METRICS
 
@@ -82,7 +83,8 @@ class SlackDoor:
             elif b"ssl_check=" in raw and dict(parse_qsl(raw.decode())).get("ssl_check") == "1":
                 response = Response(status_code=200)  # Slack checking its certificate
             else:
-                tasks.spawn(self.dispatch(request, raw), name=WORK_NAME, on_error=self.failed)
+                work = self.dispatch(request, raw)
+                tasks.spawn(work, name=WORK_NAME, on_error=self.failed, finish_at_stop=True)
                 response = Response(status_code=200)
         finally:
             tasks.request_finished()
@@ -108,33 +110,37 @@ class SlackDoor:
 
     async def dispatch(self, request: Request, raw: bytes) -> None:
         """bolt, after the response: runs the listener; an ack with a message is shown to
-        the person through ``response_url``, as Slack would have shown the ack."""
+        the person through ``response_url``, as Slack would have shown the ack. Counted
+        again only when it went wrong (``malformed``, ``not_handled``: both were acked)."""
         try:
             req = bolt_request(request, raw)
         except Exception as exc:
             log.warning("malformed Slack request ignored (%s)", type(exc).__name__)
             METRICS.slack_requests.inc("malformed")
             return
+        respond = _respond(req)
         try:
             response = await self.bolt.async_dispatch(req)
         except Exception as exc:  # bolt's own failure (listeners' go to bolt's error handler)
-            response = BoltResponse(status=200, body=json.dumps(reply_for(exc).as_kwargs()))
+            await _show(respond, reply_for(exc).as_kwargs())
+            return
         if response.status != 200:
             log.warning("Slack request not handled: bolt answered %d", response.status)
-            METRICS.slack_requests.inc(outcome(response.status))
+            METRICS.slack_requests.inc("not_handled")
             return
-        message = _message(response)
-        caller = _caller(req)
-        if message and caller is not None:
-            await caller.tell(**message)
+        await _show(respond, _message(response))
 
     async def failed(self, exc: BaseException) -> None:
         """Anything else that went wrong: logged with its traceback under a reference id."""
         reply_for(exc)
 
 
+ACK_FIELDS = frozenset({"text", "blocks", "attachments", "response_type", "thread_ts"})
+"""What an ack's body may say that response_url says the same way."""
+
+
 def _message(response: BoltResponse) -> dict[str, Any] | None:
-    """The text and blocks a listener acknowledged with, if any."""
+    """What a listener acknowledged with, if anything."""
     if not response.body:
         return None
     try:
@@ -143,12 +149,22 @@ def _message(response: BoltResponse) -> dict[str, Any] | None:
         return {"text": response.body}
     if not isinstance(body, dict) or not (body.get("text") or body.get("blocks")):
         return None
-    return {"text": str(body.get("text") or ""), "blocks": body.get("blocks")}
+    return {k: v for k, v in body.items() if k in ACK_FIELDS}
 
 
-def _caller(req: AsyncBoltRequest) -> Caller | None:
-    """Who sent the request, answered through its ``response_url`` (set by bolt)."""
-    respond = req.context.respond
-    if respond is None:
-        return None
-    return Caller(user_id=req.context.user_id or "", channel_id="", respond=respond)
+def _respond(req: AsyncBoltRequest) -> AsyncRespond | None:
+    """The request's ``response_url``, where the person can be answered privately."""
+    url = req.context.response_url
+    return AsyncRespond(response_url=url) if isinstance(url, str) and url else None
+
+
+async def _show(respond: AsyncRespond | None, message: dict[str, Any] | None) -> None:
+    """Show ``message`` as Slack shows an ack's: ephemeral unless it says otherwise. One
+    that cannot be delivered is logged, like any private reply (bot/context.py)."""
+    if respond is None or not message:
+        return
+    message = {"response_type": "ephemeral", **message, "replace_original": False}
+    try:
+        await respond(**message)
+    except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+        log.warning("could not show an ack's message: %s", type(exc).__name__)

@@ -1,4 +1,5 @@
-"""Background work started after the ack: kept referenced, counted, never silently lost.
+"""Background work started after the ack: kept referenced, counted, never silently lost
+(work cancelled before it began, when the process stops, is logged).
 
 Acks come first. While Slack requests are being answered, new background work is held
 until a quiet moment (``quiet`` seconds without a request) or for ``max_delay`` seconds at
@@ -54,6 +55,9 @@ class BackgroundTasks:
         self._release: asyncio.Future[None] | None = None
         """What held work waits for; resolved at a quiet moment or after ``max_delay``."""
         self.watchers: list[QuietWatcher] = []
+        self._unstarted: set[asyncio.Task[Any]] = set()
+        """Tasks whose work has not begun (held, or waiting for a slot)."""
+        self._finish_at_stop: set[asyncio.Task[Any]] = set()
 
     @property
     def busy(self) -> bool:
@@ -114,20 +118,32 @@ class BackgroundTasks:
 
     # -- the work ----------------------------------------------------------------------------
     def spawn(
-        self, work: Coroutine[Any, Any, Any], *, name: str, on_error: ErrorHook | None = None
+        self,
+        work: Coroutine[Any, Any, Any],
+        *,
+        name: str,
+        on_error: ErrorHook | None = None,
+        finish_at_stop: bool = False,
     ) -> asyncio.Task[Any]:
         """Run ``work`` in the background; exceptions go to ``on_error`` (lazy work's errors
-        are never passed to bolt's error handler, so they are routed here)."""
+        are never passed to bolt's error handler, so they are routed here). Work that is
+        short and ``finish_at_stop`` (a request acked before it was read) is run to its end
+        when the process stops (``wind_down``), held or not."""
         held = None if _RELEASED.get() else self._held()
         slots = self._slots if self._requests else None
         task = asyncio.create_task(
             self._guard(work, held, slots, name=name, on_error=on_error), name=name
         )
         self._tasks.add(task)
+        self._unstarted.add(task)
+        if finish_at_stop:
+            self._finish_at_stop.add(task)
 
         def done(finished: asyncio.Task[Any]) -> None:
             self._tasks.discard(finished)
-            if finished.cancelled():
+            self._finish_at_stop.discard(finished)
+            if finished in self._unstarted:
+                self._unstarted.discard(finished)
                 work.close()  # cancelled before it began: it never ran (no warning either)
 
         task.add_done_callback(done)
@@ -154,6 +170,8 @@ class BackgroundTasks:
     async def _run(
         self, work: Coroutine[Any, Any, Any], *, name: str, on_error: ErrorHook | None
     ) -> None:
+        if (task := asyncio.current_task()) is not None:
+            self._unstarted.discard(task)
         try:
             await work
         except asyncio.CancelledError:
@@ -177,7 +195,22 @@ class BackgroundTasks:
             if deadline is not None and loop.time() >= deadline:
                 break
 
+    async def wind_down(self, grace: float) -> None:
+        """The process is stopping: held work is let go, and the work that must finish
+        (``finish_at_stop``) is given ``grace`` seconds to."""
+        self._quiet = True
+        self._release_held(self._release)
+        if self._finish_at_stop:
+            await asyncio.wait(set(self._finish_at_stop), timeout=grace)
+
     async def cancel_all(self) -> None:
+        if self._unstarted:
+            names = sorted({t.get_name() for t in self._unstarted})
+            log.warning(
+                "stopping: %d background task(s) cancelled before they began (%s)",
+                len(self._unstarted),
+                ", ".join(names),
+            )
         for task in list(self._tasks):
             task.cancel()
         if self._tasks:

@@ -142,3 +142,11 @@ async def test_the_url_verification_challenge_is_answered_in_the_ack(door: Door)
 async def test_an_ssl_check_is_answered_and_runs_nothing(door: Door) -> None:
     response = await door.post(b"ssl_check=1&token=t")
     assert response.status_code == 200 and len(door.container.tasks) == 0
+
+
+async def test_a_stopping_bot_still_reads_and_answers_what_it_acked(door: Door) -> None:
+    response = await door.post(door.command("help"))
+    assert response.status_code == 200 and door.replies() == []  # held: no quiet moment yet
+    await door.container.aclose()  # as at SIGTERM, right after the ack
+    [reply] = door.replies()
+    assert "/invoice check NUMBER" in reply

@@ -67,9 +67,9 @@ class RecordingTasks(BackgroundTasks):
         super().__init__(quiet=0.0)
         self.started: list[str] = []
 
-    def spawn(self, work: Any, *, name: str, on_error: Any = None) -> Any:
+    def spawn(self, work: Any, *, name: str, on_error: Any = None, **kw: Any) -> Any:
         if name == WORK_NAME:
-            return super().spawn(work, name=name, on_error=on_error)
+            return super().spawn(work, name=name, on_error=on_error, **kw)
         self.started.append(name)
         work.close()
         return None

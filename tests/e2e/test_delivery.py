@@ -320,3 +320,19 @@ async def test_work_started_by_held_work_is_not_held_again() -> None:
     assert ran == ["inner"]
     tasks.request_finished()
     await tasks.drain(timeout=1)
+
+
+async def test_work_that_never_began_is_logged_when_the_bot_stops(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    tasks = BackgroundTasks(quiet=10, max_delay=10)
+    ran: list[str] = []
+
+    async def work() -> None:
+        ran.append("x")
+
+    tasks.request_started()
+    tasks.spawn(work(), name="command:Check")  # held: requests are still arriving
+    await tasks.cancel_all()
+    assert ran == [] and len(tasks) == 0
+    assert "1 background task(s) cancelled before they began (command:Check)" in caplog.text
