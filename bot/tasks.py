@@ -25,6 +25,9 @@ _RELEASED: ContextVar[bool] = ContextVar("released", default=False)
 """Set in work that has waited for its quiet moment: what it starts is not held again (a
 request's dispatch after the ack starts the command's work, which would wait twice)."""
 
+_FROM_REQUEST: ContextVar[bool] = ContextVar("from_request", default=False)
+"""Set in work born of a Slack request: what it starts is too, and takes a slot likewise."""
+
 MAX_RUNNING = 32
 """Work born of Slack requests running at once; more waits its turn (a burst of 400 checks
 at once would make every HTTP connection pool and the database queue up, and answer later)."""
@@ -130,7 +133,7 @@ class BackgroundTasks:
         short and ``finish_at_stop`` (a request acked before it was read) is run to its end
         when the process stops (``wind_down``), held or not."""
         held = None if _RELEASED.get() else self._held()
-        slots = self._slots if self._requests else None
+        slots = self._slots if self._requests or _FROM_REQUEST.get() else None
         task = asyncio.create_task(
             self._guard(work, held, slots, name=name, on_error=on_error), name=name
         )
@@ -164,6 +167,7 @@ class BackgroundTasks:
         if slots is None:
             await self._run(work, name=name, on_error=on_error)
             return
+        _FROM_REQUEST.set(True)  # in this task's context, and those of the tasks it starts
         async with slots:
             await self._run(work, name=name, on_error=on_error)
 

@@ -336,3 +336,27 @@ async def test_work_that_never_began_is_logged_when_the_bot_stops(
     await tasks.cancel_all()
     assert ran == [] and len(tasks) == 0
     assert "1 background task(s) cancelled before they began (command:Check)" in caplog.text
+
+
+async def test_work_started_by_request_work_takes_a_slot_too() -> None:
+    """A burst's dispatches run at the quiet moment, when no request is in flight: the
+    checks they start still run at most ``max_running`` at once."""
+    tasks = BackgroundTasks(quiet=0.01, max_delay=5, max_running=2)
+    running, peak = 0, 0
+
+    async def check() -> None:
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        await asyncio.sleep(0.02)
+        running -= 1
+
+    async def dispatch() -> None:
+        for _ in range(5):
+            tasks.spawn(check(), name="command:Check")
+
+    tasks.request_started()
+    tasks.spawn(dispatch(), name="slack-request")
+    tasks.request_finished()
+    await tasks.drain(timeout=2)
+    assert peak == 2
