@@ -18,7 +18,7 @@ sandbox on another.
 The sandbox has no Intuit quota here (QBO_MAX_PER_MINUTE is raised): the round measures
 the acks, and the answers are only counted.
 
-    .venv/bin/python bench/ack.py [--requests 400] [--concurrency 1 5 20] [--repeat 3]
+    .venv/bin/python bench/ack.py [--requests 400] [--concurrency 1 5 20] [--repeat 5] [--verbose]
 """
 
 from __future__ import annotations
@@ -288,7 +288,7 @@ class Summary:
         return f"{self.p50:7.2f} {self.p99:7.2f} {self.throughput:8.0f} {self.cpu:8.2f}"
 
 
-async def main(total: int, levels: list[int], repeat: int) -> int:
+async def main(total: int, levels: list[int], repeat: int, verbose: bool = False) -> int:
     if CLIENT_CPUS and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, CLIENT_CPUS)
     sandbox = await spawn(str(Path(__file__)), "--serve-sandbox", cpus=CLIENT_CPUS)
@@ -343,6 +343,12 @@ async def main(total: int, levels: list[int], repeat: int) -> int:
                 if turn % 2 == 1:
                     bares.append(await send_all(bare_url, requests, level, bare.pid))
             bare_m, bot_m = Summary.of(bares), Summary.of(bots)
+            if verbose:
+                for turn, (a, b) in enumerate(zip(bares, bots, strict=True)):
+                    print(
+                        f"{'':>8} round {turn + 1}: bare {a.p50:.2f} {a.p(0.99):.2f} "
+                        f"{a.throughput:.0f}, bot {b.p50:.2f} {b.p(0.99):.2f} {b.throughput:.0f}"
+                    )
             print(f"{level:>8} {'bare':>5} {bare_m}")
             print(f"{level:>8} {'bot':>5} {bot_m} {statistics.median(answered):9.1f} s")
             p50, p99 = bot_m.p50 / bare_m.p50, bot_m.p99 / bare_m.p99
@@ -375,7 +381,8 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--requests", type=int, default=400)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 5, 20])
-    parser.add_argument("--repeat", type=int, default=3, help="rounds per level (medians)")
+    parser.add_argument("--repeat", type=int, default=5, help="rounds per level (medians)")
+    parser.add_argument("--verbose", action="store_true", help="each round's figures too")
     parser.add_argument("--serve-sandbox", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--serve-bare", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -384,4 +391,4 @@ if __name__ == "__main__":
     elif args.serve_bare:
         serve_bare(args.serve_bare)
     else:
-        sys.exit(asyncio.run(main(args.requests, args.concurrency, args.repeat)))
+        sys.exit(asyncio.run(main(args.requests, args.concurrency, args.repeat, args.verbose)))
