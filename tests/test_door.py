@@ -13,26 +13,12 @@ from urllib.parse import urlencode
 
 import httpx
 import pytest
-from pydantic import SecretStr
-from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.app import build_app
-from bot.bootstrap import Container, bootstrap
+from bot.bootstrap import Container
 from bot.http import SLACK_PATH, build_http_app
-from bot.settings import Settings
 from sandbox.slack_emulator import SlackEmulator, sign
-
-
-class Unused:
-    """A port nothing here may use."""
-
-    name = "unused"
-
-    def __getattr__(self, name: str) -> Any:
-        raise AssertionError(f"{name} used")
-
-    async def aclose(self) -> None:
-        pass
+from tests.emulator_support import Untouchable, emulator_bot
 
 
 @dataclass
@@ -73,16 +59,8 @@ class Door:
 @pytest.fixture
 async def door(tmp_path: Path) -> AsyncIterator[Door]:
     async with SlackEmulator(signing_secret="door-signing-secret") as emulator:
-        settings = Settings(
-            _env_file=None,
-            slack_bot_token=SecretStr(emulator.bot_token),
-            slack_signing_secret=SecretStr(emulator.signing_secret),
-            slack_mode="http",
-            slack_api_url=emulator.api_url,
-            database_url=f"sqlite+aiosqlite:///{tmp_path / 'door.db'}",
-        )
-        slack = AsyncWebClient(token=emulator.bot_token, base_url=emulator.api_url)
-        container = await bootstrap(settings, accounting=Unused(), portal=Unused(), slack=slack)
+        ports = Untouchable(), Untouchable()
+        container = await emulator_bot(emulator, tmp_path / "door.db", *ports)
         app = build_http_app(build_app(container), container)
         try:
             transport = httpx.ASGITransport(app=app)

@@ -19,44 +19,23 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
-from pydantic import SecretStr
-from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.app import build_app
-from bot.bootstrap import Container, bootstrap
+from bot.bootstrap import Container
 from bot.door import WORK_NAME
 from bot.http import SLACK_PATH, build_http_app
-from bot.settings import Settings
 from bot.tasks import BackgroundTasks
 from commands.actions import ActionId, ButtonState
 from commands.parse import Check, Command, Help, ResyncInvoice, parse
 from sandbox.slack_emulator import SlackEmulator, sign
 from services.errors import UsageError
+from tests.emulator_support import Untouchable, emulator_bot
 
 FUZZ = settings(
     max_examples=1000,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-
-
-class Untouchable:
-    """A port that counts every use (none is expected: the work is never run here)."""
-
-    name = "untouchable"
-
-    def __init__(self) -> None:
-        self.calls: list[str] = []
-
-    def __getattr__(self, name: str) -> Any:
-        async def call(*args: Any, **kwargs: Any) -> Any:
-            self.calls.append(name)
-            raise AssertionError(f"{name} called")
-
-        return call
-
-    async def aclose(self) -> None:
-        pass
 
 
 class RecordingTasks(BackgroundTasks):
@@ -112,17 +91,8 @@ class Harness:
 @pytest.fixture
 async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
     async with SlackEmulator(signing_secret="fuzz-signing-secret") as emulator:
-        settings_ = Settings(
-            _env_file=None,
-            slack_bot_token=SecretStr(emulator.bot_token),
-            slack_signing_secret=SecretStr(emulator.signing_secret),
-            slack_mode="http",
-            slack_api_url=emulator.api_url,
-            database_url=f"sqlite+aiosqlite:///{tmp_path / 'fuzz.db'}",
-        )
         accounting, portal = Untouchable(), Untouchable()
-        slack = AsyncWebClient(token=emulator.bot_token, base_url=emulator.api_url)
-        container = await bootstrap(settings_, accounting=accounting, portal=portal, slack=slack)
+        container = await emulator_bot(emulator, tmp_path / "fuzz.db", accounting, portal)
         tasks = RecordingTasks()
         container.tasks = tasks
         app = build_http_app(build_app(container), container)
