@@ -80,7 +80,7 @@ class SlackDoor:
         try:
             if headers.get("content-type", "").startswith("application/json"):
                 response = await self.dispatch_now(request, raw)
-            elif b"ssl_check=" in raw and dict(parse_qsl(raw.decode())).get("ssl_check") == "1":
+            elif b"ssl_check=" in raw and _form(raw).get("ssl_check") == "1":
                 response = Response(status_code=200)  # Slack checking its certificate
             else:
                 work = self.dispatch(request, raw)
@@ -133,6 +133,10 @@ class SlackDoor:
     async def failed(self, exc: BaseException) -> None:
         """Anything else that went wrong: logged with its traceback under a reference id."""
         reply_for(exc)
+
+
+def _form(raw: bytes) -> dict[str, str]:
+    return dict(parse_qsl(raw.decode(errors="replace"), keep_blank_values=True))
 
 
 ACK_FIELDS = frozenset({"text", "blocks", "attachments", "response_type", "thread_ts"})

@@ -61,6 +61,7 @@ class BackgroundTasks:
         self._unstarted: set[asyncio.Task[Any]] = set()
         """Tasks whose work has not begun (held, or waiting for a slot)."""
         self._finish_at_stop: set[asyncio.Task[Any]] = set()
+        """Short work a stopping process lets finish (``wind_down``)."""
 
     @property
     def busy(self) -> bool:

@@ -128,3 +128,8 @@ async def test_a_stopping_bot_still_reads_and_answers_what_it_acked(door: Door) 
     await door.container.aclose()  # as at SIGTERM, right after the ack
     [reply] = door.replies()
     assert "/invoice check NUMBER" in reply
+
+
+async def test_a_body_that_is_not_utf8_is_refused_not_an_error(door: Door) -> None:
+    response = await door.post(b"ssl_check=\xff\xfe&command=/invoice")  # never from Slack
+    assert response.status_code == 401 and len(door.container.tasks) == 0
