@@ -15,6 +15,7 @@ from bot.bootstrap import Container
 from bot.delivery import SkipRedeliveries
 from bot.errors import reply_for
 from bot.listeners.actions import (
+    on_check_again,
     on_pick_sync_date,
     on_resync_anyway,
     on_resync_full,
@@ -76,6 +77,7 @@ def build_app(container: Container) -> AsyncApp:
     app.action(ActionId.PICK_SYNC_DATE.value)(on_pick_sync_date)
     app.action(ActionId.START_FULL_RESYNC.value)(on_start_full_resync)
     app.action(ActionId.RESYNC_ANYWAY.value)(on_resync_anyway)
+    app.action(ActionId.CHECK_AGAIN.value)(on_check_again)
     app.error(on_error)
     return app
 

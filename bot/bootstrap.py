@@ -27,12 +27,15 @@ from services.adapters.portal import PortalClient
 from services.adapters.qbo import QboClient
 from services.adapters.qbo_auth import needs_seed
 from services.adapters.qbo_decoders import InProcessDecoder, WorkerDecoder
+from services.followups import FollowUpStore
+from services.guard import WriteGuard
 from services.models import TokenSet, utcnow
 from services.ports import AccountingSystem, BillingPortal
 from services.resync import PollPolicy, ResyncRunner
 from services.storage.audit import AuditLog
 from services.storage.db import Database
 from services.storage.digests import DigestRuns
+from services.storage.followups import SqlFollowUps
 from services.storage.jobs import JobStore
 from services.storage.payment_alerts import PaymentAlerts
 from services.storage.tokens import DbTokenStore
@@ -48,6 +51,8 @@ class Container:
     audit: AuditLog
     jobs: JobStore
     runner: ResyncRunner
+    guard: WriteGuard
+    followups: FollowUpStore
     pacer: ChannelPacer = field(default_factory=ChannelPacer)
     tasks: BackgroundTasks = field(default_factory=BackgroundTasks)
     clock: Callable[[], datetime] = utcnow
@@ -184,6 +189,10 @@ async def bootstrap(
         timeout=settings.resync_timeout_seconds,
         request_grace=settings.resync_request_grace_seconds,
     )
+    guard = WriteGuard(
+        accounting=accounting, portal=portal, tolerance=settings.money_tolerance, clock=clock
+    )
+    followups = SqlFollowUps(db)
     return Container(
         settings=settings,
         db=db,
@@ -193,10 +202,14 @@ async def bootstrap(
         audit=AuditLog(db),
         jobs=jobs,
         pacer=ChannelPacer(settings.slack_channel_interval_seconds),
+        guard=guard,
+        followups=followups,
         runner=ResyncRunner(
             accounting=accounting,
             portal=portal,
             jobs=jobs,
+            guard=guard,
+            followups=followups,
             poll=poll,
             clock=clock,
             tolerance=settings.money_tolerance,

@@ -11,10 +11,9 @@ from services.errors import (
     BotError,
     NotAllowedError,
     ReconnectRequired,
-    ThrottledError,
-    TransientError,
     UpstreamError,
     UsageError,
+    in_words,
 )
 
 log = logging.getLogger("bot.errors")
@@ -43,11 +42,8 @@ def reply_for(exc: BaseException) -> Message:
         return error_message(RECONNECT)
     if isinstance(exc, UpstreamError):
         reference = new_reference()
-        log.warning("upstream error [%s]: %s", reference, exc)
-        what = "is busy" if isinstance(exc, ThrottledError) else "did not answer"
-        if not isinstance(exc, ThrottledError | TransientError):
-            what = "refused the request"
-        return error_message(f"{exc.system} {what}. Try again in a minute.", reference=reference)
+        log.warning("upstream error [%s]: %s", reference, exc)  # the vendor's text stays here
+        return error_message(in_words(exc), reference=reference)
     if isinstance(exc, BotError):
         return error_message(exc.message)
     reference = log_unexpected(exc)

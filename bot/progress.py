@@ -10,6 +10,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.pacer import ChannelPacer
 from commands.blocks import Message, check_message, context
+from commands.followup_text import LISTED
+from commands.guard_blocks import acknowledged_message, followups_csv
 from commands.resync_blocks import (
     LISTED_RECORDS,
     outcome_message,
@@ -18,6 +20,7 @@ from commands.resync_blocks import (
     progress_message,
     records_csv,
 )
+from services.followups import FollowUp
 from services.jobs import Job, JobKind, Outcome
 from services.models import ProcessedRecord, SyncRun, utcnow
 from services.reconcile import choose_sync_date
@@ -64,6 +67,17 @@ class SlackThreadReporter:
                 title=f"Processed records of sync run {run.id} ({len(records)})",
             )
 
+    async def acknowledged(self, job: Job, followups: list[FollowUp]) -> None:
+        await self._post(job, acknowledged_message(followups))
+        if len(followups) > LISTED:
+            await self.slack.files_upload_v2(
+                channel=job.channel,
+                thread_ts=job.thread_ts,
+                content=followups_csv(followups),
+                filename=f"resync-{job.id[:8]}-follow-ups.csv",
+                title=f"Money to account for after this resync ({len(followups)})",
+            )
+
     async def finished(self, job: Job, result: ResyncResult) -> None:
         self._last_status.pop(job.id, None)
         assert job.outcome is not None
@@ -89,6 +103,8 @@ class SlackThreadReporter:
                 comparison=result.comparison,
                 error=result.error,
                 escalate_since=escalate_since,
+                followups=result.followups,
+                assessment=result.assessment,
             ),
         )
 
@@ -103,9 +119,11 @@ class SlackThreadReporter:
             now=now,
             full_resync_since=choose_sync_date(now=now, last_modified=modified),
             requested_by=None,
+            followups=result.followups,
         )
         kind = "full integration resync" if job.kind is JobKind.FULL else "record resync"
-        note = "Fixed" if job.outcome is Outcome.FIXED else "Checked again"
+        fixed = job.outcome is Outcome.FIXED and not result.followups
+        note = "Fixed" if fixed else "Checked again"
         message.blocks.append(context(f"{note} after a {kind} requested by <@{job.requested_by}>"))
         await self.pacer.wait(job.channel)
         await self._edit(job, job.root_ts, message)

@@ -21,6 +21,7 @@ class ActionId(StrEnum):
     PICK_SYNC_DATE = "pick_sync_date"
     START_FULL_RESYNC = "start_full_resync"
     RESYNC_ANYWAY = "resync_anyway"
+    CHECK_AGAIN = "check_again"
 
 
 ACTION_PATTERN = re.compile("^(" + "|".join(a.value for a in ActionId) + ")$")
@@ -38,6 +39,10 @@ class ButtonState(BaseModel):
     since: date | None = None
     root: str | None = Field(default=None, pattern=r"^\d{1,12}\.\d{1,8}$")
     """The ts of the invoice's check message (the thread root) to keep up to date."""
+    ack: str | None = Field(default=None, pattern=r"^[0-9a-f]{16}$")
+    """The fingerprint of the amounts the person acknowledges the write takes out of view
+    (services.guard): the guard re-reads the evidence and lets the write through only if
+    they are still exactly these."""
 
     def dump(self) -> str:
         value = self.model_dump_json(exclude_none=True)

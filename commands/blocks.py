@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -24,8 +25,11 @@ from commands.cause_blocks import (
     fix_first_confirm,
     resync_anyway_button,
 )
+from commands.followup_text import followups_text, still_to_account
 from commands.format import fmt_money, fmt_when
 from commands.parse import USAGE
+from services.followups import PAYMENTS as PAYMENT_RISKS
+from services.followups import FollowUp
 from services.models import Action, Comparison, Diagnosis, Verdict
 
 MAX_BLOCKS = 50
@@ -83,9 +87,11 @@ def error_message(text: str, *, reference: str | None = None) -> Message:
     return Message(text=text, blocks=[section(body)])
 
 
-def verdict_line(comparison: Comparison) -> str:
+def verdict_line(comparison: Comparison, followups: Sequence[FollowUp] = ()) -> str:
     acct, portal = comparison.accounting, comparison.portal
     currency = acct.currency if acct else portal.currency if portal else None
+    if followups and comparison.verdict in (Verdict.IN_SYNC, Verdict.ROUNDING):
+        return f":warning: *Balances match*; {still_to_account(followups)}."
     match comparison.verdict:
         case Verdict.IN_SYNC:
             return ":white_check_mark: *In sync*: both sides agree."
@@ -122,9 +128,12 @@ def check_message(
     full_resync_since: date,
     requested_by: str | None = None,
     diagnosis: Diagnosis | None = None,
+    followups: Sequence[FollowUp] = (),
 ) -> Message:
     """The check result: the root of the invoice's thread. With a diagnosis (by default the
-    comparison's own): the cause, its evidence and steps, and only the buttons that help."""
+    comparison's own): the cause, its evidence and steps, and only the buttons that help.
+    ``followups``: money a resync took out of view, still to account for: shown until the
+    evidence shows it accounted for, whatever the balances say."""
     diagnosis = diagnosis or comparison.diagnosis
     acct, portal = comparison.accounting, comparison.portal
     currency = acct.currency if acct else portal.currency if portal else None
@@ -148,8 +157,10 @@ def check_message(
                 ),
             ]
         ),
-        section(verdict_line(comparison)),
+        section(verdict_line(comparison, followups)),
     ]
+    if followups:
+        blocks.append(section(followups_text(followups)))
     if diagnosis is not None and diagnosis.cause.value != "in_sync":
         blocks.extend(cause_blocks(diagnosis))
     actions = resync_buttons(comparison, full_resync_since=full_resync_since, diagnosis=diagnosis)
@@ -159,7 +170,7 @@ def check_message(
     if requested_by:
         footer += f" for <@{requested_by}>"
     blocks.append(context(footer))
-    text = f"{title}: {verdict_line(comparison)}"
+    text = f"{title}: {verdict_line(comparison, followups)}"
     if diagnosis is not None and diagnosis.cause.value != "in_sync":
         text += f" Cause: {CAUSE_TITLES[diagnosis.cause]}."
     return Message(text=text, blocks=blocks)
@@ -180,15 +191,30 @@ def resync_buttons(
     plain = [resync_invoice_button(number), full_resync_button(number, since=full_resync_since)]
     if diagnosis is not None:
         since = None if diagnosis.record_resync_works else full_resync_since
-        if diagnosis.resync_hides_money or diagnosis.action is Action.INVESTIGATE:
+        payments_at_risk = any(r.kind in PAYMENT_RISKS for r in diagnosis.at_risk)
+        if not diagnosis.complete:
+            plain = [check_again_button(number)]
+        elif payments_at_risk or diagnosis.action is Action.INVESTIGATE:
             plain = [resync_anyway_button(comparison, diagnosis, since=since)]
         elif diagnosis.action is Action.FULL_RESYNC:
             plain = plain[1:]
         elif diagnosis.action is Action.FIX_IN_QUICKBOOKS:
+            # "Fixed in QuickBooks first?": the guard re-reads the evidence and does nothing
+            # while it still shows the problem; "Resync anyway" acknowledges the amounts.
             plain = [resync_invoice_button(number, confirm=fix_first_confirm(diagnosis))]
+            if diagnosis.resync_hides_money:
+                plain.append(resync_anyway_button(comparison, diagnosis, since=since))
         elif diagnosis.action is Action.NONE:
             return None
     return ActionsBlock(block_id=f"resync:{number}", elements=plain)
+
+
+def check_again_button(number: str) -> ButtonElement:
+    return ButtonElement(
+        text="Check again",
+        action_id=ActionId.CHECK_AGAIN.value,
+        value=ButtonState(invoice=number).dump(),
+    )
 
 
 def resync_invoice_button(number: str, *, confirm: ConfirmObject | None = None) -> ButtonElement:

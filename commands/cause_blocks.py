@@ -16,6 +16,7 @@ from slack_sdk.models.blocks import (
 
 from commands.actions import ActionId, ButtonState
 from commands.format import escape, fmt_money
+from services.guard import Assessment, Exposure
 from services.models import Action, Cause, Comparison, Diagnosis
 
 MAX_SECTION = 3000
@@ -81,6 +82,13 @@ def cause_blocks(diagnosis: Diagnosis) -> list[Block]:
                 "out of view " + escape("; ".join(diagnosis.hidden_by_resync)) + "."
             )
         )
+    if not diagnosis.complete:
+        blocks.append(
+            _section(
+                ":warning: *Not re-checked*: part of the evidence could not be read, so I "
+                "offer no resync until a check reads all of it."
+            )
+        )
     return blocks
 
 
@@ -97,10 +105,11 @@ def resync_anyway_button(
         if acct
         else "The portal will be resynced"
     )
-    if diagnosis.hidden_by_resync:
-        lost = "Lost from view: " + escape("; ".join(diagnosis.hidden_by_resync)) + "."
-    else:
-        lost = "Nothing I checked explains the difference; if the portal's figure was right, it drops out of view."
+    lost = (
+        "Out of view, kept as follow-ups until accounted for: "
+        + escape("; ".join(diagnosis.hidden_by_resync))
+        + "."
+    )
     text = f"{shows}. {lost}"
     if len(text) > MAX_CONFIRM_TEXT:
         text = text[: MAX_CONFIRM_TEXT - 1] + "…"
@@ -108,7 +117,9 @@ def resync_anyway_button(
     return ButtonElement(
         text="Resync anyway",
         action_id=ActionId.RESYNC_ANYWAY.value,
-        value=ButtonState(invoice=comparison.number, since=since).dump(),
+        value=ButtonState(
+            invoice=comparison.number, since=since, ack=fingerprint(comparison.number, diagnosis)
+        ).dump(),
         style="danger",
         confirm=ConfirmObject(
             title=f"Resync anyway ({what})?",
@@ -118,6 +129,11 @@ def resync_anyway_button(
             style="danger",
         ),
     )
+
+
+def fingerprint(number: str, diagnosis: Diagnosis) -> str | None:
+    """What acknowledging this diagnosis's amounts means to the guard."""
+    return Assessment(tuple(Exposure(number, risk) for risk in diagnosis.at_risk)).fingerprint
 
 
 def fix_first_confirm(diagnosis: Diagnosis) -> ConfirmObject:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Mapping
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
@@ -20,6 +21,7 @@ from commands.blocks import (
     MAX_BLOCKS,
     MAX_SECTION,
     Message,
+    check_again_button,
     context,
     full_resync_button,
     header,
@@ -27,8 +29,11 @@ from commands.blocks import (
     resync_invoice_button,
     section,
 )
+from commands.cause_blocks import CAUSE_TITLES
+from commands.followup_text import followups_text
 from commands.format import escape, fmt_ago, fmt_money
 from services.digest import DigestResult, Discrepancy, Kind
+from services.followups import FollowUp
 from services.models import Cause
 from services.reconcile import choose_sync_date
 
@@ -37,14 +42,6 @@ BUTTONED = 30
 LISTED = 100
 """At most the next this many are listed as text in one message; the CSV has every one."""
 LISTED_CHARS = 9_000
-
-KIND_LABELS = {
-    Kind.STALE_BALANCE: "Stale balance in the portal",
-    Kind.PAID_IN_ACCOUNTING: "Paid in QuickBooks, open in the portal",
-    Kind.MISSING_IN_PORTAL: "Missing in the portal",
-    Kind.MISSING_IN_ACCOUNTING: "Missing in QuickBooks",
-}
-
 
 def fmt_seconds(delta: timedelta) -> str:
     seconds = delta.total_seconds()
@@ -72,34 +69,76 @@ def _footer(result: DigestResult, requested_by: str | None) -> str:
     )
 
 
-def summary_message(result: DigestResult, *, day: date, requested_by: str | None) -> Message:
-    """The channel message: counts, the amount at stake, what was skipped, how long it took."""
+def summary_message(
+    result: DigestResult,
+    *,
+    day: date,
+    requested_by: str | None,
+    causes: Mapping[str, Cause] | None = None,
+    rechecks_failed: int = 0,
+    followups: Sequence[FollowUp] = (),
+) -> Message:
+    """The channel message: money still to account for first, then the counts by cause
+    (the thread's own taxonomy), the amount at stake, what was skipped or not re-checked,
+    how long it took. "All clear" only when nothing was skipped or left unverified."""
     title = f"Discrepancy digest · {day:%a %b %d, %Y}"
     found = len(result.discrepancies)
-    if not found:
-        line = (
-            f":white_check_mark: *All clear*: {result.open_invoices:,} open invoices compared "
-            "between QuickBooks Online and the portal; none differ."
+    blocks: list[Block] = [header(title)]
+    if followups:
+        total = sum((f.amount for f in followups), Decimal(0))
+        invoices = len({f.invoice for f in followups})
+        blocks.append(
+            section(
+                f":warning: *Money still to account for: {fmt_money(total)}* on {invoices} "
+                f"invoice{'s' if invoices != 1 else ''}, taken out of view by a resync "
+                "(first in the thread)."
+            )
         )
-        text = f"{title}: all clear, {result.open_invoices:,} open invoices, none differ."
-        return Message(text, [header(title), section(line), context(_footer(result, requested_by))])
+    if not found:
+        if result.skipped_recent:
+            line = (
+                f":large_green_circle: None differ among {result.compared:,} compared; "
+                f"{result.skipped_recent:,} skipped as changed in the last "
+                f"{int(result.recent_window.total_seconds() // 60)} minutes."
+            )
+        else:
+            line = (
+                f":white_check_mark: *All clear*: {result.open_invoices:,} open invoices "
+                "compared between QuickBooks Online and the portal; none differ."
+            )
+        blocks += [section(line), context(_footer(result, requested_by))]
+        return Message(f"{title}: {line.replace('*', '')}", blocks)
     amounts = fmt_amounts(result)
     line = (
         f":red_circle: *{found:,} of {result.open_invoices:,} open invoices differ* "
         f"between QuickBooks Online and the portal: *{amounts} at stake*."
     )
+    counts = Counter((causes or {}).values())
     fields = [
-        mrkdwn(f"*{label}*\n{result.count(kind):,}")
-        for kind, label in KIND_LABELS.items()
-        if result.count(kind)
+        mrkdwn(f"*{CAUSE_TITLES[cause]}*\n{count:,}") for cause, count in counts.most_common()
     ]
-    blocks: list[Block] = [header(title), section(line)]
+    unchecked = found - sum(counts.values())
+    if unchecked:
+        fields.append(mrkdwn(f"*Cause not re-checked*\n{unchecked:,}"))
+    blocks.append(section(line))
     if fields:
-        blocks.append(SectionBlock(fields=fields))
-    blocks.append(section("The discrepancies are in the thread, worst first."))
+        blocks.append(SectionBlock(fields=fields[:10]))
+    if rechecks_failed:
+        blocks.append(
+            section(
+                f":warning: {rechecks_failed:,} could not be re-checked (a system did not "
+                "answer): they are listed with *Check again* only, no resync."
+            )
+        )
+    blocks.append(section("The discrepancies are in the thread: money at risk first, then amount."))
     blocks.append(context(_footer(result, requested_by)))
     text = f"{title}: {found:,} of {result.open_invoices:,} open invoices differ, {amounts}."
     return Message(text, blocks)
+
+
+def followups_message(followups: Sequence[FollowUp]) -> Message:
+    """First in the thread: the money a resync took out of view, still to account for."""
+    return Message("Money still to account for", [section(followups_text(followups))])
 
 
 def failed_message(reason: str, *, day: date, requested_by: str | None) -> Message:
@@ -113,7 +152,7 @@ def failed_message(reason: str, *, day: date, requested_by: str | None) -> Messa
     return Message(f"{title}: the digest could not finish.", [header(title), section(line)])
 
 
-def discrepancy_line(d: Discrepancy, *, now: datetime) -> str:
+def discrepancy_line(d: Discrepancy, *, now: datetime, cause: Cause | None = None) -> str:
 
     def money(amount: Decimal) -> str:
         return fmt_money(amount, d.currency)
@@ -128,8 +167,9 @@ def discrepancy_line(d: Discrepancy, *, now: datetime) -> str:
             )
         case Kind.PAID_IN_ACCOUNTING:
             assert d.portal_balance is not None
+            state = "void" if cause is Cause.INVOICE_VOIDED else "paid"
             what = (
-                f":red_circle: *paid in QuickBooks*, still open in the portal at "
+                f":red_circle: *{state} in QuickBooks*, still open in the portal at "
                 f"{money(d.portal_balance)}"
             )
         case Kind.MISSING_IN_PORTAL:
@@ -146,10 +186,29 @@ def discrepancy_line(d: Discrepancy, *, now: datetime) -> str:
     return f"{name}: {what}"
 
 
-def discrepancy_message(d: Discrepancy, *, now: datetime) -> Message:
-    """One discrepancy with its numbers and, when a resync can fix it, its buttons."""
+RECHECK_FAILED = (
+    ":warning: Could not re-check its cause just now (a system did not answer): no resync "
+    "offered until a check reads the evidence."
+)
+IN_PROGRESS = ":arrows_counterclockwise: A resync that is running re-reads it: resync in progress."
+NOW_IN_SYNC = ":white_check_mark: In sync when checked again just now."
+
+
+def discrepancy_message(d: Discrepancy, *, now: datetime, note: str | None = None) -> Message:
+    """One discrepancy with its numbers and, when a resync can fix it, its buttons. With a
+    ``note`` (re-check failed, resync in progress, in sync now): the note, and only
+    **Check again** where a re-check failed."""
     line = discrepancy_line(d, now=now)
     blocks: list[Block] = [section(line)]
+    if note is not None:
+        blocks.append(context(note))
+        if note == RECHECK_FAILED:
+            try:
+                button = check_again_button(d.number)
+            except ValidationError:
+                return Message(line.replace("*", ""), blocks)
+            blocks.append(ActionsBlock(block_id=f"digest:{d.number}", elements=[button]))
+        return Message(line.replace("*", ""), blocks)
     if d.resync_can_fix:
         since = choose_sync_date(now=now, last_modified=d.accounting_changed)
         try:

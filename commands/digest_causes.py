@@ -57,7 +57,9 @@ def group_header(cause: Cause, members: list[Explained]) -> Message:
 def explained_message(item: Explained, *, now: datetime) -> Message:
     """One discrepancy: its numbers, its cause, and only the buttons that help."""
     found, comparison = item
-    blocks: list[Block] = [section(discrepancy_line(found, now=now))]
+    cause = comparison.diagnosis.cause if comparison.diagnosis is not None else None
+    line = discrepancy_line(found, now=now, cause=cause)
+    blocks: list[Block] = [section(line)]
     if comparison.diagnosis is not None:
         blocks.append(context(cause_line(comparison.diagnosis)))
     modified = comparison.accounting.last_updated if comparison.accounting else None
@@ -68,7 +70,7 @@ def explained_message(item: Explained, *, now: datetime) -> Message:
     )
     if actions is not None:
         blocks.append(actions)
-    return Message(discrepancy_line(found, now=now).replace("*", ""), blocks)
+    return Message(line.replace("*", ""), blocks)
 
 
 def explained_messages(items: Sequence[Explained], *, now: datetime) -> list[Message]:

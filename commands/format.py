@@ -52,3 +52,12 @@ def fmt_duration(delta: timedelta) -> str:
         return f"{minutes}m {seconds:02d}s"
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h {minutes:02d}m"
+
+
+def csv_cell(value: str) -> str:
+    """A CSV cell a spreadsheet will not run as a formula."""
+    if value[:1] in ("=", "+", "-", "@"):
+        value = "'" + value
+    if any(c in value for c in ',"\n'):
+        value = '"' + value.replace('"', '""') + '"'
+    return value

@@ -12,8 +12,9 @@ from services.models import RecordType
 MAX_TEXT = 200
 """Longer command text is refused before it is looked at."""
 
-_NUMBER = re.compile(r"^#?(?=[A-Za-z0-9._/-]*\d)[A-Za-z0-9._/-]{1,21}$")
-_RECORD_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_NUMBER = re.compile(r"^#?(?=[A-Za-z0-9._/-]*\d)[A-Za-z0-9](?:[A-Za-z0-9._/-]{0,19}[A-Za-z0-9])?$")
+"""What the portal contract accepts: a letter or digit first and last, 21 characters."""
+_RECORD_ID = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,62}[A-Za-z0-9])?$")
 
 USAGE = """\
 *Usage*
@@ -68,7 +69,10 @@ Command = Help | Check | ResyncInvoice | ResyncRecord | FullResync | History | D
 def parse_number(raw: str) -> str:
     """An invoice number as the accounting package spells it (e.g. `11260`, `INV-0042`)."""
     if not _NUMBER.match(raw):
-        raise UsageError(f"`{_clip(raw)}` is not an invoice number.")
+        raise UsageError(
+            f"`{_clip(raw)}` is not an invoice number: letters, digits and `. _ / -` inside, "
+            "starting and ending with a letter or digit, e.g. `11260`."
+        )
     return raw.removeprefix("#")
 
 
@@ -89,7 +93,16 @@ def parse(text: str) -> Command:
     verb, args = words[0].lower(), words[1:]
     if verb == "help" and not args:
         return Help()
-    if verb in ("history", "digest") and not args:
+    if verb in ("history", "digest"):
+        if args:
+            raise UsageError(
+                f"`{verb}` takes nothing after it: `/invoice {verb}`"
+                + (
+                    " lists the integration's recent sync runs."
+                    if verb == "history"
+                    else " compares every open invoice now."
+                )
+            )
         return History() if verb == "history" else Digest()
     if verb == "check":
         if len(args) != 1:
@@ -110,7 +123,10 @@ def _parse_resync(args: list[str]) -> Command:
     kind = args[0].lower()
     if kind in (RecordType.COMPANY, RecordType.CONTACT):
         if len(args) != 2 or not _RECORD_ID.match(args[1]):
-            raise UsageError(f"`resync {kind}` takes one id, e.g. `/invoice resync {kind} 58`.")
+            raise UsageError(
+                f"`resync {kind}` takes one id (letters and digits, `. _ -` inside), "
+                f"e.g. `/invoice resync {kind} 58`."
+            )
         return ResyncRecord(RecordType(kind), args[1])
     if len(args) != 1:
         raise UsageError("`resync` takes one invoice number, e.g. `/invoice resync 11260`.")

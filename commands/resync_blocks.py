@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from datetime import date, timedelta
 from typing import Any
 
 from slack_sdk.models.blocks import ActionsBlock, Block
 
 from commands.blocks import Message, context, full_resync_button, section, verdict_line
-from commands.format import fmt_duration, fmt_money
+from commands.followup_text import still_to_account
+from commands.format import csv_cell, fmt_duration, fmt_money
+from commands.guard_blocks import acknowledge_button
+from services.followups import FollowUp
+from services.guard import Assessment
 from services.jobs import Job, JobKind, Outcome
 from services.models import Comparison, ProcessedRecord, RecordType, SyncRun
 
@@ -53,6 +58,7 @@ def outcome_progress_message(job: Job, outcome: Outcome) -> Message:
         Outcome.RESYNC_FAILED: "failed",
         Outcome.TIMED_OUT: "timed out",
         Outcome.ERROR: "stopped",
+        Outcome.REFUSED: "not started, nothing sent to the portal",
     }[outcome]
     text = f"{icon} {job_title(job)}: *{words}*"
     return Message(
@@ -114,16 +120,8 @@ def records_csv(records: list[ProcessedRecord]) -> str:
     for r in records:
         before = "" if r.balance_before is None else str(r.balance_before)
         after = "" if r.balance_after is None else str(r.balance_after)
-        rows.append(f"{r.record_type.value},{_csv_cell(r.number)},{r.action},{before},{after}")
+        rows.append(f"{r.record_type.value},{csv_cell(r.number)},{r.action},{before},{after}")
     return "\n".join(rows) + "\n"
-
-
-def _csv_cell(value: str) -> str:
-    if value[:1] in ("=", "+", "-", "@"):
-        value = "'" + value
-    if any(c in value for c in ',"\n'):
-        value = '"' + value.replace('"', '""') + '"'
-    return value
 
 
 def outcome_message(
@@ -133,10 +131,33 @@ def outcome_message(
     comparison: Comparison | None,
     error: str | None,
     escalate_since: date | None,
+    followups: Sequence[FollowUp] = (),
+    assessment: Assessment | None = None,
 ) -> Message:
-    """The thread's last word on a job, with the escalation when it did not help."""
+    """The thread's last word on a job, with the escalation when it did not help. Never a
+    bare "Fixed." while money the resync took out of view is still to account for."""
     blocks: list[Block] = []
-    if outcome is Outcome.FIXED and comparison is not None and comparison.accounting:
+    if outcome is Outcome.REFUSED:
+        text = f":no_entry: *Nothing was sent to the portal.* {error or ''}".strip()
+        blocks.append(section(text))
+        if assessment is not None and assessment.exposures:
+            blocks.append(
+                section(
+                    "Fix it in QuickBooks first, or resync anyway: each amount then stays a "
+                    "follow-up until QuickBooks shows it accounted for."
+                )
+            )
+            button = acknowledge_button(
+                assessment,
+                invoice=job.invoice,
+                since=job.sync_from if job.kind is JobKind.FULL else None,
+                root=job.root_ts,
+            )
+            blocks.append(ActionsBlock(block_id="acknowledge", elements=[button]))
+        return Message(text=text, blocks=blocks)
+    if outcome is Outcome.FIXED and followups and comparison is not None:
+        text = f":warning: *Balances match*; {still_to_account(followups)}."
+    elif outcome is Outcome.FIXED and comparison is not None and comparison.accounting:
         acct = comparison.accounting
         text = (
             f":white_check_mark: *Fixed.* Invoice {job.invoice} now shows "
@@ -151,7 +172,7 @@ def outcome_message(
     elif outcome is Outcome.TIMED_OUT:
         text = f":hourglass: *Timed out.* {error or ''} Check the portal's Sync History."
     else:
-        text = f":x: *The resync stopped*: {error or 'unknown error'}."
+        text = f":x: *The resync stopped*: {(error or 'unknown error').rstrip('.')}."
     blocks.append(section(text))
     if outcome in (Outcome.STILL_WRONG, Outcome.RESYNC_FAILED, Outcome.TIMED_OUT, Outcome.ERROR):
         if job.kind is JobKind.RECORD and job.invoice is not None and escalate_since is not None:

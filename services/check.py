@@ -36,6 +36,30 @@ async def check_invoice(
     systems at once, and the comparison carries its ``diagnosis``. A difference within
     ``tolerance`` is ``Verdict.ROUNDING``, diagnosed without any further read.
     """
+    comparison, _ = await examine_invoice(
+        number,
+        accounting=accounting,
+        portal=portal,
+        clock=clock,
+        tolerance=tolerance,
+        explain=explain,
+    )
+    return comparison
+
+
+async def examine_invoice(
+    number: str,
+    *,
+    accounting: AccountingSystem,
+    portal: BillingPortal,
+    clock: Callable[[], datetime] = utcnow,
+    tolerance: Decimal = DEFAULT_MONEY_TOLERANCE,
+    explain: bool = True,
+    always_gather: bool = False,
+) -> tuple[Comparison, Evidence | None]:
+    """``check_invoice``, with the evidence it read (None when it read none). With
+    ``always_gather`` the evidence is read even when the balances match (to see whether
+    money a resync took out of view has been accounted for since)."""
     acct, mirrored, integrations = await asyncio.gather(
         accounting.get_invoice(number),
         portal.get_invoice(number),
@@ -52,16 +76,24 @@ async def check_invoice(
         portal_last_sync_at=integration.last_successful_sync_at if integration else None,
         tolerance=tolerance,
     )
-    if not explain or comparison.verdict in (Verdict.IN_SYNC, Verdict.NOT_FOUND):
-        return comparison
-    if comparison.out_of_sync:
+    if comparison.verdict is Verdict.NOT_FOUND or not (explain or always_gather):
+        return comparison, None
+    if comparison.out_of_sync or always_gather:
         found = await gather_evidence(
-            [comparison], accounting=accounting, portal=portal, tolerance=tolerance
+            [comparison],
+            accounting=accounting,
+            portal=portal,
+            tolerance=tolerance,
+            also=(number,) if always_gather else (),
         )
         evidence = found[number]
+    elif comparison.verdict is Verdict.IN_SYNC:
+        return comparison, None
     else:
         evidence = Evidence(comparison=comparison, tolerance=tolerance)
-    return comparison.model_copy(update={"diagnosis": diagnose(evidence)})
+    if not explain or comparison.verdict is Verdict.IN_SYNC:
+        return comparison, evidence
+    return comparison.model_copy(update={"diagnosis": diagnose(evidence)}), evidence
 
 
 def pick_integration(

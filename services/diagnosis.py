@@ -15,34 +15,81 @@ from services.diagnosis_facts import Facts, checked_lines, day, make, money
 from services.diagnosis_invoice import deleted, recreated, voided
 from services.models import (
     Action,
+    AtRisk,
     Cause,
     Confidence,
     Diagnosis,
     Evidence,
+    PortalPayment,
+    RiskKind,
     TransferStatus,
     Verdict,
 )
 
 PLAIN_RESYNC = (Action.RESYNC, Action.FULL_RESYNC, Action.INVESTIGATE)
 """Actions that offer a resync without asking to fix anything first."""
+PAYMENT_RISKS = (RiskKind.FAILED_PAYMENT, RiskKind.PENDING_PAYMENT, RiskKind.ORPHANED_PAYMENT)
 
 
 def diagnose(evidence: Evidence) -> Diagnosis:
     """The likely cause, its confidence, the supporting lines and the recommended action."""
     facts = Facts(evidence)
     diagnosis = _cause(facts)
-    hidden = facts.hidden_by_resync()
+    hidden: list[AtRisk] = facts.hidden_by_resync()
+    if diagnosis.cause is Cause.CREDIT_NOT_APPLIED:
+        hidden += _credit_risks(facts)
+    remainder = _unexplained(facts, diagnosis.cause)
+    if remainder:
+        hidden.append(
+            AtRisk(
+                kind=RiskKind.UNEXPLAINED,
+                reference="unexplained",
+                amount=remainder,
+                what=f"a difference of {money(remainder, facts.currency)} nothing on record explains",
+            )
+        )
     update: dict[str, object] = {
         "checked": checked_lines(facts),
-        "hidden_by_resync": tuple(line for line, _ in hidden),
-        "money_at_risk": sum((amount for _, amount in hidden), Decimal(0)),
+        "at_risk": tuple(hidden),
+        "complete": not evidence.gaps
+        and (evidence.gathered or not evidence.comparison.out_of_sync),
     }
-    if hidden and diagnosis.action in PLAIN_RESYNC:  # never hide a client's money blindly
+    payments = [r for r in hidden if r.kind in PAYMENT_RISKS]
+    if payments and diagnosis.action in PLAIN_RESYNC:  # never hide a client's money blindly
         update["action"] = Action.FIX_IN_QUICKBOOKS
         update["steps"] = diagnosis.steps or (
             "Account for the portal payments listed above in QuickBooks first, then resync.",
         )
     return diagnosis.model_copy(update=update)
+
+
+def _credit_risks(f: Facts) -> list[AtRisk]:
+    """The credits that explain the difference: a resync would charge the client for them."""
+    d = f.difference or Decimal(0)
+    credits = f.unapplied_credits()
+    exact = [c for c in credits if c[1] == d]
+    return [
+        AtRisk(
+            kind=RiskKind.UNAPPLIED_CREDIT,
+            reference=reference,
+            amount=amount,
+            what=f"{name} of {money(amount, f.currency)} (not applied in QuickBooks)",
+        )
+        for name, amount, _, reference in (exact or credits)
+    ]
+
+
+def _unexplained(f: Facts, cause: Cause) -> Decimal:
+    """What of the difference no cause claims (zero when it is all explained)."""
+    d = f.difference
+    if d is None or abs(d) <= f.evidence.tolerance:
+        return Decimal(0)
+    if cause is Cause.UNKNOWN:
+        return abs(d)
+    if cause is Cause.PAYMENT_NOT_TRANSFERRED and not f.stale:
+        rest = d - sum((p.amount for p in f.money_payments()), Decimal(0))
+        return abs(rest) if abs(rest) > f.evidence.tolerance else Decimal(0)
+    return Decimal(0)
 
 
 def _cause(f: Facts) -> Diagnosis:
@@ -67,26 +114,24 @@ def _portal_payments(f: Facts) -> Diagnosis | None:
     steps: list[str] = []
     failed = [p for p in money_payments if p.status is TransferStatus.FAILED]
     for payment in failed:
-        held = f.qbo_payment_like(payment.reference)
-        if held is not None and held.unapplied > 0:
-            lines.append(
-                f"QuickBooks already has payment {payment.reference} of "
-                f"{money(held.total, f.currency)} from {f.customer}"
-                + (f" dated {day(held.txn_date)}" if held.txn_date else "")
-                + ", applied to no invoice (entered by hand?)."
-            )
-            steps.append(f"In QuickBooks, apply payment {payment.reference} to invoice {f.number}.")
-        else:
-            steps.append(
-                f"In QuickBooks, receive payment {payment.reference} of "
-                f"{money(payment.amount, f.currency)} on invoice {f.number} (or find where it "
-                "was recorded and correct it)."
-            )
+        steps.append(_failed_payment_step(f, payment, lines))
     total = sum((p.amount for p in money_payments), Decimal(0))
     if f.difference is not None and f.difference == total:
         lines.append(
             f"The portal shows {money(total, f.currency)} less than QuickBooks: exactly "
             + ("that payment." if len(money_payments) == 1 else "those payments.")
+        )
+    elif f.difference is not None:
+        rest = f.difference - total
+        lines.append(
+            f"{'That payment explains' if len(money_payments) == 1 else 'Those payments explain'} "
+            f"{money(total, f.currency)} of the {money(abs(f.difference), f.currency)} difference; "
+            + (
+                f"the other {money(abs(rest), f.currency)} is a change in QuickBooks after the "
+                "portal's last sync (a resync brings it over)."
+                if f.stale
+                else f"the other {money(abs(rest), f.currency)} is unexplained."
+            )
         )
     if failed:
         steps.append("In the portal, mark the failed transfer resolved so it is not retried.")
@@ -111,6 +156,60 @@ def _portal_payments(f: Facts) -> Diagnosis | None:
     )
 
 
+def refusal(error: str | None) -> str:
+    """QuickBooks' refusal of a portal payment, in one word: duplicate, paid, deleted,
+    voided or other."""
+    text = (error or "").lower()
+    if "duplicate" in text:
+        return "duplicate"
+    if "already paid" in text or "overpa" in text:
+        return "paid"
+    if "no invoice" in text or "deleted" in text or "not found" in text:
+        return "deleted"
+    if "void" in text:
+        return "voided"
+    return "other"
+
+
+def _failed_payment_step(f: Facts, payment: PortalPayment, lines: list[str]) -> str:
+    """What to do in QuickBooks about one failed transfer, following QuickBooks' refusal."""
+    amount = money(payment.amount, f.currency)
+    held = f.qbo_payment_like(payment.reference)
+    kind = refusal(payment.error)
+    if held is not None and held.unapplied > 0:
+        lines.append(
+            f"QuickBooks already has payment {payment.reference} of "
+            f"{money(held.total, f.currency)} from {f.customer}"
+            + (f" dated {day(held.txn_date)}" if held.txn_date else "")
+            + ", applied to no invoice (entered by hand?)."
+        )
+        return f"In QuickBooks, apply payment {payment.reference} to invoice {f.number}."
+    if f.acct is not None and f.acct.balance == 0 and kind != "deleted":
+        lines.append(
+            f"QuickBooks shows invoice {f.number} as paid: {payment.reference} ({amount}) "
+            "is an overpayment."
+        )
+        return (
+            f"Refund {payment.reference} ({amount}) to {f.customer} in the portal's payment "
+            f"gateway, or record it in QuickBooks as a credit for {f.customer}: the invoice "
+            "is already paid."
+        )
+    if kind == "deleted" and f.acct is not None:
+        return (
+            f"In QuickBooks, receive payment {payment.reference} of {amount} on the recreated "
+            f"invoice {f.number} (Id {f.acct.id}): the one it was made against is gone."
+        )
+    if kind == "duplicate":
+        return (
+            f"In QuickBooks, find the payment {payment.reference} already recorded for "
+            f"{f.customer} and apply it to invoice {f.number}."
+        )
+    return (
+        f"In QuickBooks, receive payment {payment.reference} of {amount} on invoice "
+        f"{f.number} (or find where it was recorded and correct it)."
+    )
+
+
 def _rounding(f: Facts) -> Diagnosis | None:
     d = f.difference
     if d is None or d == 0 or abs(d) > f.evidence.tolerance:
@@ -131,11 +230,11 @@ def _credit(f: Facts) -> Diagnosis | None:
     credits = f.unapplied_credits()
     if d is None or d <= 0 or not credits:
         return None
-    available = sum((amount for _, amount, _ in credits), Decimal(0))
+    available = sum((amount for _, amount, _, _ in credits), Decimal(0))
     exact = [c for c in credits if c[1] == d]
     if not exact and available != d and available < d:
         return None
-    lines = [line for _, _, line in (exact or credits)]
+    lines = [line for _, _, line, _ in (exact or credits)]
     lines.append(
         f"The portal shows {money(d, f.currency)} less than QuickBooks"
         + (": exactly that credit." if exact or available == d else ".")
@@ -145,7 +244,7 @@ def _credit(f: Facts) -> Diagnosis | None:
     steps = [
         f"In QuickBooks, apply {name} to invoice {f.number} (Receive payment: tick the invoice "
         "and the credit)."
-        for name, _, _ in (exact or credits)
+        for name, _, _, _ in (exact or credits)
     ]
     steps.append("Then resync the invoice if the portal still differs.")
     return make(

@@ -7,12 +7,14 @@ from decimal import Decimal
 
 from services.models import (
     AccountingPayment,
+    AtRisk,
     Cause,
     Confidence,
     Diagnosis,
     Evidence,
     InvoiceRecord,
     PortalPayment,
+    RiskKind,
     TransferStatus,
 )
 
@@ -83,23 +85,24 @@ class Facts:
             if p.status is TransferStatus.POSTED and p.invoice_external_id in (None, self.link_id)
         ]
 
-    def hidden_by_resync(self) -> list[tuple[str, Decimal]]:
-        """What a resync would take out of view, with the amounts: real money."""
+    def hidden_by_resync(self) -> list[AtRisk]:
+        """The portal payments a resync would take out of view: real money."""
         old = self.posted_on_old_invoice()
         voided = self.current_record is not None and self.current_record.voided
         hidden = []
         for p in self.portal_payments:
             if p.status is TransferStatus.FAILED:
-                what = "failed to post"
+                kind, what = RiskKind.FAILED_PAYMENT, "failed to post"
             elif p.status is TransferStatus.PENDING:
-                what = "not posted yet"
+                kind, what = RiskKind.PENDING_PAYMENT, "not posted yet"
             elif p in old:
-                what = "posted to the deleted invoice"
+                kind, what = RiskKind.ORPHANED_PAYMENT, "posted to the deleted invoice"
             elif voided:
-                what = "on the voided invoice"
+                kind, what = RiskKind.ORPHANED_PAYMENT, "on the voided invoice"
             else:
                 continue
-            hidden.append((self._payment(p) + f" ({what})", p.amount))
+            line = self._payment(p) + f" ({what})"
+            hidden.append(AtRisk(kind=kind, reference=p.reference, amount=p.amount, what=line))
         return hidden
 
     def _payment(self, p: PortalPayment) -> str:
@@ -130,8 +133,8 @@ class Facts:
                 return payment
         return None
 
-    def unapplied_credits(self) -> list[tuple[str, Decimal, str]]:
-        """(what to apply, amount, sentence) for every credit sitting on the customer."""
+    def unapplied_credits(self) -> list[tuple[str, Decimal, str, str]]:
+        """(what to apply, amount, sentence, reference) for every credit on the customer."""
         credits = []
         for memo in self.evidence.credit_memos:
             if memo.remaining > 0:
@@ -143,6 +146,7 @@ class Facts:
                         f"Credit memo {memo.number or memo.id} of {money(memo.total, self.currency)}"
                         f" on {self.customer} has {money(memo.remaining, self.currency)} not "
                         "applied to any invoice.",
+                        memo.number or memo.id,
                     )
                 )
         for payment in self.evidence.payments:
@@ -156,6 +160,7 @@ class Facts:
                         f"Payment {payment.reference or payment.id} of "
                         f"{money(payment.total, self.currency)} from {self.customer}{dated} has "
                         f"{money(payment.unapplied, self.currency)} applied to no invoice.",
+                        payment.reference or payment.id,
                     )
                 )
         return credits
@@ -195,7 +200,7 @@ def checked_lines(f: Facts) -> tuple[str, ...]:
     credits = f.unapplied_credits()
     lines.append(
         f"Unapplied credits and payments of {f.customer} in QuickBooks: "
-        + (money(sum((a for _, a, _ in credits), Decimal(0)), f.currency) if credits else "none")
+        + (money(sum((c[1] for c in credits), Decimal(0)), f.currency) if credits else "none")
         + "."
     )
     if f.link_id:

@@ -178,6 +178,8 @@ class DigestRun:
     duration_seconds: float | None = None
     message_ts: str | None = None
     detail: str | None = None
+    rechecks_failed: int | None = None
+    """Discrepancies whose cause could not be re-checked (listed without a write button)."""
 
 
 class DigestAlreadyRunning(BotError):

@@ -82,3 +82,22 @@ class NotFoundError(UpstreamError):
 
 class ValidationFault(UpstreamError):
     """The request was refused as invalid (QBO ValidationFault, HTTP 400/422)."""
+
+
+def in_words(exc: UpstreamError) -> str:
+    """What happened with another system, for a person: which system, what it did, and
+    "try again" only when trying again can help. The vendor's own text stays in the log."""
+    if isinstance(exc, ThrottledError):
+        return f"{exc.system} is busy (it asked us to slow down). Try again in a minute."
+    if isinstance(exc, TransientError):
+        what = "timed out" if "timed out" in exc.message else "did not answer"
+        return f"{exc.system} {what}. Try again in a minute."
+    if isinstance(exc, ReconnectRequired):
+        return f"{exc.system} must be reconnected by an admin (trying again will not help)."
+    if isinstance(exc, NotFoundError):
+        return f"{exc.system} has no such record. Nothing was changed."
+    status = f" (HTTP {exc.status})" if exc.status else ""
+    return (
+        f"{exc.system} refused the request{status}. Trying again will not help; nothing was "
+        "changed. The bot's log has the details."
+    )

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from decimal import Decimal
 from typing import TypeVar
 
@@ -58,11 +58,12 @@ async def gather_evidence(
     accounting: AccountingSystem,
     portal: BillingPortal,
     tolerance: Decimal = DEFAULT_MONEY_TOLERANCE,
+    also: Collection[str] = (),
 ) -> dict[str, Evidence]:
-    """Evidence for each comparison, by number. Only out-of-sync ones cost any reads; the
-    others get the comparison alone (``gathered`` False)."""
+    """Evidence for each comparison, by number. Only out-of-sync ones (and those numbered
+    in ``also``) cost any reads; the others get the comparison alone (``gathered`` False)."""
     result = {c.number: Evidence(comparison=c, tolerance=tolerance) for c in comparisons}
-    wanted = [c for c in comparisons if c.out_of_sync]
+    wanted = [c for c in comparisons if c.out_of_sync or c.number in also]
     if not wanted:
         return result
     numbers = list(dict.fromkeys(c.number for c in wanted))

@@ -47,6 +47,8 @@ class Outcome(StrEnum):
     RESYNC_FAILED = "resync_failed"
     TIMED_OUT = "timed_out"
     ERROR = "error"
+    REFUSED = "refused"
+    """The guard refused the write: nothing was sent to the portal."""
 
 
 class Job(BaseModel):
@@ -69,6 +71,8 @@ class Job(BaseModel):
     root_ts: str | None = None
     state: JobState
     portal_ref: str | None = None
+    acknowledged: str | None = None
+    """The fingerprint of the amounts the requester acknowledged (services.guard)."""
     portal_requested_at: UtcDateTime | None = None
     """When the portal was asked to resync (set before asking: after a crash the request may
     have reached the portal although ``portal_ref`` was never saved)."""

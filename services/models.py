@@ -332,6 +332,32 @@ class Action(StrEnum):
     NONE = "none"
 
 
+class RiskKind(StrEnum):
+    """What kind of money a write to the portal would take out of view."""
+
+    FAILED_PAYMENT = "failed_payment"
+    """A portal payment whose transfer to QuickBooks failed."""
+    PENDING_PAYMENT = "pending_payment"
+    """A portal payment not posted to QuickBooks yet."""
+    ORPHANED_PAYMENT = "orphaned_payment"
+    """A portal payment posted to an invoice since deleted or voided in QuickBooks."""
+    UNAPPLIED_CREDIT = "unapplied_credit"
+    """A credit (memo or payment) the portal showed on the invoice, unapplied in QuickBooks."""
+    UNEXPLAINED = "unexplained"
+    """A difference nothing on record explains: the portal's figure may be the right one."""
+
+
+class AtRisk(Frozen):
+    """One amount a resync of the invoice would take out of view, with its reference."""
+
+    kind: RiskKind
+    reference: str
+    """The portal payment's reference (CB-4471), the credit memo's number, or a label."""
+    amount: Decimal
+    what: str
+    """In words, e.g. "portal payment CB-4471 of $10.00 (failed to post)"."""
+
+
 class Diagnosis(Frozen):
     """The likely cause of a discrepancy, what supports it, and the fix that works."""
 
@@ -347,19 +373,35 @@ class Diagnosis(Frozen):
     action: Action
     steps: tuple[str, ...] = ()
     """What to do by hand first (in QuickBooks), in order."""
-    hidden_by_resync: tuple[str, ...] = ()
-    """What a resync would take out of view (real money): then never a plain resync."""
-    money_at_risk: Decimal = Decimal(0)
+    at_risk: tuple[AtRisk, ...] = ()
+    """What a resync would take out of view: never written without an acknowledgement
+    naming each amount (services.guard)."""
+    complete: bool = True
+    """False when a source of evidence could not be read: then nothing may be written."""
     record_resync_works: bool = True
     """False when the portal's link is broken: only a full resync re-links it."""
 
     @property
+    def hidden_by_resync(self) -> tuple[str, ...]:
+        return tuple(risk.what for risk in self.at_risk)
+
+    @property
+    def money_at_risk(self) -> Decimal:
+        return sum(
+            (r.amount for r in self.at_risk if r.kind is not RiskKind.UNEXPLAINED), Decimal(0)
+        )
+
+    @property
     def resync_hides_money(self) -> bool:
-        return bool(self.hidden_by_resync)
+        return bool(self.at_risk)
 
     @property
     def offers_plain_resync(self) -> bool:
-        return not self.hidden_by_resync and self.action in (Action.RESYNC, Action.FULL_RESYNC)
+        return (
+            self.complete
+            and not self.at_risk
+            and self.action in (Action.RESYNC, Action.FULL_RESYNC)
+        )
 
 
 Comparison.model_rebuild()

@@ -49,6 +49,14 @@ class AccountingSystem(Protocol):
         only what a listing needs is read from the answers."""
         ...
 
+    async def list_changed_invoices(
+        self, *, since: datetime, limit: int = 10_000
+    ) -> list[AccountingInvoice]:
+        """Invoices changed at or after ``since``: what a full sync from then re-reads."""
+        ...
+
+    async def count_changed_invoices(self, *, since: datetime) -> int: ...
+
     # Evidence (why the sides differ); each call is batched for a handful of invoices.
     async def find_invoice_records(self, numbers: Sequence[str]) -> list[InvoiceRecord]:
         """Every invoice with one of these document numbers (duplicates and voided ones

@@ -14,8 +14,9 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Protocol, TypeVar
 
-from services.check import check_invoice
-from services.errors import UpstreamError
+from services.errors import UpstreamError, in_words
+from services.followups import FollowUp, FollowUpStore, check_followed
+from services.guard import Assessment, EvidenceUnavailable, NeedsAcknowledgement, WriteGuard
 from services.jobs import Job, JobKind, JobState, Outcome
 from services.models import (
     DEFAULT_MONEY_TOLERANCE,
@@ -41,6 +42,19 @@ class ResyncResult:
     comparison: Comparison | None = None
     error: str | None = None
     run: SyncRun | None = None
+    assessment: Assessment | None = None
+    """What the guard found (a refusal that asks for an acknowledgement)."""
+    followups: tuple[FollowUp, ...] = ()
+    """The invoice's money still to account for, after the verification."""
+
+
+class Refused(Exception):
+    """The guard did not let the write through: nothing was sent to the portal."""
+
+    def __init__(self, message: str, assessment: Assessment | None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.assessment = assessment
 
 
 class ResyncReporter(Protocol):
@@ -49,6 +63,10 @@ class ResyncReporter(Protocol):
     async def progress(self, job: Job, *, status: str, elapsed: timedelta) -> Job: ...
 
     async def processed(self, job: Job, run: SyncRun, records: list[ProcessedRecord]) -> None: ...
+
+    async def acknowledged(self, job: Job, followups: list[FollowUp]) -> None:
+        """The amounts the requester acknowledged, now follow-ups (before the write)."""
+        ...
 
     async def finished(self, job: Job, result: ResyncResult) -> None: ...
 
@@ -73,6 +91,9 @@ class ResyncRunner:
     accounting: AccountingSystem
     portal: BillingPortal
     jobs: JobStore
+    guard: WriteGuard
+    """Every write to the portal passes it first (services.guard)."""
+    followups: FollowUpStore
     tolerance: Decimal = DEFAULT_MONEY_TOLERANCE
     """Differences up to this are rounding: a resync that leaves one has still fixed it."""
     poll: PollPolicy = field(default_factory=PollPolicy)
@@ -91,6 +112,9 @@ class ResyncRunner:
                 if result is not None:
                     return await self._finish(job, result, reporter)
             return await self._verify(job, reporter)
+        except Refused as exc:
+            result = ResyncResult(Outcome.REFUSED, error=exc.message, assessment=exc.assessment)
+            return await self._finish(job, result, reporter)
         except ResyncTimeout:
             limit = self.poll.timeout
             waited = f"{round(limit / 60)} minutes" if limit >= 120 else f"{round(limit)} seconds"
@@ -98,9 +122,7 @@ class ResyncRunner:
             return await self._finish(job, ResyncResult(Outcome.TIMED_OUT, error=error), reporter)
         except UpstreamError as exc:
             log.warning("resync %s stopped: %s", job.id, exc)
-            result = ResyncResult(
-                Outcome.ERROR, error=f"{exc.system} did not answer: {exc.message}"
-            )
+            result = ResyncResult(Outcome.ERROR, error=in_words(exc))
             return await self._finish(job, result, reporter)
 
     async def _resync(self, job: Job, reporter: ResyncReporter) -> tuple[Job, ResyncResult | None]:
@@ -133,6 +155,7 @@ class ResyncRunner:
                 log.warning(
                     "job %s: asking the portal again (the first request's id was lost)", job.id
                 )
+            await self._authorize(job, reporter)
             job = await self.jobs.update(job_id=job.id, portal_requested_at=self.clock())
             started = await self.portal.resync_record(job.record_type, job.target)
             job = await self.jobs.update(job_id=job.id, portal_ref=started.id)
@@ -149,7 +172,7 @@ class ResyncRunner:
         ref = job.portal_ref
         if ref is None:
             assert job.integration_id is not None and job.sync_from is not None
-            run = await self._start_or_attach(job.integration_id, job)
+            run = await self._start_or_attach(job.integration_id, job, reporter)
             job = await self.jobs.update(job_id=job.id, portal_ref=run.id)
             ref = run.id
         run_id = ref
@@ -160,7 +183,28 @@ class ResyncRunner:
             lambda r: (r.status.finished, r.status.value, r.started_at or r.created_at),
         )
 
-    async def _start_or_attach(self, integration_id: str, job: Job) -> SyncRun:
+    async def _authorize(self, job: Job, reporter: ResyncReporter) -> None:
+        """The guard, just before the write: the evidence read now, the acknowledged
+        amounts opened as follow-ups (and said in the thread), or Refused."""
+        try:
+            assessment = await self.guard.authorize(job)
+        except NeedsAcknowledgement as exc:
+            raise Refused(exc.message, exc.assessment) from exc
+        except EvidenceUnavailable as exc:
+            raise Refused(exc.message, None) from exc
+        if not assessment.exposures:
+            return
+        opened = [
+            await self.followups.open(
+                invoice=e.invoice, risk=e.risk, acknowledged_by=job.requested_by, job_id=job.id
+            )
+            for e in assessment.exposures
+        ]
+        await reporter.acknowledged(job, opened)
+
+    async def _start_or_attach(
+        self, integration_id: str, job: Job, reporter: ResyncReporter
+    ) -> SyncRun:
         """Start the portal's full sync; if one is already running there, follow it."""
         since = job.sync_from
         assert since is not None
@@ -171,6 +215,7 @@ class ResyncRunner:
                 return run  # started by this job before a restart
             if job.portal_requested_at is not None and run.sync_from <= since:
                 return run  # started by this job before a crash, and finished since
+        await self._authorize(job, reporter)
         await self.jobs.update(job_id=job.id, portal_requested_at=self.clock())
         try:
             return await self.portal.start_sync(integration_id, sync_from=since)
@@ -205,16 +250,18 @@ class ResyncRunner:
         number = job.invoice
         assert number is not None
         job = await reporter.progress(job, status="verifying", elapsed=timedelta())
-        comparison = await check_invoice(
+        comparison, still_open = await check_followed(
             number,
             accounting=self.accounting,
             portal=self.portal,
+            store=self.followups,
             clock=self.clock,
             tolerance=self.tolerance,
         )
         fixed = comparison.verdict in (Verdict.IN_SYNC, Verdict.ROUNDING)
         outcome = Outcome.FIXED if fixed else Outcome.STILL_WRONG
-        return await self._finish(job, ResyncResult(outcome, comparison=comparison), reporter)
+        result = ResyncResult(outcome, comparison=comparison, followups=tuple(still_open))
+        return await self._finish(job, result, reporter)
 
     async def _resynced_since(self, job: Job, asked_at: datetime) -> bool:
         """Whether the portal re-read the invoice since ``asked_at``, watched for up to

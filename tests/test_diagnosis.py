@@ -82,7 +82,9 @@ def test_an_unapplied_credit_that_explains_the_difference() -> None:
     c = comparison(acct("120.00", updated=AFTER_SYNC, total="120.00"), mirror("100.00"))
     d = diagnose(evidence(c, credit_memos=(credit_memo("20.00"),)))
     assert (d.cause, d.confidence) == (Cause.CREDIT_NOT_APPLIED, Confidence.HIGH)
-    assert d.action is Action.FIX_IN_QUICKBOOKS and not d.hidden_by_resync
+    assert d.action is Action.FIX_IN_QUICKBOOKS
+    assert d.hidden_by_resync == ("credit memo CM-1042 of $20.00 (not applied in QuickBooks)",)
+    assert d.money_at_risk == Decimal("20.00")
     assert "Credit memo CM-1042 of $20.00 on Harbor Dental has $20.00 not applied" in d.evidence[0]
     assert "exactly that credit" in d.evidence[1]
     assert d.steps[0].startswith("In QuickBooks, apply credit memo CM-1042 to invoice 11265")

@@ -80,6 +80,7 @@ PLAIN = {ActionId.RESYNC_INVOICE.value, ActionId.RESYNC_FULL.value}
 
 
 def offered(evidence: Evidence) -> set[str]:
+    """The buttons offered without a confirm dialog (a plain click)."""
     c = evidence.comparison.model_copy(update={"diagnosis": diagnose(evidence)})
     message = check_message(c, now=NOW, full_resync_since=date(2026, 11, 29))
     return {
@@ -87,6 +88,7 @@ def offered(evidence: Evidence) -> set[str]:
         for block in message.as_kwargs()["blocks"]
         if block["type"] == "actions"
         for element in block["elements"]
+        if "confirm" not in element or element["action_id"] == ActionId.RESYNC_ANYWAY.value
     }
 
 
@@ -121,4 +123,4 @@ def test_the_generators_reach_the_interesting_cases() -> None:
     failed = portal_payment("CB-9", "10.00", TransferStatus.FAILED, error="x")
     e = Evidence(comparison=c, gathered=True, portal_payments=(failed,))
     assert offered(e) == {ActionId.RESYNC_ANYWAY.value}
-    assert offered(Evidence(comparison=c, gathered=True)) == PLAIN
+    assert offered(Evidence(comparison=c, gathered=True)) == {ActionId.RESYNC_INVOICE.value}

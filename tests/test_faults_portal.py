@@ -14,7 +14,7 @@ import pytest
 from bot.demo import RunningBot, SandboxWorld, sandbox_world
 from services.jobs import Outcome
 from services.models import utcnow
-from tests.e2e.conftest import channel_messages
+from tests.e2e.conftest import channel_messages, confirm_full_resync
 from tests.faults_support import (
     PORTAL_LOG,
     assert_nothing_left,
@@ -125,6 +125,7 @@ async def test_a_slow_full_sync_is_followed_to_its_end(world: SandboxWorld, tmp_
     async with fault_bot(world, tmp_path) as bot:
         with within(10):
             await command(world, bot, f"resync --since {since}")
+            await confirm_full_resync(world, bot)
         texts = thread_texts(world, last_root(world).ts)
         assert any("Processed records" in t for t in texts)
         assert await outcomes(bot) == [Outcome.COMPLETED]
@@ -139,6 +140,7 @@ async def test_a_sync_that_never_finishes_times_out_with_a_message(
     async with fault_bot(world, tmp_path, resync_timeout_seconds=1.0) as bot:
         with within(5):
             await command(world, bot, f"resync --since {since}")
+            await confirm_full_resync(world, bot)
         texts = thread_texts(world, last_root(world).ts)
         assert "Timed out." in texts[-1] and "Sync History" in texts[-1]
         assert await outcomes(bot) == [Outcome.TIMED_OUT]

@@ -4,6 +4,7 @@ message within a bounded time, bounded logged retries, no job lost or left runni
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -15,7 +16,7 @@ from bot.demo import BOT_CLIENT, SandboxWorld, sandbox_world
 from sandbox.qbo_state import FaultKind
 from services.adapters.qbo_auth import DEAD, is_dead, needs_seed
 from services.models import TokenSet
-from tests.e2e.conftest import channel_messages
+from tests.e2e.conftest import channel_messages, settle
 from tests.faults_support import (
     QBO_LOG,
     assert_nothing_left,
@@ -155,10 +156,15 @@ async def test_a_resync_whose_verification_meets_a_revoked_connection_says_so_in
 ) -> None:
     async with fault_bot(world, tmp_path) as bot:
         await command(world, bot, "check 11260")
-        world.qbo.revoke(BOT_CLIENT[0])
-        await click(world, bot, "Resync invoice")  # the portal resyncs; the bot cannot verify
+        world.portal.record_resync_seconds = 0.5
+        await world.emulator.click(world.emulator.number_of("Resync invoice"))
+        async with asyncio.timeout(10):  # the guard has read QuickBooks and the portal resyncs
+            while world.portal.request_count("POST", "/api/v1/record-resyncs") == 0:
+                await asyncio.sleep(0.02)
+        world.qbo.revoke(BOT_CLIENT[0])  # ...and the bot cannot verify
+        await settle(world, bot)
         texts = thread_texts(world, last_root(world).ts)
-        assert "stopped" in texts[-1] and "an admin must reconnect QuickBooks Online" in texts[-1]
+        assert "stopped" in texts[-1] and "must be reconnected by an admin" in texts[-1]
         assert world.portal.invoices["11260"].balance == world.qbo.invoice("11260").balance
         await assert_nothing_left(bot)
 
@@ -189,3 +195,19 @@ def test_a_refused_token_is_replaced_only_by_another_configured_one() -> None:
     assert needs_seed(dead, "seed-token", now)  # refused, and the admin set a new one
     assert not needs_seed(dead, "old-token", now)  # the same refused token again: no
     assert is_dead(dead, now) and not is_dead(live, now)
+
+
+async def test_a_resync_whose_guard_meets_a_revoked_connection_sends_nothing(
+    world: SandboxWorld, tmp_path: Path
+) -> None:
+    """The guard cannot re-read QuickBooks: nothing reaches the portal, and the person is
+    told why (an admin must reconnect), not to try again."""
+    async with fault_bot(world, tmp_path) as bot:
+        await command(world, bot, "check 11260")
+        world.qbo.revoke(BOT_CLIENT[0])
+        await click(world, bot, "Resync invoice")
+        assert world.portal.request_count("POST", "/api/v1/record-resyncs") == 0
+        said = private(world)[-1]
+        assert "nothing was sent to the portal" in said and "reconnected by an admin" in said
+        assert "Try again" not in said
+        await assert_nothing_left(bot)

@@ -228,7 +228,11 @@ def sound_state(action_id: Any, value: Any) -> bool:
         state = ButtonState.load(value)
     except (UsageError, TypeError):
         return False
-    if action_id in (ActionId.RESYNC_INVOICE.value, ActionId.RESYNC_ANYWAY.value):
+    if action_id in (
+        ActionId.RESYNC_INVOICE.value,
+        ActionId.RESYNC_ANYWAY.value,
+        ActionId.CHECK_AGAIN.value,
+    ):
         return state.invoice is not None
     if action_id == ActionId.START_FULL_RESYNC.value:
         return state.since is not None

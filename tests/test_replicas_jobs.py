@@ -19,6 +19,7 @@ from services.models import RecordType, utcnow
 from services.storage.db import Database
 from services.storage.jobs import JobStore
 from services.storage.tables import JobRow
+from tests.e2e.conftest import press_guard_question
 from tests.processes import until
 from tests.replicas_support import CHANNEL, post_root
 
@@ -46,6 +47,7 @@ async def start_full_resync(world: SandboxWorld, url: str) -> None:
     world.emulator.request_url = url
     since = (utcnow() - timedelta(days=3)).date().isoformat()
     await world.emulator.send_command("/invoice", f"resync --since {since}")
+    await press_guard_question(world.emulator)
     await until(lambda: any(r.status == "running" for r in world.portal.runs.values()))
 
 

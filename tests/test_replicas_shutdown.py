@@ -13,6 +13,7 @@ import pytest
 from bot.demo import SandboxWorld, sandbox_world
 from services.jobs import JobState
 from services.models import utcnow
+from tests.e2e.conftest import press_guard_question
 from tests.processes import bot_env, free_port, start_bot, stop, until
 from tests.replicas_support import all_jobs, claims
 
@@ -41,6 +42,7 @@ async def test_sigterm_hands_the_running_job_over_and_exits_cleanly(
         world.emulator.request_url = f"http://127.0.0.1:{ports[0]}/slack/events"
         since = (utcnow() - timedelta(days=3)).date().isoformat()
         await world.emulator.send_command("/invoice", f"resync --since {since}")
+        await press_guard_question(world.emulator)
         await until(lambda: any(r.status == "running" for r in world.portal.runs.values()))
 
         loop = asyncio.get_running_loop()

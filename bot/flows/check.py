@@ -13,8 +13,8 @@ from bot.context import Caller
 from bot.flows.resync import resync_invoice_button, start_full_resync
 from commands.actions import ButtonState
 from commands.blocks import check_message, error_message
-from services.check import check_invoice
 from services.errors import UpstreamError
+from services.followups import FollowUp, check_followed
 from services.models import Comparison, Verdict
 from services.reconcile import choose_sync_date
 
@@ -23,10 +23,17 @@ log = logging.getLogger(__name__)
 
 async def check(deps: Container, number: str) -> Comparison:
     """Both sides of one invoice compared and, when they differ, explained."""
-    return await check_invoice(
+    return (await check_with_followups(deps, number))[0]
+
+
+async def check_with_followups(deps: Container, number: str) -> tuple[Comparison, list[FollowUp]]:
+    """``check``, and the invoice's money still to account for (settled ones closed)."""
+    return await check_followed(
         number,
         accounting=deps.accounting,
         portal=deps.portal,
+        store=deps.followups,
+        clock=deps.clock,
         tolerance=deps.settings.money_tolerance,
     )
 
@@ -42,7 +49,7 @@ async def check_or_none(deps: Container, number: str, *, purpose: str) -> Compar
 
 
 async def run_check(deps: Container, caller: Caller, number: str) -> Comparison:
-    comparison = await check(deps, number)
+    comparison, followups = await check_with_followups(deps, number)
     diagnosis = comparison.diagnosis
     await deps.audit.record(
         actor=caller.user_id,
@@ -65,6 +72,7 @@ async def run_check(deps: Container, caller: Caller, number: str) -> Comparison:
         now=now,
         full_resync_since=choose_sync_date(now=now, last_modified=last_modified),
         requested_by=caller.user_id,
+        followups=followups,
     )
     try:
         await deps.slack.chat_postMessage(channel=caller.channel_id, **message.as_kwargs())
@@ -91,11 +99,12 @@ async def resync_anyway(
     )
     if state.since is None:
         await resync_invoice_button(
-            deps, caller, number=state.invoice, message=message, root=state.root
+            deps, caller, number=state.invoice, message=message, root=state.root, ack=state.ack
         )
         return
     message_ts = str(message.get("ts") or "") or None
-    thread_ts = str(message.get("thread_ts") or message_ts or "") or None
+    # Pressed in a private message (the guard's question): the thread is the invoice's.
+    thread_ts = str(message.get("thread_ts") or message_ts or "") or state.root
     await start_full_resync(
         deps,
         caller,
@@ -104,4 +113,5 @@ async def resync_anyway(
         thread_ts=thread_ts,
         root_ts=state.root or (thread_ts if thread_ts == message_ts else None),
         clicked=message,
+        ack=state.ack,
     )

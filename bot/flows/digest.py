@@ -9,6 +9,7 @@ import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -21,9 +22,13 @@ from bot.metrics import record_digest
 from commands.blocks import Message, error_message
 from commands.digest_blocks import (
     BUTTONED,
+    IN_PROGRESS,
+    NOW_IN_SYNC,
+    RECHECK_FAILED,
     discrepancies_csv,
     discrepancy_message,
     failed_message,
+    followups_message,
     needs_csv,
     summary_message,
     thread_messages,
@@ -39,6 +44,7 @@ from services.digest import (
     Trigger,
 )
 from services.digest_scan import run_digest
+from services.jobs import Job, JobKind
 from services.models import Cause, Comparison
 from services.storage import leases
 
@@ -183,25 +189,42 @@ async def run_and_post(deps: Container, run: DigestRun) -> DigestRun:
         await asyncio.shield(deps.digests.finish(run_id=run.id, error=type(exc).__name__))
         raise
     try:
-        ts = await post_digest(deps, run, result, day=day)
+        ts, rechecks_failed = await post_digest(deps, run, result, day=day)
     except BaseException as exc:
         detail = f"posting to Slack failed: {type(exc).__name__}"
         await asyncio.shield(deps.digests.finish(run_id=run.id, result=result, error=detail))
         raise
     record_digest(result.duration.total_seconds())
-    return await deps.digests.finish(run_id=run.id, result=result, message_ts=ts)
+    return await deps.digests.finish(
+        run_id=run.id, result=result, message_ts=ts, rechecks_failed=rechecks_failed
+    )
 
 
-async def post_digest(deps: Container, run: DigestRun, result: DigestResult, *, day: date) -> str:
-    """The summary in the channel, the discrepancies in its thread, the CSV when long."""
+async def post_digest(
+    deps: Container, run: DigestRun, result: DigestResult, *, day: date
+) -> tuple[str, int]:
+    """The summary in the channel (money still to account for first), the discrepancies in
+    its thread, the CSV when long. Returns the summary's ts and the failed re-checks."""
     channel = run.channel
-    summary = summary_message(result, day=day, requested_by=run.requested_by)
+    now = deps.clock()
+    followups = await deps.followups.all_open()
+    worst = list(result.discrepancies[:BUTTONED])
+    explained = await explain_worst(deps, worst, now=now)
+    summary = summary_message(
+        result,
+        day=day,
+        requested_by=run.requested_by,
+        causes=explained.causes,
+        rechecks_failed=explained.failed,
+        followups=followups,
+    )
     ts = await _post(deps, channel, summary)
     assert ts is not None
-    now = deps.clock()
-    top, causes = await explain_worst(deps, list(result.discrepancies[:BUTTONED]), now=now)
-    for message in thread_messages(result, now=now, top=top):
+    if followups:
+        await _post(deps, channel, followups_message(followups), thread_ts=ts)
+    for message in thread_messages(result, now=now, top=explained.messages):
         await _post(deps, channel, message, thread_ts=ts)
+    causes = explained.causes
     if needs_csv(result):
         count = len(result.discrepancies)
         await deps.slack.files_upload_v2(
@@ -211,28 +234,60 @@ async def post_digest(deps: Container, run: DigestRun, result: DigestResult, *, 
             filename=f"digest-{day.isoformat()}.csv",
             title=f"All {count:,} discrepancies of the digest of {day:%b %d, %Y}",
         )
-    return ts
+    return ts, explained.failed
 
 
-async def explain_worst(
-    deps: Container, worst: list[Discrepancy], *, now: datetime
-) -> tuple[list[Message], dict[str, Cause]]:
+@dataclass(frozen=True)
+class Explained:
+    messages: list[Message]
+    causes: dict[str, Cause]
+    """Each re-checked invoice's cause (for the summary's counts and the CSV)."""
+    failed: int
+    """Re-checks that could not be read: listed without a write button."""
+
+
+async def explain_worst(deps: Container, worst: list[Discrepancy], *, now: datetime) -> Explained:
     """The worst discrepancies checked again with their cause, grouped by cause (money at
-    risk first) with only the buttons that help. One that cannot be explained now keeps
-    its plain line. Also returns each explained invoice's cause (for the CSV)."""
+    risk first) with only the buttons that help. One whose re-check failed says so and gets
+    only **Check again**; one inside a resync that is running says so, without buttons."""
+    active = await deps.jobs.unfinished()
 
     async def explain(found: Discrepancy) -> Comparison | None:
-        comparison = await check_or_none(deps, found.number, purpose="digest")
-        return comparison if comparison is not None and comparison.diagnosis else None
+        if in_progress(found, active):
+            return None
+        return await check_or_none(deps, found.number, purpose="digest")
 
     comparisons = await asyncio.gather(*(explain(found) for found in worst))
-    explained = [(f, c) for f, c in zip(worst, comparisons, strict=True) if c is not None]
-    plain = [f for f, c in zip(worst, comparisons, strict=True) if c is None]
-    messages = explained_messages(explained, now=now) + [
-        discrepancy_message(found, now=now) for found in plain
-    ]
+    explained = []
+    others: list[Message] = []
+    failed = 0
+    for found, comparison in zip(worst, comparisons, strict=True):
+        if in_progress(found, active):
+            others.append(discrepancy_message(found, now=now, note=IN_PROGRESS))
+        elif comparison is None:
+            failed += 1
+            others.append(discrepancy_message(found, now=now, note=RECHECK_FAILED))
+        elif comparison.diagnosis is None:
+            others.append(discrepancy_message(found, now=now, note=NOW_IN_SYNC))
+        else:
+            explained.append((found, comparison))
+    messages = explained_messages(explained, now=now) + others
     causes = {f.number: c.diagnosis.cause for f, c in explained if c.diagnosis is not None}
-    return messages, causes
+    return Explained(messages, causes, failed)
+
+
+def in_progress(found: Discrepancy, active: list[Job]) -> bool:
+    """Whether a resync that is running will re-read this invoice."""
+    for job in active:
+        if job.invoice == found.number or (
+            job.kind is JobKind.RECORD and job.target == found.number
+        ):
+            return True
+        if job.kind is JobKind.FULL and job.sync_from is not None:
+            changed = found.accounting_changed
+            if changed is None or changed.date() >= job.sync_from:
+                return True
+    return False
 
 
 async def _post(

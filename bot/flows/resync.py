@@ -12,11 +12,13 @@ from bot.bootstrap import Container
 from bot.context import Caller
 from bot.flows.replicas import resume_jobs, run_claimed
 from commands.blocks import Message, check_message, context, error_message, section
+from commands.guard_blocks import acknowledge_message, full_resync_question
 from commands.resync_blocks import job_title, replace_actions
-from services.check import check_invoice, pick_integration
+from services.check import pick_integration
 from services.errors import NotAllowedError, UsageError
+from services.guard import Assessment
 from services.jobs import AlreadyRunning, Job, JobKind, active_key
-from services.models import Integration, RecordType, Verdict
+from services.models import Comparison, Integration, RecordType, Verdict
 from services.reconcile import choose_sync_date
 
 log = logging.getLogger(__name__)
@@ -88,46 +90,24 @@ async def post_root(deps: Container, caller: Caller, message: Message) -> str:
 
 
 async def resync_invoice_command(deps: Container, caller: Caller, number: str) -> None:
-    """`/invoice resync <number>`: a root message with both balances, then the thread."""
+    """`/invoice resync <number>`: a root message with both balances, then the thread; a
+    private question first when the resync would take money out of view."""
     key = active_key(JobKind.RECORD, RecordType.INVOICE, number)
     existing = await deps.jobs.find_active(key=key)
     if existing is not None:
         await tell_already_running(deps, caller, existing)
         return
-    comparison = await check_invoice(
-        number,
-        accounting=deps.accounting,
-        portal=deps.portal,
-        tolerance=deps.settings.money_tolerance,
-    )
+    assessment = await deps.guard.assess_invoice(number)
+    comparison = assessment.comparison
+    assert comparison is not None
     if comparison.verdict is Verdict.NOT_FOUND:
         raise UsageError(f"Invoice {number} is in neither QuickBooks Online nor the portal.")
-    diagnosis = comparison.diagnosis
-    if diagnosis is not None and diagnosis.resync_hides_money:
-        await deps.audit.record(
-            actor=caller.user_id,
-            action="resync_record",
-            target=number,
-            outcome="refused_hides_money",
+    if not assessment.acknowledged(None):
+        await ask_acknowledgement(
+            deps, caller, assessment, what=f"A resync of invoice {number}", invoice=number
         )
-        raise NotAllowedError(
-            f"A resync of invoice {number} would take out of view: "
-            + "; ".join(diagnosis.hidden_by_resync)
-            + f". Run `/invoice check {number}` for the steps to fix it in QuickBooks first "
-            "(its *Resync anyway* button is there if you are sure)."
-        )
-    now = deps.clock()
-    modified = comparison.accounting.last_updated if comparison.accounting else None
-    message = check_message(
-        comparison,
-        now=now,
-        full_resync_since=choose_sync_date(now=now, last_modified=modified),
-        requested_by=caller.user_id,
-    )
-    note = f"Record resync requested by <@{caller.user_id}>: progress in the thread."
-    root = Message(message.text, [b for b in message.blocks if b.type != "actions"])
-    root.blocks.append(context(note))
-    ts = await post_root(deps, caller, root)
+        return
+    ts = await post_invoice_root(deps, caller, comparison)
     job = await create_job(
         deps,
         caller,
@@ -142,6 +122,46 @@ async def resync_invoice_command(deps: Container, caller: Caller, number: str) -
     )
     if job is not None:
         await run_job(deps, job)
+
+
+async def post_invoice_root(deps: Container, caller: Caller, comparison: Comparison) -> str:
+    """The invoice's check, without buttons, as the root of a resync's thread."""
+    now = deps.clock()
+    modified = comparison.accounting.last_updated if comparison.accounting else None
+    message = check_message(
+        comparison,
+        now=now,
+        full_resync_since=choose_sync_date(now=now, last_modified=modified),
+        requested_by=caller.user_id,
+        followups=await deps.followups.open_for(invoice=comparison.number),
+    )
+    note = f"Record resync requested by <@{caller.user_id}>: progress in the thread."
+    root = Message(message.text, [b for b in message.blocks if b.type != "actions"])
+    root.blocks.append(context(note))
+    return await post_root(deps, caller, root)
+
+
+async def ask_acknowledgement(
+    deps: Container,
+    caller: Caller,
+    assessment: Assessment,
+    *,
+    what: str,
+    invoice: str | None,
+    since: date | None = None,
+    root: str | None = None,
+) -> None:
+    """Privately: what the write would take out of view, and the button that acknowledges
+    exactly those amounts. Nothing runs until it is pressed."""
+    await deps.audit.record(
+        actor=caller.user_id,
+        action="resync_full" if since is not None else "resync_record",
+        target=invoice or str(since),
+        outcome="needs_acknowledgement",
+        detail="; ".join(e.key for e in assessment.exposures)[:2000],
+    )
+    message = acknowledge_message(assessment, what=what, invoice=invoice, since=since, root=root)
+    await caller.tell(**message.as_kwargs())
 
 
 async def resync_record_command(
@@ -169,14 +189,43 @@ async def resync_record_command(
 
 
 async def resync_invoice_button(
-    deps: Container, caller: Caller, *, number: str, message: dict[str, Any], root: str | None
+    deps: Container,
+    caller: Caller,
+    *,
+    number: str,
+    message: dict[str, Any],
+    root: str | None,
+    ack: str | None = None,
 ) -> None:
-    """The Resync invoice button, on a check message or in a thread."""
+    """The Resync invoice button (and Resync anyway, with ``ack``), on a check message,
+    a digest line, an alert or in a thread: the guard re-reads the evidence first."""
     message_ts = str(message.get("ts", ""))
-    thread_ts = str(message.get("thread_ts") or message_ts)
+    thread_ts = str(message.get("thread_ts") or message_ts) or root
+    existing = await deps.jobs.find_active(
+        key=active_key(JobKind.RECORD, RecordType.INVOICE, number)
+    )
+    if existing is not None:
+        await tell_already_running(deps, caller, existing)
+        return
+    assessment = await deps.guard.assess_invoice(number)
+    if not assessment.acknowledged(ack):
+        await ask_acknowledgement(
+            deps,
+            caller,
+            assessment,
+            what=f"A resync of invoice {number}",
+            invoice=number,
+            root=root or thread_ts,
+        )
+        return
+    orphan_ts = None
+    if not thread_ts:  # pressed in a private message with no thread behind it: start one
+        assert assessment.comparison is not None
+        thread_ts = orphan_ts = root = await post_invoice_root(deps, caller, assessment.comparison)
     job = await create_job(
         deps,
         caller,
+        orphan_ts=orphan_ts,
         kind=JobKind.RECORD,
         record_type=RecordType.INVOICE,
         target=number,
@@ -184,6 +233,7 @@ async def resync_invoice_button(
         channel=caller.channel_id,
         thread_ts=thread_ts,
         root_ts=root or (thread_ts if thread_ts == message_ts else None),
+        acknowledged=assessment.fingerprint,
     )
     if job is None:
         return
@@ -231,8 +281,14 @@ async def start_full_resync(
     thread_ts: str | None,
     root_ts: str | None = None,
     clicked: dict[str, Any] | None = None,
+    ack: str | None = None,
+    typed: bool = False,
 ) -> None:
-    """Full integration resync from ``since``; a root message first when there is no thread."""
+    """Full integration resync from ``since``; a root message first when there is no thread.
+
+    The guard lists what the run re-reads first: anything it would take out of view (or a
+    date more than a year back) is asked about privately, and ``ack`` must name exactly
+    that. A ``typed`` command always gets the private question with a Start button."""
     if not await may_full_resync(deps, caller.user_id):
         await deps.audit.record(
             actor=caller.user_id, action="resync_full", target=invoice or "", outcome="refused"
@@ -242,13 +298,31 @@ async def start_full_resync(
             "Ask one of them, or resync the single invoice instead."
         )
     if since > deps.clock().date():
-        raise UsageError("The sync date cannot be in the future.")
+        raise UsageError(
+            f"The sync date {since:%b %d, %Y} is in the future: pick today or earlier."
+        )
     integration = await integration_for(deps, invoice)
     existing = await deps.jobs.find_active(
         key=active_key(JobKind.FULL, RecordType.INVOICE, integration.id)
     )
     if existing is not None:
         await tell_already_running(deps, caller, existing)
+        return
+    assessment = await deps.guard.assess_full(integration.id, since)
+    if not assessment.acknowledged(ack):
+        await ask_acknowledgement(
+            deps,
+            caller,
+            assessment,
+            what=f"A full resync of {integration.name} from {since:%b %d, %Y}",
+            invoice=invoice,
+            since=since,
+            root=root_ts,
+        )
+        return
+    if typed:
+        question = full_resync_question(assessment, integration_name=integration.name)
+        await caller.tell(**question.as_kwargs())
         return
     orphan_ts = None
     if thread_ts is None:
@@ -270,6 +344,7 @@ async def start_full_resync(
         channel=caller.channel_id,
         thread_ts=thread_ts,
         root_ts=root_ts,
+        acknowledged=assessment.fingerprint,
     )
     if job is None:
         return

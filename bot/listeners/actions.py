@@ -11,7 +11,7 @@ from slack_bolt.context.respond.async_respond import AsyncRespond
 
 from bot.context import Caller, deps
 from bot.errors import reply_for
-from bot.flows.check import resync_anyway
+from bot.flows.check import resync_anyway, run_check
 from bot.flows.resync import resync_invoice_button, start_full_resync
 from commands.actions import ActionId, ButtonState
 from commands.parse import parse_date
@@ -107,6 +107,7 @@ async def on_resync_full(
         thread_ts=thread_ts,
         root_ts=root if state.invoice else None,
         clicked=message,
+        ack=state.ack,
     )
     _run(context, caller, work, f"click:{ActionId.RESYNC_FULL}")
 
@@ -133,8 +134,23 @@ async def on_start_full_resync(
         replace_original=True,
         text=f"Starting the full resync from {since:%b %d, %Y}: progress in the channel.",
     )
-    work = start_full_resync(deps(context), caller, since=since, invoice=None, thread_ts=None)
+    work = start_full_resync(
+        deps(context), caller, since=since, invoice=None, thread_ts=None, ack=state.ack
+    )
     _run(context, caller, work, f"click:{ActionId.START_FULL_RESYNC}")
+
+
+async def on_check_again(
+    ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext, respond: AsyncRespond
+) -> None:
+    """ "Check again": a fresh check of the invoice (where a re-check could not be read)."""
+    await ack()
+    caller = _caller(body, respond)
+    state = await _button_state(body, caller, invoice=True)
+    if state is None or state.invoice is None:
+        return
+    work = run_check(deps(context), caller, state.invoice)
+    _run(context, caller, work, f"click:{ActionId.CHECK_AGAIN}")
 
 
 def picked_date(body: dict[str, Any]) -> date | None:

@@ -81,7 +81,9 @@ async def dispatch(container: Container, caller: Caller, parsed: Command) -> Non
             await caller.tell(**prompt.as_kwargs())
         case FullResync(since=since):
             assert since is not None
-            await start_full_resync(container, caller, since=since, invoice=None, thread_ts=None)
+            await start_full_resync(
+                container, caller, since=since, invoice=None, thread_ts=None, typed=True
+            )
         case History():
             await show_history(container, caller)
         case Digest():

@@ -10,7 +10,7 @@ import asyncio
 import logging
 import random
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from functools import partial
 from types import TracebackType
 from typing import Any
@@ -268,6 +268,34 @@ class QboClient:
 
     async def count_open_invoices(self) -> int:
         body = await self.query("SELECT count(*) FROM Invoice WHERE Balance > '0'")
+        return int(body.get("totalCount", 0))
+
+    async def list_changed_invoices(
+        self, *, since: datetime, limit: int = 10_000
+    ) -> list[AccountingInvoice]:
+        """Invoices changed at or after ``since`` (what a full sync from then re-reads),
+        in pages of 1000, at most ``limit``."""
+        statement = (
+            "SELECT * FROM Invoice WHERE MetaData.LastUpdatedTime >= "
+            f"{quote(since.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%SZ'))} ORDERBY Id"
+        )
+        found: list[AccountingInvoice] = []
+        start = 1
+        while len(found) < limit:
+            page, returned = await self._invoice_page(
+                f"{statement} STARTPOSITION {start} MAXRESULTS {MAX_PAGE}"
+            )
+            found.extend(page)
+            if returned < MAX_PAGE:
+                break
+            start += MAX_PAGE
+        return found[:limit]
+
+    async def count_changed_invoices(self, *, since: datetime) -> int:
+        body = await self.query(
+            "SELECT count(*) FROM Invoice WHERE MetaData.LastUpdatedTime >= "
+            f"{quote(since.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%SZ'))}"
+        )
         return int(body.get("totalCount", 0))
 
     # -- evidence: why an invoice differs (services.evidence) ---------------------------

@@ -50,6 +50,7 @@ def to_run(row: DigestRunRow) -> DigestRun:
         duration_seconds=row.duration_seconds,
         message_ts=row.message_ts,
         detail=row.detail,
+        rechecks_failed=row.rechecks_failed,
     )
 
 
@@ -124,8 +125,10 @@ class DigestRuns:
         message_ts: str | None = None,
         error: str | None = None,
         now: datetime | None = None,
+        rechecks_failed: int | None = None,
     ) -> DigestRun:
-        """Done with ``result``; failed when ``error`` is given (or there is no result)."""
+        """Done with ``result``; failed when ``error`` is given (or there is no result).
+        ``rechecks_failed``: discrepancies whose cause could not be re-checked."""
         async with self._db.session() as session:
             row = await session.get(DigestRunRow, run_id, with_for_update=True)
             if row is None:
@@ -141,6 +144,7 @@ class DigestRuns:
                 row.skipped_recent = result.skipped_recent
                 row.amount_at_stake = str(result.amount_at_stake)
                 row.duration_seconds = result.duration.total_seconds()
+                row.rechecks_failed = rechecks_failed
             else:
                 row.duration_seconds = (row.finished_at - row.started_at).total_seconds()
             session.add(row)

@@ -57,9 +57,11 @@ class JobStore(JobClaims):
         invoice: str | None = None,
         integration_id: str | None = None,
         sync_from: date | None = None,
+        acknowledged: str | None = None,
     ) -> Job:
         """A new queued job claimed by this worker, or AlreadyRunning with the unfinished
-        one for the same target."""
+        one for the same target. ``acknowledged``: the fingerprint of the amounts the
+        requester agreed the write may take out of view (services.guard)."""
         key = active_key(kind, record_type, target)
         now = utcnow()
         row = JobRow(
@@ -70,6 +72,7 @@ class JobStore(JobClaims):
             invoice=invoice,
             integration_id=integration_id,
             sync_from=sync_from,
+            acknowledged=acknowledged,
             requested_by=requested_by,
             channel=channel,
             thread_ts=thread_ts,

@@ -79,6 +79,9 @@ class JobRow(SQLModel, table=True):
     root_ts: str | None = Field(default=None, max_length=32)
     state: str = Field(max_length=16, index=True)
     portal_ref: str | None = Field(default=None, max_length=64)
+    acknowledged: str | None = Field(default=None, max_length=32)
+    """The fingerprint of the amounts the requester acknowledged a write would take out of
+    view (services.guard); None: nothing acknowledged."""
     outcome: str | None = None
     detail: str | None = None
     active_key: str | None = Field(default=None, max_length=120, unique=True)
@@ -120,6 +123,8 @@ class DigestRunRow(SQLModel, table=True):
     duration_seconds: float | None = None
     message_ts: str | None = Field(default=None, max_length=32)
     detail: str | None = None
+    rechecks_failed: int | None = None
+    """Discrepancies whose cause could not be re-checked (listed without a write button)."""
 
 
 class LeaseRow(SQLModel, table=True):
@@ -147,3 +152,25 @@ class PaymentAlertRow(SQLModel, table=True):
     channel: str = Field(max_length=64)
     message_ts: str | None = Field(default=None, max_length=32)
     alerted_at: datetime = Field(default_factory=utcnow, sa_column=utc_column(nullable=False))
+
+
+class FollowUpRow(SQLModel, table=True):
+    """Money a resync took out of view (or still unaccounted for): open until the evidence
+    shows it accounted for."""
+
+    __tablename__ = "follow_ups"
+
+    id: int | None = Field(default=None, primary_key=True)
+    invoice: str = Field(max_length=64, index=True)
+    kind: str = Field(max_length=32)
+    reference: str = Field(max_length=64)
+    amount: str = Field(max_length=32)
+    """Decimal as text (exact on every database)."""
+    what: str
+    acknowledged_by: str = Field(max_length=64)
+    job_id: str | None = Field(default=None, max_length=36)
+    open_key: str | None = Field(default=None, max_length=200, unique=True)
+    """invoice|kind|reference while open: the same money is followed up once."""
+    opened_at: datetime = Field(default_factory=utcnow, sa_column=utc_column(nullable=False))
+    closed_at: datetime | None = Field(default=None, sa_column=utc_column())
+    closed_because: str | None = None

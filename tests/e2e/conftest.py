@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from bot.demo import RunningBot, SandboxWorld, running_bot, sandbox_world
+from sandbox.slack_emulator import ClickError
 from tests.databases import create_database
 
 
@@ -64,3 +65,37 @@ def buttons(message: Any) -> list[str]:
         for e in b.get("elements", [])
         if e.get("type") == "button"
     ]
+
+
+async def confirm_full_resync(
+    world: SandboxWorld, bot: RunningBot, *, user: str | None = None
+) -> None:
+    """Answer the private question a typed full resync gets first: **Start full resync**, or
+    **Resync anyway** when the guard named money the run would take out of view."""
+    await settle(world, bot)
+    emu = world.emulator
+    try:
+        number = emu.number_of("Start full resync")
+    except ClickError:
+        number = emu.number_of("Resync anyway")
+    await emu.click(number, user=user)
+    await settle(world, bot)
+
+
+async def press_guard_question(emu: Any, *, timeout: float = 10.0) -> None:
+    """Wait for the guard's private question (a bot in another process), then press its
+    **Start full resync** or **Resync anyway**."""
+    import asyncio
+
+    async with asyncio.timeout(timeout):
+        while True:
+            for label in ("Start full resync", "Resync anyway"):
+                try:
+                    number = emu.number_of(label)
+                except ClickError:
+                    continue
+                message, _ = emu.element(number)
+                if message.ephemeral_to is not None:
+                    await emu.click(number)
+                    return
+            await asyncio.sleep(0.02)

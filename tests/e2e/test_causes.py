@@ -25,7 +25,8 @@ def expected_buttons(s: Scenario) -> list[str]:
         "stale_copy": PLAIN,
         "invoice_voided": PLAIN,
         "invoice_recreated": ["Resync full integration"],  # a record resync follows the old link
-        "credit_not_applied": ["Resync invoice"],  # behind "fixed in QuickBooks first?"
+        # behind "fixed in QuickBooks first?" (the guard re-checks), or acknowledged
+        "credit_not_applied": ["Resync invoice", "Resync anyway"],
         "rounding": [],
         "unknown": ["Resync anyway"],
     }[s.cause]
@@ -74,7 +75,10 @@ def failed_payment_shows_its_evidence_and_steps(world: SandboxWorld) -> None:
     assert anyway["style"] == "danger" and anyway["confirm"]["style"] == "danger"
     confirm = anyway["confirm"]["text"]["text"]
     assert "The portal will show QuickBooks' $50.00 in place of $40.00" in confirm
-    assert "Lost from view: portal payment CB-4471 of $10.00 (failed to post)" in confirm
+    assert (
+        "Out of view, kept as follow-ups until accounted for: portal payment CB-4471 of "
+        "$10.00 (failed to post)"
+    ) in confirm
 
 
 async def test_resync_anyway_resyncs_and_is_in_the_audit_log(
@@ -84,18 +88,44 @@ async def test_resync_anyway_resyncs_and_is_in_the_audit_log(
     await world.emulator.click(world.emulator.number_of("Resync anyway"))
     await settle(world, bot)
     root = channel_messages(world)[0]
-    assert "In sync" in json.dumps(root.blocks) and buttons(root) == []
+    assert buttons(root) == []
     assert world.portal.invoices["11265"].balance == Decimal("50.00")
     assert world.portal.payments["11265"][0].transfer_status == "failed"  # still on record
     actions = [(a.action, a.target, a.outcome) for a in await bot.container.audit.recent()]
     assert ("resync_anyway", "11265", "confirmed") in actions
-    assert any("Fixed." in json.dumps(m.blocks) for m in thread(world, root.ts))
+    # Balances match, but the money is not accounted for: never a bare "Fixed.".
+    said = [json.dumps(m.blocks) for m in thread(world, root.ts)]
+    assert not any("Fixed." in t for t in said)
+    assert "CB-4471 ($10.00) is still to account for in QuickBooks" in said[-1]
+    assert "Balances match" in json.dumps(root.blocks) and "In sync" not in json.dumps(root.blocks)
+    [followup] = await bot.container.followups.open_for(invoice="11265")
+    assert (followup.reference, followup.amount, followup.acknowledged_by) == (
+        "CB-4471",
+        Decimal("10.00"),
+        "U0ALICE001",
+    )
+    # Every later check still shows it, and so does the next digest, first.
+    again = await check(world, bot, "11265")
+    assert "Money still to account for" in json.dumps(again.blocks)
+    assert "CB-4471" in json.dumps(again.blocks)
+    await world.emulator.send_command("/invoice", "digest")
+    await settle(world, bot)
+    digest = channel_messages(world)[-1]
+    assert "Money still to account for: $10.00" in json.dumps(digest.blocks)
+    assert "CB-4471" in json.dumps(thread(world, digest.ts)[0].blocks)
 
 
 async def test_resync_anyway_on_a_recreated_invoice_runs_the_full_resync(
     world: SandboxWorld, bot: RunningBot
 ) -> None:
     await check(world, bot, "11267")
+    await world.emulator.click(world.emulator.number_of("Resync anyway"))
+    await settle(world, bot)
+    # The full resync from that date also re-reads 11266 (its credit would drop out of
+    # view): the guard names it and asks again; nothing has started.
+    assert world.portal.request_count("POST", "/api/v1/integrations/") == 0
+    question = world.emulator.state.ephemerals("U0ALICE001")[-1]
+    assert "CM-1042" in json.dumps(question.blocks) and "CB-4502" in json.dumps(question.blocks)
     await world.emulator.click(world.emulator.number_of("Resync anyway"))
     await settle(world, bot)
     assert world.portal.request_count("POST", "/api/v1/integrations/") == 1

@@ -6,6 +6,7 @@ import asyncio
 import csv
 from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -19,6 +20,10 @@ from tests.e2e.conftest import FAST, buttons, channel_messages, settle, thread
 
 ALICE = "U0ALICE001"
 CHANNEL = "C0FINANCE1"
+
+
+def by_number_text(messages: list[Any], number: str) -> str:
+    return next(m.text for m in messages if m.text.startswith(number))
 
 
 def button_number(world: SandboxWorld, message: Any, action: ActionId) -> int:
@@ -45,14 +50,19 @@ async def test_digest_posts_a_summary_and_the_discrepancies_in_its_thread(
     replies = [m for m in messages if "Cause:" in str(m.blocks)]
     headers = [m for m in messages if m not in replies]
     assert len(replies) == run.discrepancies  # one message each: few enough for buttons
-    # Grouped by cause, money at risk first: the portal payments a resync would hide lead.
+    # Grouped by cause, money at risk first: what a resync would take out of view leads.
     assert headers[0].text.startswith("Invoice recreated in QuickBooks")
     assert "$30.00 of client money at risk" in headers[0].text
-    assert headers[1].text.startswith("Payment failed to transfer")
+    assert headers[1].text.startswith("Credit not applied")
+    assert headers[2].text.startswith("Payment failed to transfer")
     assert [m.text.split(" ")[0] for m in messages[1:3]] == ["11267", "11261"]
-    paid_but_failed = messages[messages.index(headers[1]) + 1]
+    paid_but_failed = messages[messages.index(headers[2]) + 1]
     assert paid_but_failed.text.startswith("11265")
     assert buttons(paid_but_failed) == ["Resync anyway"]
+    # One taxonomy: the summary counts by the thread's causes; a voided invoice is void.
+    assert "Payment failed to transfer" in str(root.blocks)
+    assert "Stale balance" not in str(root.blocks)
+    assert "void in QuickBooks" in by_number_text(replies, "11270")
     by_number = {m.text.split(" ")[0]: m for m in replies}
     assert buttons(by_number["11260"]) == ["Resync invoice", "Resync full integration"]
     assert "QuickBooks $50.00, portal $40.00" in by_number["11260"].text
@@ -169,3 +179,29 @@ async def test_the_schedule_posts_to_the_digest_channel_once_a_day(
         assert run.day == utcnow().astimezone(ZoneInfo("America/Chicago")).date()
         assert await scheduled_digest(bot.container) is None  # today's has run
         assert len(channel_messages(world)) == 1
+
+
+async def test_a_digest_line_whose_recheck_fails_offers_no_write(
+    world: SandboxWorld, tmp_path: Path
+) -> None:
+    """The portal fails every read of 11265 while the digest re-checks it: its line says
+    so, carries only Check again, and the summary and the stored run count it."""
+    from tests.faults_support import fault_bot
+
+    async with fault_bot(world, tmp_path) as bot:
+        world.portal.inject(500, count=40, path="/api/v1/invoices/11265")
+        await world.emulator.send_command("/invoice", "digest")
+        await settle(world, bot)
+        [root] = channel_messages(world)
+        line = next(m for m in thread(world, root.ts) if m.text.startswith("11265"))
+        assert buttons(line) == ["Check again"]
+        assert "Could not re-check its cause" in str(line.blocks)
+        assert "1 could not be re-checked" in str(root.blocks)
+        [run] = await bot.container.digests.recent()
+        assert run.rechecks_failed == 1
+        world.portal.faults.clear()
+        await world.emulator.click(button_number(world, line, ActionId.CHECK_AGAIN))
+        await settle(world, bot)
+        check = channel_messages(world)[-1]
+        assert "Invoice 11265" in check.text and "Payment failed to transfer" in check.text
+        assert world.portal.request_count("POST", "/api/v1/record-resyncs") == 0

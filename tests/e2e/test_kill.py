@@ -6,7 +6,7 @@ import asyncio
 import signal
 
 from bot.demo import SandboxWorld
-from tests.e2e.conftest import buttons, channel_messages, thread
+from tests.e2e.conftest import buttons, channel_messages, press_guard_question, thread
 from tests.processes import bot_env, bot_process, free_port, until
 
 
@@ -25,6 +25,7 @@ async def test_killed_bot_finishes_the_full_resync_after_restart(
         root = channel_messages(world)[0]
         await until(lambda: buttons(root) != [])
         await emu.click(emu.number_of("Resync full integration"))
+        await press_guard_question(emu)  # the run would also re-read 11266's credit
         await until(lambda: any(r.status == "running" for r in world.portal.runs.values()))
         await until(lambda: any("running" in m.text for m in thread(world, root.ts)))
         first.send_signal(signal.SIGKILL)

@@ -1,0 +1,37 @@
+"""Follow-ups (money still to account for) in words. Pure."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+
+from commands.format import escape, fmt_money
+from services.followups import FollowUp
+
+LISTED = 30
+"""Amounts listed in a message; past this they are counted."""
+
+
+def followup_line(followup: FollowUp) -> str:
+    return (
+        f"• Invoice {followup.invoice}: *{escape(followup.reference)}* "
+        f"({fmt_money(followup.amount)}): {escape(followup.what)}; acknowledged by "
+        f"<@{followup.acknowledged_by}> on {followup.opened_at:%b %d}"
+    )
+
+
+def followups_text(followups: Sequence[FollowUp]) -> str:
+    lines = [followup_line(f) for f in followups[:LISTED]]
+    if len(followups) > LISTED:
+        lines.append(f"_…and {len(followups) - LISTED} more_")
+    total = sum((f.amount for f in followups), Decimal(0))
+    head = f":warning: *Money still to account for* ({fmt_money(total)})"
+    return head + "\n" + "\n".join(lines)
+
+
+def still_to_account(followups: Sequence[FollowUp]) -> str:
+    """`CB-4471 ($10.00) is still to account for in QuickBooks`."""
+    named = ", ".join(f"{escape(f.reference)} ({fmt_money(f.amount)})" for f in followups[:5])
+    more = f" and {len(followups) - 5} more" if len(followups) > 5 else ""
+    verb = "is" if len(followups) == 1 else "are"
+    return f"{named}{more} {verb} still to account for in QuickBooks"

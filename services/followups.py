@@ -1,0 +1,131 @@
+"""Follow-ups: money a resync took out of view, kept in sight until it is accounted for.
+
+A follow-up is opened for every amount a person acknowledged before a write to the portal
+(services.guard). It is closed only when the evidence shows the money accounted for (the
+payment applied in QuickBooks or posted there by the portal, the credit applied, the
+failed transfer dismissed in the portal), never because the two balances match.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from decimal import Decimal
+from typing import Protocol
+
+from services.check import examine_invoice
+from services.models import (
+    DEFAULT_MONEY_TOLERANCE,
+    AtRisk,
+    Comparison,
+    Evidence,
+    Frozen,
+    RiskKind,
+    TransferStatus,
+    UtcDateTime,
+    utcnow,
+)
+from services.ports import AccountingSystem, BillingPortal
+
+
+class FollowUp(Frozen):
+    id: int
+    invoice: str
+    kind: RiskKind
+    reference: str
+    amount: Decimal
+    what: str
+    acknowledged_by: str
+    job_id: str | None = None
+    opened_at: UtcDateTime
+    closed_at: UtcDateTime | None = None
+    closed_because: str | None = None
+
+
+class FollowUpStore(Protocol):
+    """Where follow-ups live (the ``follow_ups`` table). Keyword-only methods."""
+
+    async def open(
+        self, *, invoice: str, risk: AtRisk, acknowledged_by: str, job_id: str | None
+    ) -> FollowUp:
+        """Open one (or return the open one for the same invoice, kind and reference)."""
+        ...
+
+    async def open_for(self, *, invoice: str) -> list[FollowUp]: ...
+
+    async def all_open(self, *, limit: int = 200) -> list[FollowUp]:
+        """Every open follow-up, the largest amount first."""
+        ...
+
+    async def close(self, *, followup_id: int, because: str, at: datetime) -> None: ...
+
+
+PAYMENTS = (RiskKind.FAILED_PAYMENT, RiskKind.PENDING_PAYMENT, RiskKind.ORPHANED_PAYMENT)
+
+
+def settled(followup: FollowUp, evidence: Evidence) -> str | None:
+    """Why the evidence shows the follow-up's money accounted for, or None. Evidence with
+    gaps settles nothing (what could not be read may be exactly the money)."""
+    if not evidence.gathered or evidence.gaps:
+        return None
+    wanted = followup.reference.strip().lower()
+    if followup.kind in PAYMENTS:
+        for payment in evidence.payments:
+            if (payment.reference or "").strip().lower() == wanted and payment.unapplied == 0:
+                return f"payment {followup.reference} is applied in QuickBooks"
+        mine = [p for p in evidence.portal_payments if p.reference.strip().lower() == wanted]
+        if followup.kind is not RiskKind.ORPHANED_PAYMENT:
+            if not mine:
+                return f"the portal no longer lists {followup.reference} (dismissed or refunded)"
+            if all(p.status is TransferStatus.POSTED for p in mine):
+                return f"the portal posted {followup.reference} to QuickBooks"
+        return None
+    if followup.kind is RiskKind.UNAPPLIED_CREDIT:
+        memos = [m for m in evidence.credit_memos if (m.number or m.id).lower() == wanted]
+        payments = [p for p in evidence.payments if (p.reference or p.id).lower() == wanted]
+        if not any(m.remaining > 0 for m in memos) and not any(p.unapplied > 0 for p in payments):
+            return f"{followup.reference} is applied in QuickBooks"
+    return None
+
+
+async def review(
+    store: FollowUpStore,
+    number: str,
+    evidence: Evidence | None,
+    *,
+    clock: Callable[[], datetime] = utcnow,
+) -> list[FollowUp]:
+    """Close the invoice's follow-ups the evidence settles; the ones still open."""
+    still_open = []
+    for followup in await store.open_for(invoice=number):
+        because = settled(followup, evidence) if evidence is not None else None
+        if because is None:
+            still_open.append(followup)
+        else:
+            await store.close(followup_id=followup.id, because=because, at=clock())
+    return still_open
+
+
+async def check_followed(
+    number: str,
+    *,
+    accounting: AccountingSystem,
+    portal: BillingPortal,
+    store: FollowUpStore,
+    clock: Callable[[], datetime] = utcnow,
+    tolerance: Decimal = DEFAULT_MONEY_TOLERANCE,
+) -> tuple[Comparison, list[FollowUp]]:
+    """The invoice's check, and its money still to account for: with follow-ups open, the
+    evidence is read even when the balances match, and settles the ones it accounts for."""
+    pending = await store.open_for(invoice=number)
+    comparison, evidence = await examine_invoice(
+        number,
+        accounting=accounting,
+        portal=portal,
+        clock=clock,
+        tolerance=tolerance,
+        always_gather=bool(pending),
+    )
+    if not pending:
+        return comparison, []
+    return comparison, await review(store, number, evidence, clock=clock)
