@@ -43,6 +43,7 @@ LISTED = 100
 """At most the next this many are listed as text in one message; the CSV has every one."""
 LISTED_CHARS = 9_000
 
+
 def fmt_seconds(delta: timedelta) -> str:
     seconds = delta.total_seconds()
     if seconds < 60:
