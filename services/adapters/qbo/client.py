@@ -1,49 +1,44 @@
 """QuickBooks Online (Accounting API v3) as an ``AccountingSystem``.
 
 Reads invoices through the query endpoint, within Intuit's limits (10 in flight and 500 a
-minute per company), refreshing OAuth2 tokens as needed and retrying what is worth it.
+minute per company), refreshing OAuth2 tokens as needed and retrying what is worth it
+(``services.adapters.retries``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import random
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from datetime import date, datetime
+from datetime import datetime
 from functools import partial
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote as url_quote
 
 import httpx
 from pydantic import SecretStr
 
-from services.adapters import qbo_evidence
-from services.adapters.hooks import NoObserver, RequestObserver, outcome_of
-from services.adapters.json_slices import PARSE_SLICE
+from services.adapters.hooks import OK, NoObserver, RequestObserver, outcome_of
+from services.adapters.http import send
 from services.adapters.limits import RateLimiter
-from services.adapters.qbo_auth import QboAuth
-from services.adapters.qbo_decoders import InProcessDecoder, ListingDecoder
-from services.adapters.qbo_faults import (
-    SYSTEM,
-    error_for,
-    fault_from_json,
-    fault_from_response,
-    parse_json,
-    retry_after,
+from services.adapters.qbo import evidence
+from services.adapters.qbo.answers import (
+    Read,
+    answer,
+    endpoint,
+    json_body,
+    listing_page,
+    query_parts,
 )
-from services.adapters.qbo_listing import Listing
-from services.adapters.qbo_listing import amount as _amount
-from services.adapters.qbo_listing import missing as _missing
-from services.adapters.qbo_listing import opt_str as _opt_str
-from services.adapters.qbo_listing import utc_datetime as _datetime
+from services.adapters.qbo.auth import QboAuth
+from services.adapters.qbo.documents import parse_invoice, pick_newest
+from services.adapters.qbo.faults import SYSTEM
+from services.adapters.retries import Retrier, RetryPolicy, transport_error
 from services.errors import (
     AuthenticationError,
     NotFoundError,
     ReconnectRequired,
-    ThrottledError,
-    TransientError,
     UpstreamError,
 )
 from services.models import (
@@ -56,8 +51,7 @@ from services.models import (
 from services.ports import Listed, TokenStore
 
 log = logging.getLogger("services.adapters.qbo")
-Decode = Callable[[bytes, str], Awaitable[Any]]
-"""A listing page's raw answer (content, encoding) to its body."""
+R = TypeVar("R")
 
 MAX_PAGE = 1000
 """Intuit's MAXRESULTS ceiling."""
@@ -101,22 +95,27 @@ class QboClient:
         clock: Callable[[], datetime] = utcnow,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         observer: RequestObserver | None = None,
-        decoder: ListingDecoder | None = None,
     ) -> None:
         self._realm_id = realm_id
         self._observer = observer or NoObserver()
         self._minor_version = str(minor_version)
-        self._max_retries = max_retries
-        self._retry_backoff = retry_backoff
-        self._max_retry_wait = max_retry_wait
         self._lookup_batch = max(1, min(lookup_batch, MAX_PAGE))
         self._list_concurrency = max(1, list_concurrency)
-        self._sleep = sleep
-        self.decoder = decoder or InProcessDecoder()
-        """Decodes the open-invoice listing's pages (here, or in a worker process)."""
-        self._decoding = asyncio.Lock()
-        """One long answer decoded at a time: the slices of several would all run before
-        the event loop next looks at the sockets, keeping the portal's answers waiting."""
+        policy = RetryPolicy(
+            retries=max_retries,
+            backoff=retry_backoff,
+            max_wait=max_retry_wait,
+            throttled_wait=THROTTLE_WAIT,
+        )
+        self.retrier = Retrier(
+            policy,
+            system=SYSTEM,
+            label="qbo",
+            log=log,
+            observer=self._observer,
+            request_id="intuit_tid",
+            sleep=sleep,
+        )
         self._http = httpx.AsyncClient(
             base_url=base_url.rstrip("/"),
             transport=transport,
@@ -149,17 +148,14 @@ class QboClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        try:
-            await self.decoder.aclose()
-        finally:
-            await self._http.aclose()
+        await self._http.aclose()
 
     # -- AccountingSystem ---------------------------------------------------------------
     async def get_invoice(self, number: str) -> AccountingInvoice | None:
         if not number or len(number) > MAX_DOC_NUMBER:
             return None  # QBO cannot hold it: no need to ask
         rows = await self.query_invoices(f"SELECT * FROM Invoice WHERE DocNumber = {quote(number)}")
-        return _pick(rows)
+        return pick_newest(rows)
 
     async def get_invoices(self, numbers: Sequence[str]) -> dict[str, AccountingInvoice]:
         wanted = list(dict.fromkeys(n for n in numbers if n and len(n) <= MAX_DOC_NUMBER))
@@ -170,7 +166,7 @@ class QboClient:
         for page in pages:
             for invoice in page:
                 found.setdefault(invoice.number, []).append(invoice)
-        return {n: inv for n, rows in found.items() if (inv := _pick(rows)) is not None}
+        return {n: inv for n, rows in found.items() if (inv := pick_newest(rows)) is not None}
 
     async def _lookup(self, numbers: list[str]) -> list[AccountingInvoice]:
         values = ", ".join(quote(n) for n in numbers)
@@ -190,16 +186,14 @@ class QboClient:
     ) -> AsyncIterator[list[tuple[str, Listed]]]:
         """Pages in Id order; with ``list_concurrency`` > 1, a count(*) first, then that many
         pages at a time (within the limiter), yielded as they arrive. Only the listing's
-        fields are read (``Listing``, decoded by ``decoder``): no AccountingInvoice is built."""
+        fields are decoded (``listing.read_page``): no AccountingInvoice is built."""
         page_size = max(1, min(page_size, MAX_PAGE))
         start = 1
-        listing = Listing()
         if self._list_concurrency > 1:
             total = await self.count_open_invoices()
-            await self.decoder.prepare(min(total, page_size))  # the longest page's invoices
             planned = -(-total // page_size)
             start, last_full = 1 + planned * page_size, False
-            pages = self._pages_at_once(listing, planned, page_size)
+            pages = self._pages_at_once(planned, page_size)
             try:
                 async for page, is_last_and_full in pages:
                     last_full = last_full or is_last_and_full
@@ -210,29 +204,24 @@ class QboClient:
             if not last_full:  # the last planned page was short: nothing was added since
                 return
         while True:
-            page, returned = await self._open_page(listing, start, page_size)
+            page, returned = await self._open_page(start, page_size)
             if page:
                 yield page
             if returned < page_size:  # what QBO sent, skipped rows included
                 return
             start += page_size
 
-    async def _open_page(
-        self, listing: Listing, start: int, size: int
-    ) -> tuple[list[tuple[str, Listed]], int]:
+    async def _open_page(self, start: int, size: int) -> tuple[list[tuple[str, Listed]], int]:
         """One page of open invoices as (number, listed) pairs, and how many rows QBO sent."""
-        answer = await self._query(
+        statement = (
             "SELECT * FROM Invoice WHERE Balance > '0' ORDERBY Id "
-            f"STARTPOSITION {start} MAXRESULTS {size}",
-            listing=listing,
+            f"STARTPOSITION {start} MAXRESULTS {size}"
         )
-        rows = answer.get("Invoice", [])
-        if not isinstance(rows, list):
-            raise UpstreamError("the query answer's Invoice is not a list", system=SYSTEM)
-        return [row for row in rows if row is not None], len(rows)
+        page = await self._request("POST", "/query", read=listing_page, **query_parts(statement))
+        return page.pairs, page.returned
 
     async def _pages_at_once(
-        self, listing: Listing, planned: int, size: int
+        self, planned: int, size: int
     ) -> AsyncGenerator[tuple[list[tuple[str, Listed]], bool], None]:
         """Pages 1..planned, ``list_concurrency`` in flight; (page, is the last one full)."""
         waiting = iter(range(planned))
@@ -243,7 +232,7 @@ class QboClient:
                     index = next(waiting, None)
                     if index is None:
                         break
-                    fetch = self._open_page(listing, 1 + index * size, size)
+                    fetch = self._open_page(1 + index * size, size)
                     running[asyncio.create_task(fetch)] = index
                 if not running:
                     return
@@ -260,11 +249,12 @@ class QboClient:
     async def get_invoice_by_id(self, invoice_id: str) -> AccountingInvoice | None:
         """The invoice with this QBO Id, or None (fault 610)."""
         try:
-            body = await self._request("GET", f"/invoice/{url_quote(invoice_id, safe='')}")
+            path = f"/invoice/{url_quote(invoice_id, safe='')}"
+            body = await self._request("GET", path, read=json_body)
         except NotFoundError:
             return None
         raw = body.get("Invoice")
-        return _parse(raw) if isinstance(raw, dict) else None
+        return parse_invoice(raw) if isinstance(raw, dict) else None
 
     async def count_open_invoices(self) -> int:
         body = await self.query("SELECT count(*) FROM Invoice WHERE Balance > '0'")
@@ -273,30 +263,24 @@ class QboClient:
     # -- evidence: why an invoice differs (services.evidence) ---------------------------
     async def find_invoice_records(self, numbers: Sequence[str]) -> list[InvoiceRecord]:
         wanted = [n for n in numbers if n and len(n) <= MAX_DOC_NUMBER]
-        return await qbo_evidence.find_invoice_records(self.query, wanted)
+        return await evidence.find_invoice_records(self.query, wanted)
 
     async def get_invoice_records(self, ids: Sequence[str]) -> list[InvoiceRecord]:
-        return await qbo_evidence.get_invoice_records(self.query, ids)
+        return await evidence.get_invoice_records(self.query, ids)
 
     async def list_payments_for(self, customer_ids: Sequence[str]) -> list[AccountingPayment]:
-        return await qbo_evidence.list_payments_for(self.query, customer_ids)
+        return await evidence.list_payments_for(self.query, customer_ids)
 
     async def list_credit_memos_for(self, customer_ids: Sequence[str]) -> list[CreditMemo]:
-        return await qbo_evidence.list_credit_memos_for(self.query, customer_ids)
+        return await evidence.list_credit_memos_for(self.query, customer_ids)
 
     # -- the query endpoint -----------------------------------------------------------
     async def query(self, statement: str) -> dict[str, Any]:
         """Run one statement; returns the ``QueryResponse`` object (possibly empty)."""
         return await self._query(statement)
 
-    async def _query(self, statement: str, *, listing: Listing | None = None) -> dict[str, Any]:
-        body = await self._request(
-            "POST",
-            "/query",
-            content=statement.encode(),
-            headers={"Content-Type": "application/text"},
-            listing=listing,
-        )
+    async def _query(self, statement: str) -> dict[str, Any]:
+        body = await self._request("POST", "/query", read=json_body, **query_parts(statement))
         response = body.get("QueryResponse")
         return response if isinstance(response, dict) else {}
 
@@ -310,11 +294,9 @@ class QboClient:
         if not isinstance(rows, list):
             raise UpstreamError("the query answer's Invoice is not a list", system=SYSTEM)
         invoices = []
-        for index, raw in enumerate(rows):
-            if index % PARSE_SLICE == PARSE_SLICE - 1:
-                await asyncio.sleep(0)  # a long page: let other answers in meanwhile
+        for raw in rows:
             if isinstance(raw, dict) and raw.get("DocNumber"):
-                invoices.append(_parse(raw))
+                invoices.append(parse_invoice(raw))
             else:
                 log.info(
                     "QuickBooks Online invoice without a DocNumber skipped (Id=%s)",
@@ -328,186 +310,83 @@ class QboClient:
         method: str,
         path: str,
         *,
+        read: Read[R],
         content: bytes | None = None,
         headers: Mapping[str, str] | None = None,
-        listing: Listing | None = None,
-    ) -> dict[str, Any]:
-        """The JSON body; with ``listing``, a listing page's (its invoices read by it) that
-        ``decoder`` decodes."""
-        url = f"/v3/company/{self._realm_id}{path}"
-        params = {"minorversion": self._minor_version}
-        attempt = 0
-        refreshed = False
-        rejected: str | None = None  # a token the API refused: refresh it first
-        while True:
-            token: str | None = None
-            try:
-                if rejected is not None:
-                    token = await self.auth.refresh(rejected=rejected)
-                    rejected = None
-                else:
-                    token = await self.auth.access_token()
-                async with self.limiter.slot():
-                    response = await self._http.request(
-                        method,
-                        url,
-                        params=params,
-                        content=content,
-                        headers={**(headers or {}), "Authorization": f"Bearer {token}"},
-                    )
-                try:
-                    return await self._observed(response, listing=listing)
-                finally:  # httpx's response and its stream refer to each other: unlink them
-                    response.stream = httpx.ByteStream(b"")  # so the body is freed now
-            except ReconnectRequired:
-                raise  # logged once where it was learnt (QboAuth), not once per request
-            except AuthenticationError as exc:
-                if refreshed or token is None:
-                    _log_failure(method, path, exc, final=True)
-                    raise
-                refreshed = True
-                rejected = token
-                self._observer.retry("qbo", outcome_of(exc))
-                log.info(
-                    "QuickBooks Online refused the access token (intuit_tid=%s): refreshing",
-                    exc.request_id,
-                )
-                continue
-            except httpx.TimeoutException as exc:
-                error: UpstreamError = TransientError(
-                    f"no answer within the timeout ({type(exc).__name__})", system=SYSTEM
-                )
-                self._observer.request("qbo", outcome_of(error))
-            except httpx.TransportError as exc:
-                error = TransientError(f"connection failed ({type(exc).__name__})", system=SYSTEM)
-                self._observer.request("qbo", outcome_of(error))
-            except (ThrottledError, TransientError) as exc:
-                error = exc
-            except UpstreamError as exc:  # not worth a retry
-                _log_failure(method, path, exc, final=True)
-                raise
-            if attempt >= self._max_retries:
-                _log_failure(method, path, error, final=True)
-                raise error
-            delay = self._delay(error, attempt)
-            _log_failure(method, path, error, final=False, delay=delay)
-            self._observer.retry("qbo", outcome_of(error))
-            attempt += 1
-            await self._sleep(delay)
-
-    async def _observed(
-        self, response: httpx.Response, *, listing: Listing | None
-    ) -> dict[str, Any]:
+    ) -> R:
+        """What ``read`` makes of the answer, retried as ``retrier`` says (every request
+        here is a read: the query endpoint only reads)."""
+        attempt = partial(self._attempt, method, path, read, content, headers or {})
         try:
-            if listing is None:
-                body = await _body_or_raise(response, None)
-            else:
-                async with self._decoding:
-                    body = await _body_or_raise(
-                        response, partial(self.decoder.decode, listing=listing)
-                    )
+            return await self.retrier.call(attempt, what=f"{method} {endpoint(path)}", write=False)
+        except ReconnectRequired:
+            raise  # logged once where it was learnt (QboAuth), not once per request
+        except UpstreamError as exc:
+            _log_failure(method, path, exc)
+            raise
+
+    async def _attempt(
+        self,
+        method: str,
+        path: str,
+        read: Read[R],
+        content: bytes | None,
+        headers: Mapping[str, str],
+    ) -> R:
+        """One attempt; an access token the API refuses is refreshed, and the request sent
+        once more with the new one."""
+        token = await self.auth.access_token()
+        try:
+            return await self._send(method, path, read, content, headers, token)
+        except AuthenticationError as exc:
+            self._observer.retry("qbo", outcome_of(exc))
+            log.info(
+                "QuickBooks Online refused the access token (intuit_tid=%s): refreshing",
+                exc.request_id,
+            )
+            token = await self.auth.refresh(rejected=token)
+            return await self._send(method, path, read, content, headers, token)
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        read: Read[R],
+        content: bytes | None,
+        headers: Mapping[str, str],
+        token: str,
+    ) -> R:
+        try:
+            async with self.limiter.slot():
+                response, body = await send(
+                    self._http,
+                    method,
+                    f"/v3/company/{self._realm_id}{path}",
+                    params={"minorversion": self._minor_version},
+                    content=content,
+                    headers={**headers, "Authorization": f"Bearer {token}"},
+                )
+            value = answer(response, body, read)
+        except httpx.TransportError as exc:
+            error = transport_error(exc, system=SYSTEM, what=f"{method} {endpoint(path)}")
+            self._observer.request("qbo", outcome_of(error))
+            raise error from None
         except UpstreamError as exc:
             self._observer.request("qbo", outcome_of(exc))
             raise
-        self._observer.request("qbo", outcome_of(None))
-        return body
-
-    def _delay(self, error: UpstreamError, attempt: int) -> float:
-        if isinstance(error, ThrottledError):
-            wait = error.retry_after if error.retry_after is not None else THROTTLE_WAIT
-        else:
-            wait = self._retry_backoff * 2**attempt * (0.5 + random.random() / 2)
-        return max(0.0, min(wait, self._max_retry_wait))
+        self._observer.request("qbo", OK)
+        return value
 
 
-async def _body_or_raise(response: httpx.Response, decode: Decode | None) -> dict[str, Any]:
-    """The JSON body (``decode``: a listing page's decoder), or the error it stands for."""
-    request_id = response.headers.get("intuit_tid")
-    if response.is_success:
-        try:
-            if decode is None:
-                body = parse_json(response.text)
-            else:
-                body = await decode(response.content, response.encoding or "utf-8")
-        except ValueError:
-            raise TransientError(
-                "the answer was not JSON",
-                system=SYSTEM,
-                status=response.status_code,
-                request_id=request_id,
-            ) from None
-        fault = fault_from_json(body)
-        if fault is not None:  # a fault inside a 200
-            raise error_for(response.status_code, fault, request_id=request_id)
-        if not isinstance(body, dict):
-            raise UpstreamError("unexpected answer", system=SYSTEM, request_id=request_id)
-        return body
-    raise error_for(
-        response.status_code,
-        fault_from_response(response),
-        request_id=request_id,
-        wait=retry_after(response),
-    )
-
-
-def _log_failure(
-    method: str, path: str, error: UpstreamError, *, final: bool, delay: float = 0.0
-) -> None:
-    what = "failed" if final else f"failed, retrying in {delay:.2f}s"
-    level = logging.WARNING if not final or isinstance(error, NotFoundError) else logging.ERROR
+def _log_failure(method: str, path: str, error: UpstreamError) -> None:
+    level = logging.WARNING if isinstance(error, NotFoundError) else logging.ERROR
     log.log(
         level,
-        "QuickBooks Online %s %s %s: %s (status=%s code=%s intuit_tid=%s)",
+        "QuickBooks Online %s %s failed: %s (status=%s code=%s intuit_tid=%s)",
         method,
-        path.split("/")[1] if "/" in path else path,
-        what,
+        endpoint(path),
         error.message,
         error.status,
         error.code,
         error.request_id,
     )
-
-
-def _pick(rows: list[AccountingInvoice]) -> AccountingInvoice | None:
-    """DocNumbers need not be unique in QBO: take the most recently changed."""
-    if len(rows) > 1:
-        log.warning(
-            "QuickBooks Online has %d invoices numbered %s: using the newest",
-            len(rows),
-            rows[0].number,
-        )
-    return max(rows, key=lambda inv: inv.last_updated, default=None)
-
-
-# -- Intuit documents to domain models ------------------------------------------------
-def _parse(raw: Mapping[str, Any]) -> AccountingInvoice:
-    try:
-        return to_invoice(raw)
-    except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
-        raise UpstreamError(
-            f"malformed invoice Id={raw.get('Id')!s:.30}: {type(exc).__name__}", system=SYSTEM
-        ) from exc
-
-
-def to_invoice(raw: Mapping[str, Any]) -> AccountingInvoice:
-    """An Intuit Invoice document (extra fields ignored) as an AccountingInvoice."""
-    meta = raw.get("MetaData") or {}
-    customer = raw.get("CustomerRef") or {}
-    currency = raw.get("CurrencyRef") or {}
-    return AccountingInvoice(
-        id=str(raw["Id"]),
-        number=str(raw["DocNumber"]),
-        customer_id=_opt_str(customer.get("value")),
-        customer_name=str(customer.get("name") or ""),
-        total=_amount(raw.get("TotalAmt", 0)),
-        balance=_amount(raw.get("Balance", 0)),
-        currency=_opt_str(currency.get("value")),
-        txn_date=_date(raw.get("TxnDate")),
-        due_date=_date(raw.get("DueDate")),
-        created_at=_datetime(meta.get("CreateTime")),
-        last_updated=_datetime(meta.get("LastUpdatedTime")) or _missing("LastUpdatedTime"),
-    )
-
-
-def _date(value: object) -> date | None:
-    return date.fromisoformat(value[:10]) if isinstance(value, str) and value else None
