@@ -146,7 +146,8 @@ class QboClient:
         try:
             return await portal_retries.call(attempt, write=method != "GET")
         except portal_retries.Retryable as exc:
-            raise QboError(exc.message) from exc
+            fault = exc.__cause__  # QBO's own words for a 429 or 5xx, with its status
+            raise fault if isinstance(fault, QboError) else QboError(exc.message) from None
 
     async def _attempt(
         self, method: str, path: str, params: dict[str, str], content: bytes | None
@@ -157,9 +158,9 @@ class QboClient:
         response = await self._request(method, url, params, content, force=False)
         if response.status_code == 401:
             response = await self._request(method, url, params, content, force=True)
-        failed = portal_retries.failed_answer(response, _message(response))
+        failed = portal_retries.failed_answer(response, f"HTTP {response.status_code}")
         if failed is not None:
-            raise failed
+            raise failed from _fault_of(response)
         return _decode(response)
 
     async def _request(
@@ -206,13 +207,13 @@ class QboClient:
             return conn.access_token
 
 
-def _message(response: httpx.Response) -> str:
-    """What a failed answer says: its fault's message, else its status."""
+def _fault_of(response: httpx.Response) -> QboError:
+    """The error a failed answer is, in QBO's words (its fault) when it has them."""
     try:
         _decode(response)
     except QboError as exc:
-        return exc.message
-    return f"HTTP {response.status_code}"
+        return exc
+    return QboError(f"unexpected answer (HTTP {response.status_code})", status=response.status_code)
 
 
 def _decode(response: httpx.Response) -> dict[str, Any]:

@@ -321,8 +321,10 @@ async def test_the_sandbox_posts_a_payment_again_only_when_qbo_cannot_have_acted
     qbo = FakeQbo(first)
     async with PortalsQbo(portal_with(qbo)) as client:
         if posts == 1:
-            with pytest.raises(QboError):
+            with pytest.raises(QboError) as caught:
                 await client.post_payment({"TotalAmt": "1.00"})
+            status = first.status_code if isinstance(first, httpx.Response) else None
+            assert caught.value.status == status  # the portal tells 5xx from a refusal by it
         else:
             assert (await client.post_payment({"TotalAmt": "1.00"}))["Id"] == "9"
     assert qbo.calls == ["POST"] * posts
