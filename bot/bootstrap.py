@@ -25,8 +25,7 @@ from bot.settings import Settings
 from bot.tasks import BackgroundTasks
 from services.adapters.portal import PortalClient
 from services.adapters.qbo import QboClient
-from services.adapters.qbo_auth import needs_seed
-from services.adapters.qbo_decoders import InProcessDecoder, WorkerDecoder
+from services.adapters.qbo.auth import needs_seed
 from services.followups import FollowUpStore
 from services.guard import WriteGuard
 from services.models import TokenSet, utcnow
@@ -160,11 +159,6 @@ async def bootstrap(
             lookup_batch=settings.qbo_lookup_batch,
             list_concurrency=settings.qbo_list_concurrency,
             observer=OBSERVER,
-            decoder=(
-                InProcessDecoder()
-                if settings.qbo_decode_in_process
-                else WorkerDecoder(timeout=settings.qbo_timeout_seconds)
-            ),
         )
     if portal is None:
         portal = PortalClient(

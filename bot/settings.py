@@ -49,10 +49,12 @@ class Settings(BaseSettings):
     qbo_minor_version: int = 75
     qbo_timeout_seconds: float = 30.0
     qbo_max_retries: int = 4
-    """Retries of one QuickBooks Online request after a 429, 5xx, timeout or drop."""
+    """Retries of one QuickBooks Online request (services.adapters.retries says which)."""
     qbo_retry_backoff_seconds: float = 0.5
+    """The first retry waits a random time below this; each next one, below twice as long."""
     qbo_max_retry_wait_seconds: float = 60.0
-    """The longest wait before a retry (a 429 without Retry-After waits a minute)."""
+    """The longest wait before a retry: a longer Retry-After is cut to it (a 429 without
+    Retry-After waits a minute, so cut too)."""
     qbo_max_per_minute: int = 500
     """Requests started per minute, at most (Intuit's limit per company is 500)."""
 
@@ -63,6 +65,7 @@ class Settings(BaseSettings):
     """Which integration a full resync runs; default: the first accounting integration."""
     portal_timeout_seconds: float = 30.0
     portal_max_retries: int = 3
+    """Retries of one portal request, by the same rules as QuickBooks'."""
     portal_retry_backoff_seconds: float = 0.5
     portal_max_retry_wait_seconds: float = 60.0
 
@@ -124,10 +127,6 @@ class Settings(BaseSettings):
     """Document numbers per ``DocNumber IN (...)`` query (the digest's look-ups)."""
     qbo_list_concurrency: int = 10
     """Open-invoice pages fetched at once (after a count); 1 pages one after the other."""
-    qbo_decode_in_process: bool = False
-    """Decode the open-invoice listing's pages (~1.4 MB of JSON each) in the bot's process
-    instead of a worker process (started at the first digest), which keeps the event loop
-    free for the portal's pages meanwhile."""
     portal_lookup_concurrency: int = 4
     """Portal look-up batches (of 1000 numbers) in flight at once."""
 

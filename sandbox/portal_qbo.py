@@ -11,18 +11,18 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from decimal import Decimal
+from functools import partial
 from types import TracebackType
 from typing import Any
 
 import httpx
 
+from sandbox import portal_retries
 from sandbox.portal_state import PortalState
 from sandbox.qbo_wire import dumps
 
 MINOR_VERSION = "75"
 PAGE_SIZE = 1000
-ATTEMPTS = 3
-RETRY_AFTER_CAP = 5.0
 
 
 class QboError(Exception):
@@ -140,38 +140,42 @@ class QboClient:
     async def _send(
         self, method: str, path: str, *, params: dict[str, str], content: bytes | None = None
     ) -> dict[str, Any]:
-        """One API call, refreshing the token once on 401. A GET is retried on 429, 5xx and
-        timeouts; a POST only when QBO cannot have acted on it (429, 503)."""
+        """One API call, tried again as ``portal_retries`` says (a POST only when QBO
+        cannot have acted on it); the last failure raised as QboError."""
+        attempt = partial(self._attempt, method, path, params, content)
+        try:
+            return await portal_retries.call(attempt, write=method != "GET")
+        except portal_retries.Retryable as exc:
+            fault = exc.__cause__  # QBO's own words for a 429 or 5xx, with its status
+            raise fault if isinstance(fault, QboError) else QboError(exc.message) from None
+
+    async def _attempt(
+        self, method: str, path: str, params: dict[str, str], content: bytes | None
+    ) -> dict[str, Any]:
+        """One attempt; an access token QBO refuses (401) is refreshed and sent once more."""
         url = f"{self._conn.base_url}/v3/company/{self._conn.realm_id}/{path}"
         params = {**params, "minorversion": MINOR_VERSION}
-        refreshed = False
-        for attempt in range(1, ATTEMPTS + 1):
-            token = await self._access_token(force=False)
-            headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
-            if content is not None:
-                headers["Content-Type"] = "application/json"
-            try:
-                response = await self._http.request(
-                    method, url, params=params, headers=headers, content=content
-                )
-            except httpx.TimeoutException as exc:
-                if attempt == ATTEMPTS or method != "GET":
-                    raise QboError("the request timed out") from exc
-                continue
-            except httpx.TransportError as exc:
-                raise QboError(f"cannot connect ({type(exc).__name__})") from exc
-            if response.status_code == 401 and not refreshed:
-                refreshed = True
-                await self._access_token(force=True)
-                continue
-            retryable = response.status_code in (429, 503) or (
-                method == "GET" and response.status_code >= 500
+        response = await self._request(method, url, params, content, force=False)
+        if response.status_code == 401:
+            response = await self._request(method, url, params, content, force=True)
+        failed = portal_retries.failed_answer(response, f"HTTP {response.status_code}")
+        if failed is not None:
+            raise failed from _fault_of(response)
+        return _decode(response)
+
+    async def _request(
+        self, method: str, url: str, params: dict[str, str], content: bytes | None, *, force: bool
+    ) -> httpx.Response:
+        token = await self._access_token(force=force)
+        headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+        if content is not None:
+            headers["Content-Type"] = "application/json"
+        try:
+            return await self._http.request(
+                method, url, params=params, headers=headers, content=content
             )
-            if retryable and attempt < ATTEMPTS:
-                await asyncio.sleep(_retry_after(response, attempt))
-                continue
-            return _decode(response)
-        raise QboError("no answer after retries")
+        except httpx.TransportError as exc:
+            raise portal_retries.failed_transport(exc) from None
 
     async def _access_token(self, *, force: bool) -> str:
         conn = self._conn
@@ -203,11 +207,13 @@ class QboClient:
             return conn.access_token
 
 
-def _retry_after(response: httpx.Response, attempt: int) -> float:
-    header = response.headers.get("Retry-After", "")
-    if header.isdigit():
-        return min(float(header), RETRY_AFTER_CAP)
-    return min(0.1 * 2.0 ** (attempt - 1), RETRY_AFTER_CAP)
+def _fault_of(response: httpx.Response) -> QboError:
+    """The error a failed answer is, in QBO's words (its fault) when it has them."""
+    try:
+        _decode(response)
+    except QboError as exc:
+        return exc
+    return QboError(f"unexpected answer (HTTP {response.status_code})", status=response.status_code)
 
 
 def _decode(response: httpx.Response) -> dict[str, Any]:

@@ -63,7 +63,12 @@ class ThrottledError(UpstreamError):
 
 
 class TransientError(UpstreamError):
-    """5xx, timeouts, dropped connections: worth a bounded retry."""
+    """5xx, timeouts, dropped connections: worth a bounded retry. ``retry_after`` in seconds
+    when the answer asked for a wait (a 503 with ``Retry-After``)."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw: object) -> None:
+        super().__init__(message, **kw)  # type: ignore[arg-type]
+        self.retry_after = retry_after
 
 
 class AuthenticationError(UpstreamError):

@@ -15,9 +15,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from sandbox.qbo import QboState, create_qbo_app
 from sandbox.server import serving
-from services.adapters.memory_tokens import MemoryTokenStore
 from services.adapters.qbo import QboClient
 from services.ports import TokenStore
+from tests.memory_tokens import MemoryTokenStore
 
 NOW = datetime(2026, 11, 28, 17, 0, tzinfo=UTC)
 CLIENT_ID = "ABq1sandboxclientid"

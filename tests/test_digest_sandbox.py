@@ -23,8 +23,6 @@ from sandbox.qbo import FaultKind, QboState
 from sandbox.qbo_wire import dumps
 from sandbox.scale import ScaleSpec, portal_state, qbo_state
 from sandbox.scenarios import seed_invoices
-from services.adapters.qbo import QboClient
-from services.adapters.qbo_decoders import WorkerDecoder
 from services.digest import DigestFailed, DigestResult, Kind
 from services.models import utcnow
 
@@ -84,21 +82,10 @@ def kinds(result: DigestResult) -> dict[str, Kind]:
     return {d.number: d.kind for d in result.discrepancies}
 
 
-@pytest.mark.parametrize("in_process", [True, False], ids=["decoded here", "decoder process"])
-async def test_the_seeded_sandbox_gives_exactly_its_discrepancies(
-    tmp_path: Path, in_process: bool
-) -> None:
+async def test_the_seeded_sandbox_gives_exactly_its_discrepancies(tmp_path: Path) -> None:
     now = utcnow()
-    async with digest_world(tmp_path, now, qbo_decode_in_process=in_process) as (
-        world,
-        container,
-    ):
+    async with digest_world(tmp_path, now) as (world, container):
         result = await scan(container)
-        assert isinstance(container.accounting, QboClient)
-        decoder = container.accounting.decoder
-        assert isinstance(decoder, WorkerDecoder) != in_process
-        # The world's one QBO page (~300 invoices) is long enough to go to the worker.
-        assert (await decoder.usage() is None) == in_process
     found = kinds(result)
     assert {n: found.get(n) for n in ("11260", "11261", "11262", "11263", "11264")} == {
         "11260": Kind.STALE_BALANCE,

@@ -17,10 +17,10 @@ from pydantic import SecretStr
 
 from sandbox.portal import DEFAULT_API_KEY
 from sandbox.qbo import QboState
-from services.adapters.memory_tokens import MemoryTokenStore
 from services.adapters.portal import PortalClient
 from services.adapters.qbo import QboClient
 from services.models import TransferStatus
+from tests.memory_tokens import MemoryTokenStore
 from tests.portal_world import running_world
 from tests.qbo_support import CLIENT_ID, CLIENT_SECRET, NOW, running
 

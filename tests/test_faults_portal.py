@@ -63,17 +63,33 @@ async def test_check_is_answered_through_a_portal_fault(
         await assert_nothing_left(bot)
 
 
-async def test_check_gives_up_on_a_long_retry_after_with_a_private_message(
+async def test_a_long_retry_after_is_cut_to_the_longest_wait_and_the_check_answered(
     world: SandboxWorld, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """The portal asks for two minutes: the bot waits PORTAL_MAX_RETRY_WAIT_SECONDS (0.05
+    here) and asks again, as it does QuickBooks."""
     world.portal.inject(429, retry_after=120, path="/api/v1/invoices/")
-    async with fault_bot(world, tmp_path, portal_max_retry_wait_seconds=5) as bot:
+    async with fault_bot(world, tmp_path) as bot:
+        with within(3):
+            await command(world, bot, "check 11003")
+        assert "In sync" in str(last_root(world).blocks)
+        assert private(world) == []
+        assert len(records(caplog, PORTAL_LOG, contains="retrying in 0.05s")) == 1
+        await assert_nothing_left(bot)
+
+
+async def test_check_gives_up_when_the_portal_stays_busy_with_a_private_message(
+    world: SandboxWorld, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    world.portal.inject(429, count=4, retry_after=120, path="/api/v1/invoices/")
+    async with fault_bot(world, tmp_path) as bot:
         with within(3):
             await command(world, bot, "check 11003")
         assert channel_messages(world) == []
         [message] = private(world)
         assert "portal is busy" in message and "Reference: `ERR-" in message
-        assert records(caplog, PORTAL_LOG, contains="giving up")
+        assert world.portal.request_count("GET", "/api/v1/invoices/") == 4  # 1 + 3 retries
+        assert records(caplog, PORTAL_LOG, contains="failed:")
         await assert_nothing_left(bot)
 
 

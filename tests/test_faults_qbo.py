@@ -14,7 +14,7 @@ import pytest
 
 from bot.demo import BOT_CLIENT, SandboxWorld, sandbox_world
 from sandbox.qbo_state import FaultKind
-from services.adapters.qbo_auth import DEAD, is_dead, needs_seed
+from services.adapters.qbo.auth import DEAD, is_dead, needs_seed
 from services.models import TokenSet
 from tests.e2e.conftest import channel_messages, settle
 from tests.faults_support import (

@@ -19,8 +19,9 @@ from pydantic import SecretStr
 from sandbox.portal import DEFAULT_API_KEY
 from sandbox.portal_state import Invoice
 from sandbox.scenarios import INTEGRATION_ID
-from services.adapters.portal import PortalClient, _listed_page
-from services.adapters.portal_errors import SyncAlreadyRunning
+from services.adapters.portal import PortalClient
+from services.adapters.portal.errors import SyncAlreadyRunning
+from services.adapters.portal.listing import read_page
 from services.errors import (
     AuthenticationError,
     NotFoundError,
@@ -335,13 +336,15 @@ async def test_throttling_that_persists_is_a_throttled_error(world: World) -> No
     await portal.aclose()
 
 
-async def test_a_wait_longer_than_allowed_is_left_to_the_caller(world: World) -> None:
+async def test_a_wait_longer_than_allowed_is_cut_to_it_and_the_request_tried_again(
+    world: World,
+) -> None:
     sleeps = Sleeps()
     portal = client(world, sleep=sleeps, max_retry_wait=10)
     world.portal.inject(429, retry_after=120)
-    with pytest.raises(ThrottledError) as throttled:
-        await portal.get_invoice("11260")
-    assert throttled.value.retry_after == 120 and sleeps.waits == []
+    assert await portal.get_invoice("11260") is not None
+    assert sleeps.waits == [10]
+    assert world.portal.request_count("GET", "/api/v1/invoices/11260") == 2
     await portal.aclose()
 
 
@@ -447,20 +450,22 @@ async def test_an_answer_of_the_wrong_shape_is_an_upstream_error() -> None:
         {"invoices": [{"number": "1", "customer": {"name": "A"}, "currency": "USD",
                        "balance": "10.50", "last_synced_at": "2026-11-30T10:00:00"}],
          "next_cursor": None},
+        {"invoices": [{"number": "1", "customer": {"name": "A"}, "currency": "USD",
+                       "balance": "ten", "last_synced_at": None}], "next_cursor": None},
     ],
 )  # fmt: skip
 def test_a_listing_page_in_an_unexpected_shape_is_refused(body: Any) -> None:
     with pytest.raises(UpstreamError, match="unexpected shape"):
-        _listed_page(body, {None: None}, {})
+        read_page(json.dumps(body).encode())
 
 
 def test_a_listing_page_keeps_only_what_the_digest_needs() -> None:
     row = {"number": "7", "customer": {"id": "c", "name": "Acme"}, "currency": None,
            "balance": "10.5", "last_synced_at": "2026-11-30T10:00:00+01:00", "status": "open"}  # fmt: skip
-    page, cursor = _listed_page(
-        {"invoices": [row, {**row, "number": "8"}], "next_cursor": "c2"}, {None: None}, {}
+    page, cursor = read_page(
+        json.dumps({"invoices": [row, {**row, "number": "8"}], "next_cursor": "c2"}).encode()
     )
     assert cursor == "c2" and [number for number, _ in page] == ["7", "8"]
     synced = datetime(2026, 11, 30, 9, tzinfo=UTC)
     assert page[0][1] == (Decimal("10.50"), synced, "Acme", None)
-    assert page[0][1][1] is page[1][1][1] and page[0][1][2] is page[1][1][2]  # shared
+    assert str(page[0][1][0]) == "10.50"  # money: a Decimal to the cent, never a float

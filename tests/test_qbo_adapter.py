@@ -11,10 +11,7 @@ import asyncio
 import base64
 import json
 import logging
-import os
 import re
-import signal
-import sys
 from collections import deque
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -29,13 +26,8 @@ import pytest_asyncio
 from pydantic import SecretStr
 
 from sandbox.qbo import FaultKind, QboState
-from services.adapters.json_slices import loads_in_slices
-from services.adapters.memory_tokens import MemoryTokenStore, initial_tokens
 from services.adapters.qbo import QboClient
-from services.adapters.qbo_decoders import InProcessDecoder, ListingDecoder, Usage, WorkerDecoder
-from services.adapters.qbo_faults import SYSTEM as QBO_SYSTEM
-from services.adapters.qbo_faults import parse_json
-from services.adapters.qbo_listing import SYSTEM, Listing
+from services.adapters.qbo.listing import read_page
 from services.errors import (
     ReconnectRequired,
     ThrottledError,
@@ -44,6 +36,7 @@ from services.errors import (
     ValidationFault,
 )
 from services.models import TokenSet
+from tests.memory_tokens import MemoryTokenStore, initial_tokens
 from tests.qbo_support import (
     BIG,
     CLIENT_ID,
@@ -208,42 +201,6 @@ async def backend(request: pytest.FixtureRequest, loopback: Server) -> Backend:
     return ReplayBackend()
 
 
-class Kept:
-    """The module's worker, shared by its tests (one spawn): ``aclose`` leaves it running."""
-
-    def __init__(self, worker: WorkerDecoder) -> None:
-        self.worker = worker
-
-    async def decode(self, content: bytes, encoding: str, listing: Listing) -> Any:
-        return await self.worker.decode(content, encoding, listing)
-
-    async def prepare(self, invoices: int) -> None:
-        await self.worker.prepare(invoices)
-
-    async def usage(self) -> Usage | None:
-        return await self.worker.usage()
-
-    async def aclose(self) -> None:
-        return None
-
-
-@pytest_asyncio.fixture(loop_scope="module", scope="module")
-async def worker() -> AsyncIterator[WorkerDecoder]:
-    decoder = WorkerDecoder(timeout=10.0, in_process_below=0)  # every answer, however short
-    try:
-        yield decoder
-    finally:
-        await decoder.aclose()
-
-
-@pytest_asyncio.fixture(loop_scope="module", params=["in process", "worker"])
-async def decoder(request: pytest.FixtureRequest, worker: WorkerDecoder) -> ListingDecoder:
-    """Listing pages decoded here (the default), or by the module's worker process."""
-    if request.param == "worker":
-        return Kept(worker)
-    return InProcessDecoder()
-
-
 # -- contract: the same assertions on both backends ---------------------------------
 async def test_get_invoice(backend: Backend) -> None:
     async with backend.client() as qbo:
@@ -285,8 +242,8 @@ async def test_batched_lookup(backend: Backend) -> None:
     assert backend.api_calls == 1
 
 
-async def test_open_invoices_page_by_page(backend: Backend, decoder: ListingDecoder) -> None:
-    async with backend.client(decoder=decoder) as qbo:
+async def test_open_invoices_page_by_page(backend: Backend) -> None:
+    async with backend.client() as qbo:
         pages = [page async for page in qbo.iter_open_invoices(page_size=2)]
         assert [[number for number, _ in page] for page in pages] == [
             ["11260", "11261"],
@@ -502,23 +459,21 @@ async def test_never_more_than_ten_in_flight(loopback: Server) -> None:
 
 
 async def test_paging_goes_on_past_invoices_without_a_number(
-    box: Sandbox, decoder: ListingDecoder, caplog: pytest.LogCaptureFixture
+    box: Sandbox, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="services.adapters.qbo")
     box.state.add_invoice("", total=Decimal("5"), invoice_id="999")  # first by Id
-    async with box.client(decoder=decoder) as qbo:
+    async with box.client() as qbo:
         pages = [[n for n, _ in page] async for page in qbo.iter_open_invoices(page_size=2)]
     assert pages == [["11260"], ["11261", "11262"], ["11263", "D-1"]]
     assert box.api_calls == 4
-    assert "without a DocNumber skipped (Id=999)" in caplog.text  # logged here, either way
+    assert "without a DocNumber skipped (Id=999)" in caplog.text
 
 
-async def test_a_digest_costs_one_request_per_thousand(
-    loopback: Server, decoder: ListingDecoder
-) -> None:
+async def test_a_digest_costs_one_request_per_thousand(loopback: Server) -> None:
     box = loopback.plug(QboState.seeded(NOW, matching=2100))
     expected = sum(1 for inv in box.state.invoices.all_by_id() if inv.balance > 0)
-    async with box.client(decoder=decoder) as qbo:
+    async with box.client() as qbo:
         pages = [page async for page in qbo.iter_open_invoices()]
         assert await qbo.count_open_invoices() == expected
     assert [len(p) for p in pages] == [1000, 1000, expected - 2000]
@@ -591,218 +546,80 @@ async def test_tokens_never_show_in_reprs() -> None:
     assert "secret" not in repr(tokens) and "secret" not in str(tokens)
 
 
-# -- decoding a long answer in slices --------------------------------------------------
-SLICED = [
-    "{}",
-    " [ ] ",
-    '{"a": [1, 2.50, {"b": []}], "a": "last one wins", "c": null}',
-    '{"QueryResponse": {"Invoice": [{"Balance": 1.10}, {"x": [1, {"y": 2}]}]}, "time": "t"}',
-    '"text"',
-    '{"k\\u00e9\\"": true}',
-    "[" + ",".join(str(i) for i in range(1000)) + "]",
-]
-MALFORMED = ["", "{", '{"a": 1,}', "[1,]", '{"a" 1}', "[1 2]", "{} x", "{a: 1}", "[1, 2", "{}}"]
-
-
-@pytest.mark.parametrize("text", SLICED)
-async def test_a_sliced_decoding_gives_what_json_gives(text: str) -> None:
-    assert repr(await loads_in_slices(text)) == repr(parse_json(text))
-
-
-@pytest.mark.parametrize("text", MALFORMED)
-async def test_a_sliced_decoding_refuses_what_json_refuses(text: str) -> None:
-    with pytest.raises(ValueError):
-        parse_json(text)
-    with pytest.raises(ValueError):
-        await loads_in_slices(text)
-
-
-async def test_a_long_answer_leaves_the_event_loop_free_between_slices() -> None:
-    text = json.dumps({"QueryResponse": {"Invoice": [{"DocNumber": str(n)} for n in range(1000)]}})
-    turns = 0
-
-    async def other_side() -> None:
-        nonlocal turns
-        while True:
-            turns += 1
-            await asyncio.sleep(0)
-
-    running = asyncio.create_task(other_side())
-    body = await loads_in_slices(
-        text, each=(("QueryResponse", "Invoice"), lambda d: d["DocNumber"])
-    )
-    running.cancel()
-    assert body["QueryResponse"]["Invoice"] == [str(n) for n in range(1000)]
-    assert turns >= 10  # a turn every few dozen invoices, not one at the end
-
-
-async def test_a_malformed_invoice_in_a_listing_fails_it(
-    loopback: Server, decoder: ListingDecoder
-) -> None:
-    box = loopback.plug(QboState.seeded(NOW))
-    invoice = next(i for i in box.state.invoices.all_by_id() if i.balance > 0)
-    invoice.extra = {"Balance": "not an amount"}
-    async with box.client(decoder=decoder) as qbo:
-        with pytest.raises(UpstreamError, match="malformed invoice"):
-            [page async for page in qbo.iter_open_invoices()]
-
-
-# -- listing pages decoded in a worker process ------------------------------------------
+# -- listing pages: only the listing's fields, decoded by msgspec -------------------------
 def listing_page(*invoices: dict[str, Any]) -> bytes:
     return json.dumps({"QueryResponse": {"Invoice": list(invoices), "maxResults": 9}}).encode()
 
 
-def listed(number: str) -> dict[str, Any]:
+def listed(number: str, balance: Any = 12.5) -> dict[str, Any]:
     return {
         "Id": f"id-{number}",
         "DocNumber": number,
-        "Balance": 12.5,
+        "Balance": balance,
+        "TotalAmt": 99,
         "CustomerRef": {"value": "1", "name": "Cool Cars"},
         "CurrencyRef": {"value": "USD", "name": "United States Dollar"},
         "MetaData": {"LastUpdatedTime": "2026-11-20T16:45:00-07:00"},
+        "Line": [{"Amount": 1.5, "DetailType": "SalesItemLineDetail"}],
     }
 
 
-FIXED = [(FIXTURES / f"query_open_{n}.json").read_bytes() for n in (1, 2, 3)]
+async def test_a_listing_page_keeps_what_the_digest_needs_exactly() -> None:
+    content = listing_page(listed("1"), listed("2", 1234.5), {"Id": "3", "Balance": 1})
+    page = read_page(content.replace(b"1234.5", str(BIG).encode()))
+    assert page.returned == 3 and page.fault is None  # the row without a number counts
+    (one, first), (two, second) = page.pairs
+    assert (one, two) == ("1", "2")
+    assert first == (
+        Decimal("12.50"),
+        datetime(2026, 11, 20, 23, 45, tzinfo=UTC),
+        "Cool Cars",
+        "USD",
+    )
+    assert str(first[0]) == "12.50" and second[0] == BIG  # exact: never through a float
 
 
-async def test_the_worker_decodes_pages_as_this_process_does(worker: WorkerDecoder) -> None:
-    here, there = Listing(), Listing()
-    for content in FIXED:
-        expected = await InProcessDecoder().decode(content, "utf-8", here)
-        decoded = await worker.decode(content, "utf-8", there)
-        assert repr(decoded) == repr(expected)  # Decimal('50.00') is not Decimal('50.0')
-    assert worker.pid is not None and not worker.broken
-    usage = await worker.usage()
-    assert usage is not None and 1000 < usage.peak_memory_kb < 200_000  # KiB
-    assert usage.cpu_seconds > 0
-    assert await InProcessDecoder().usage() is None
-    assert SYSTEM == QBO_SYSTEM
-
-
-async def test_equal_names_and_times_are_shared_across_the_workers_pages(
-    worker: WorkerDecoder,
-) -> None:
-    listing = Listing()
-    pages = []
-    for numbers in (("1", "2"), ("3", "4")):
-        body = await worker.decode(listing_page(*map(listed, numbers)), "utf-8", listing)
-        pages.append(body["QueryResponse"]["Invoice"])
-    entries = [entry for page in pages for _, entry in page]
-    assert entries[0][0] == Decimal("12.50") and str(entries[0][0]) == "12.50"
-    assert len({id(entry[1]) for entry in entries}) == 1  # one datetime for the four
-    assert len({id(entry[2]) for entry in entries}) == 1  # one name, across both pages
-    assert len({id(entry[3]) for entry in entries}) == 1
-
-
-async def test_a_malformed_answer_fails_in_the_worker_as_here(worker: WorkerDecoder) -> None:
-    bad = listing_page({"Id": "7", "DocNumber": "A-7", "Balance": "not an amount"})
-    with pytest.raises(UpstreamError, match="malformed invoice Id=7") as caught:
-        await worker.decode(bad, "utf-8", Listing())
-    assert caught.value.system == "QuickBooks Online"
-    with pytest.raises(ValueError):
-        await worker.decode(b'{"QueryResponse": {"Invoice": [', "utf-8", Listing())
-    assert not worker.broken  # a bad answer is not a broken worker
-    body = await worker.decode(FIXED[0], "utf-8", Listing())
-    assert [n for n, _ in body["QueryResponse"]["Invoice"]] == ["11260", "11261"]
-
-
-async def test_an_answer_that_is_not_json_is_transient_with_the_worker(
-    worker: WorkerDecoder,
-) -> None:
-    backend = ReplayBackend()
-    busy = httpx.Response(200, content=b"<html>busy</html>", headers={"intuit_tid": "1-x"})
-    backend.injected.extend([busy] * 4)  # the first try and max_retries=3
-    async with backend.client(decoder=Kept(worker)) as qbo:
-        with pytest.raises(TransientError, match="not JSON"):
-            [page async for page in qbo.iter_open_invoices(page_size=2)]
-    assert backend.api_calls == 4  # retried, as any transient failure
-
-
-async def test_a_killed_worker_gives_way_to_decoding_here(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    decoder = WorkerDecoder(timeout=10.0, in_process_below=0)
-    try:
-        await decoder.decode(FIXED[0], "utf-8", Listing())
-        pid = decoder.pid
-        assert pid is not None
-        os.kill(pid, signal.SIGKILL)
-        with caplog.at_level(logging.WARNING, logger="services.adapters.qbo"):
-            body = await decoder.decode(FIXED[1], "utf-8", Listing())
-        expected = await InProcessDecoder().decode(FIXED[1], "utf-8", Listing())
-        assert repr(body) == repr(expected)
-        assert decoder.broken and decoder.pid is None
-        assert "decoding them in the bot's process" in caplog.text
-        assert await decoder.usage() is None
-        body = await decoder.decode(FIXED[2], "utf-8", Listing())  # no new worker
-        assert decoder.pid is None and body["QueryResponse"]["Invoice"][0][0] == "D-1"
-    finally:
-        await decoder.aclose()
+async def test_a_fault_inside_a_listing_page_is_read() -> None:
+    page = read_page((FIXTURES / "fault_in_200.json").read_bytes())
+    assert page.pairs == [] and page.fault is not None and page.fault.code
 
 
 @pytest.mark.parametrize(
-    "command",
+    "content",
     [
-        [sys.executable, "-c", "import time; time.sleep(30)"],  # hangs: the timeout
-        [sys.executable, "-c", "import sys; sys.stdout.write('nonsense' * 9)"],  # garbage
-        ["/nonexistent/python"],  # cannot start
+        listing_page(listed("7", "not an amount")),
+        listing_page(listed("7", True)),
+        listing_page({**listed("7"), "MetaData": {}}),
+        listing_page({**listed("7"), "CustomerRef": {"name": 5}}),
+        b'{"QueryResponse": {"Invoice": {}}}',
     ],
-    ids=["hung", "garbage", "missing"],
+    ids=["text amount", "boolean amount", "no last update", "name not text", "not a list"],
 )
-async def test_a_worker_that_does_not_answer_gives_way_to_decoding_here(
-    command: list[str], caplog: pytest.LogCaptureFixture
-) -> None:
-    decoder = WorkerDecoder(timeout=0.5, in_process_below=0, command=command)
-    started = asyncio.get_running_loop().time()
-    try:
-        with caplog.at_level(logging.WARNING, logger="services.adapters.qbo"):
-            body = await decoder.decode(FIXED[0], "utf-8", Listing())
-    finally:
-        await decoder.aclose()
-    assert asyncio.get_running_loop().time() - started < 5
-    assert [n for n, _ in body["QueryResponse"]["Invoice"]] == ["11260", "11261"]
-    assert decoder.broken and "decoding them in the bot's process" in caplog.text
+async def test_a_malformed_listing_page_is_refused(content: bytes) -> None:
+    with pytest.raises(UpstreamError, match="malformed invoice") as caught:
+        read_page(content)
+    assert caught.value.system == "QuickBooks Online"
 
 
-async def test_a_cancelled_page_leaves_the_next_one_a_fresh_worker() -> None:
-    decoder = WorkerDecoder(timeout=10.0, in_process_below=0)
-    big = listing_page(*(listed(str(n)) for n in range(20_000)))  # ~0.2 s to decode
-    try:
-        await decoder.decode(FIXED[0], "utf-8", Listing())
-        first = decoder.pid
-        decoding = asyncio.create_task(decoder.decode(big, "utf-8", Listing()))
-        await asyncio.sleep(0.05)
-        decoding.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await decoding
-        body = await decoder.decode(FIXED[0], "utf-8", Listing())  # not the big page's answer
-        assert [n for n, _ in body["QueryResponse"]["Invoice"]] == ["11260", "11261"]
-        assert not decoder.broken and decoder.pid not in (None, first)
-    finally:
-        await decoder.aclose()
+async def test_a_listing_page_that_is_not_json_is_a_value_error() -> None:
+    with pytest.raises(ValueError):
+        read_page(b'{"QueryResponse": {"Invoice": [')
 
 
-async def test_short_answers_are_decoded_here_without_a_worker() -> None:
-    decoder = WorkerDecoder()  # the bot's threshold
-    try:
-        body = await decoder.decode(FIXED[0], "utf-8", Listing())
-        assert [n for n, _ in body["QueryResponse"]["Invoice"]] == ["11260", "11261"]
-        assert decoder.pid is None
-    finally:
-        await decoder.aclose()
+async def test_an_answer_that_is_not_json_is_transient_and_retried() -> None:
+    backend = ReplayBackend()
+    busy = httpx.Response(200, content=b"<html>busy</html>", headers={"intuit_tid": "1-x"})
+    backend.injected.extend([busy] * 4)  # the first try and max_retries=3
+    async with backend.client() as qbo:
+        with pytest.raises(TransientError, match="not JSON"):
+            [page async for page in qbo.iter_open_invoices(page_size=2)]
+    assert backend.api_calls == 4
 
 
-async def test_a_long_listing_starts_the_worker_before_its_first_page() -> None:
-    decoder = WorkerDecoder()
-    try:
-        await decoder.prepare(20)  # short pages: decoded here, no worker
-        assert decoder.pid is None
-        await decoder.prepare(1000)
-        assert decoder.pid is not None
-        body = await decoder.decode(listing_page(*map(listed, ("1",) * 300)), "utf-8", Listing())
-        assert len(body["QueryResponse"]["Invoice"]) == 300
-        assert (usage := await decoder.usage()) is not None and usage.cpu_seconds > 0
-    finally:
-        await decoder.aclose()
-    assert decoder.pid is None
+async def test_a_malformed_invoice_in_a_listing_fails_it(loopback: Server) -> None:
+    box = loopback.plug(QboState.seeded(NOW))
+    invoice = next(i for i in box.state.invoices.all_by_id() if i.balance > 0)
+    invoice.extra = {"Balance": "not an amount"}
+    async with box.client() as qbo:
+        with pytest.raises(UpstreamError, match="malformed invoice"):
+            [page async for page in qbo.iter_open_invoices()]

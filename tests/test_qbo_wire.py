@@ -4,9 +4,8 @@ documents, the rate limiter."""
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
-from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,15 +14,13 @@ import pytest
 from pydantic import SecretStr
 
 from services.adapters.limits import RateLimiter
-from services.adapters.memory_tokens import MemoryTokenStore
 from services.adapters.qbo import QboClient, quote, to_invoice
-from services.adapters.qbo_faults import (
+from services.adapters.qbo.faults import (
     error_for,
     fault_from_json,
     fault_from_response,
     fault_from_xml,
     parse_json,
-    retry_after,
 )
 from services.errors import (
     AuthenticationError,
@@ -33,6 +30,7 @@ from services.errors import (
     UpstreamError,
     ValidationFault,
 )
+from tests.memory_tokens import MemoryTokenStore
 
 FIXTURES = Path(__file__).parent / "fixtures" / "qbo"
 
@@ -79,15 +77,6 @@ def test_errors_by_status_and_fault(status: int, body: str | None, error: type[E
 def test_authentication_errors_leave_the_detail_out() -> None:
     raised = error_for(401, fault_from_json(fixture("fault_401_gateway.json")), request_id=None)
     assert "eyJ" not in str(raised)
-
-
-def test_retry_after_as_seconds_or_a_date() -> None:
-    now = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
-    later = format_datetime(now + timedelta(seconds=30), usegmt=True)
-    assert retry_after(httpx.Response(429, headers={"Retry-After": "5"})) == 5.0
-    assert retry_after(httpx.Response(429, headers={"Retry-After": later}), now) == 30.0
-    assert retry_after(httpx.Response(429, headers={"Retry-After": "soon"})) is None
-    assert retry_after(httpx.Response(429)) is None
 
 
 def test_intuit_document_to_invoice() -> None:

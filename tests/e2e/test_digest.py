@@ -23,7 +23,7 @@ CHANNEL = "C0FINANCE1"
 
 
 def by_number_text(messages: list[Any], number: str) -> str:
-    return next(m.text for m in messages if m.text.startswith(number))
+    return str(next(m.text for m in messages if m.text.startswith(number)))
 
 
 def button_number(world: SandboxWorld, message: Any, action: ActionId) -> int:

@@ -19,8 +19,15 @@ import httpx
 from pydantic import SecretStr
 
 from services.adapters.hooks import NoObserver, RequestObserver, outcome_of
-from services.adapters.qbo_faults import SYSTEM, parse_json
-from services.errors import AuthenticationError, ReconnectRequired, TransientError, UpstreamError
+from services.adapters.qbo.faults import SYSTEM, parse_json
+from services.adapters.retries import Unsent, transport_error
+from services.errors import (
+    AuthenticationError,
+    ReconnectRequired,
+    ThrottledError,
+    TransientError,
+    UpstreamError,
+)
 from services.models import TokenSet
 from services.ports import TokenStore
 
@@ -171,10 +178,11 @@ class QboAuth:
                 auth=httpx.BasicAuth(self._client_id, self._client_secret.get_secret_value()),
                 headers={"Accept": "application/json"},
             )
-        except httpx.HTTPError as exc:
-            raise TransientError(
-                f"token endpoint unreachable ({type(exc).__name__})", system=SYSTEM
-            ) from None
+        except httpx.TransportError as exc:
+            failed = transport_error(exc, system=SYSTEM, what="token refresh")
+            if isinstance(failed, Unsent):
+                raise failed from None  # never reached Intuit: safe to ask again
+            raise _may_have_rotated(type(exc).__name__) from None
         request_id = response.headers.get("intuit_tid")
         body = _json_or_empty(response)
         if response.status_code == 200 and isinstance(body.get("access_token"), str):
@@ -188,8 +196,12 @@ class QboAuth:
         }
         if error == "invalid_grant":
             raise ReconnectRequired(RECONNECT, **common)
-        if response.status_code == 429 or response.status_code >= 500:
-            raise TransientError("token endpoint failed", **common)
+        if response.status_code == 429:
+            raise ThrottledError("token endpoint busy", **common)
+        if response.status_code == 503:  # refused before acting: safe to ask again
+            raise TransientError("token endpoint unavailable", **common)
+        if response.status_code >= 500:
+            raise _may_have_rotated(f"HTTP {response.status_code}", **common)
         if error == "invalid_client" or response.status_code == 401:
             raise AuthenticationError("client id or secret refused by the token endpoint", **common)
         raise UpstreamError(f"token refresh failed: {error}", **common)
@@ -205,6 +217,14 @@ class QboAuth:
                 now + timedelta(seconds=int(refresh_ttl)) if refresh_ttl is not None else None
             ),
         )
+
+
+def _may_have_rotated(why: str, **common: Any) -> UpstreamError:
+    """A refresh that failed once Intuit had it: it may have rotated the refresh token, and
+    the same grant sent again could break the chain. Not retried (``retries``: a write);
+    the next request refreshes afresh from the store."""
+    common.setdefault("system", SYSTEM)
+    return UpstreamError(f"the token refresh failed after reaching Intuit ({why})", **common)
 
 
 def _reconnect() -> ReconnectRequired:

@@ -7,16 +7,13 @@ XML ``<IntuitResponse><Fault><Error code=...>`` page that a 429 sometimes is.
 
 from __future__ import annotations
 
-import json
-import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from decimal import Decimal
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
+import msgspec
 
 from services.errors import (
     AuthenticationError,
@@ -38,9 +35,13 @@ class Fault:
     detail: str | None = None
 
 
-def parse_json(text: str) -> Any:
-    """JSON with every non-integer number as an exact Decimal (never a float)."""
-    return json.loads(text, parse_float=Decimal)
+_JSON = msgspec.json.Decoder(float_hook=Decimal)
+
+
+def parse_json(content: bytes | str) -> Any:
+    """JSON with every non-integer number as an exact Decimal (never a float); ValueError
+    (``msgspec.DecodeError``) when it is not JSON."""
+    return _JSON.decode(content)
 
 
 def fault_from_json(body: Any) -> Fault | None:
@@ -99,26 +100,9 @@ def fault_from_response(response: httpx.Response) -> Fault | None:
     if stripped.startswith("<"):
         return fault_from_xml(stripped)
     try:
-        return fault_from_json(parse_json(text))
+        return fault_from_json(parse_json(response.content))
     except ValueError:
         return None
-
-
-def retry_after(response: httpx.Response, now: datetime | None = None) -> float | None:
-    """``Retry-After`` in seconds (number or HTTP date), or None when absent or garbled."""
-    value = response.headers.get("retry-after")
-    if not value:
-        return None
-    value = value.strip()
-    if re.fullmatch(r"\d+(\.\d+)?", value):
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
 def error_for(
@@ -143,7 +127,7 @@ def error_for(
     if code == "610" or status == 404:
         return NotFoundError(text, **common)
     if status >= 500 or kind in ("systemfault", "service"):
-        return TransientError(text, **common)
+        return TransientError(text, retry_after=wait, **common)
     if kind == "validationfault" or status in (400, 422):
         return ValidationFault(text, **common)
     return UpstreamError(text, **common)

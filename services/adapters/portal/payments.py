@@ -3,32 +3,17 @@ paid in the portal and the transfer of each payment to the accounting package.""
 
 from __future__ import annotations
 
-from decimal import Decimal
-from typing import Annotated, Any, TypeVar
-
-from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
-
-from services.errors import UpstreamError
-from services.models import PortalPayment, TransferStatus, UtcDateTime, money
+from services.adapters.portal.wire import Money, Wire, parse
+from services.models import PortalPayment, TransferStatus, UtcDateTime
 
 MAX_LOOKUP = 1000
 
 
-def _money(value: object) -> Decimal:
-    if not isinstance(value, str):
-        raise ValueError("money must be a decimal string")
-    return money(value)
-
-
-class _Wire(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-
-class Payment(_Wire):
+class Payment(Wire):
     id: str
     invoice_number: str
     reference: str
-    amount: Annotated[Decimal, BeforeValidator(_money)]
+    amount: Money
     currency: str | None
     paid_at: UtcDateTime
     transfer_status: TransferStatus
@@ -53,31 +38,19 @@ class Payment(_Wire):
         )
 
 
-class InvoicePayments(_Wire):
+class InvoicePayments(Wire):
     invoice_number: str
     payments: list[Payment]
 
 
-class PaymentLookup(_Wire):
+class PaymentLookup(Wire):
     payments: list[Payment]
     missing: list[str]
 
 
-class PaymentPage(_Wire):
+class PaymentPage(Wire):
     payments: list[Payment]
     next_cursor: str | None
 
 
-M = TypeVar("M", InvoicePayments, PaymentLookup, PaymentPage)
-
-
-def parse(model: type[M], body: Any) -> M:
-    try:
-        return model.model_validate(body)
-    except ValidationError as exc:
-        problem = exc.errors()[0]
-        where = ".".join(str(p) for p in problem["loc"])
-        raise UpstreamError(
-            f"The portal answered in an unexpected shape ({where}: {problem['msg']})",
-            system="portal",
-        ) from None
+__all__ = ["MAX_LOOKUP", "InvoicePayments", "Payment", "PaymentLookup", "PaymentPage", "parse"]

@@ -1,4 +1,4 @@
-"""A TokenStore in memory: for tests and one-process sandboxes."""
+"""A TokenStore in memory, for tests (production keeps tokens in the database)."""
 
 from __future__ import annotations
 

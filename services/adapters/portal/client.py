@@ -1,0 +1,383 @@
+"""The billing portal adapter: the Portal REST API of ``docs/portal-api.yaml`` over httpx.
+
+Failed requests are sent again as ``services.adapters.retries`` says: reads after a 429, a
+5xx, a timeout or a dropped connection; writes (start a sync, resync a record) only when
+the portal cannot have acted on them (429, 503, or a connection never made). The API key
+travels in ``X-API-Key`` and is never logged or put in an error message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json as jsonlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from datetime import UTC, date, datetime
+from functools import partial
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import httpx
+from pydantic import SecretStr
+
+from services.adapters.hooks import OK, NoObserver, RequestObserver, outcome_of
+from services.adapters.http import send
+from services.adapters.portal.errors import SyncAlreadyRunning
+from services.adapters.portal.listing import read_page
+from services.adapters.portal.payments import (
+    MAX_LOOKUP,
+    InvoicePayments,
+    PaymentLookup,
+    PaymentPage,
+)
+from services.adapters.portal.wire import (
+    SYSTEM,
+    Integrations,
+    IntegrationWire,
+    Invoice,
+    Lookup,
+    RecordPage,
+    RecordResyncWire,
+    SyncRuns,
+    SyncRunWire,
+    context,
+    error_field,
+    error_message,
+    parse,
+)
+from services.adapters.retries import Retrier, RetryPolicy, retry_after, transport_error
+from services.errors import (
+    AuthenticationError,
+    NotFoundError,
+    ThrottledError,
+    TransientError,
+    UpstreamError,
+    ValidationFault,
+)
+from services.models import (
+    Integration,
+    PortalInvoice,
+    PortalPayment,
+    ProcessedRecord,
+    RecordResync,
+    RecordType,
+    SyncRun,
+)
+from services.ports import Listed
+
+logger = logging.getLogger("services.adapters.portal")
+
+API_PREFIX = "/api/v1"
+MAX_BATCH = 1000
+MAX_HISTORY = 100
+T = TypeVar("T")
+
+
+def _segment(value: str) -> str:
+    """One path segment, percent-encoded (invoice numbers may hold ``?``, ``#``, ``%``)."""
+    return quote(value, safe="")
+
+
+def _json(response: httpx.Response, body: bytes) -> Any:
+    try:
+        return jsonlib.loads(body)
+    except ValueError:
+        method, path = response.request.method, response.request.url.path
+        raise UpstreamError(
+            f"{method} {path} answered with invalid JSON", **context(response)
+        ) from None
+
+
+def _page(response: httpx.Response, body: bytes) -> tuple[list[tuple[str, Listed]], str | None]:
+    return read_page(body)
+
+
+class PortalClient:
+    """``BillingPortal`` over the Portal REST API.
+
+    ``base_url`` is the portal's address; ``/api/v1`` is appended unless already there.
+    """
+
+    name = "portal"
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        api_key: SecretStr,
+        transport: httpx.AsyncBaseTransport | None = None,
+        timeout: float = 30.0,
+        max_retries: int = 3,
+        backoff: float = 0.5,
+        max_retry_wait: float = 60.0,
+        lookup_concurrency: int = 4,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        observer: RequestObserver | None = None,
+    ) -> None:
+        self._observer = observer or NoObserver()
+        root = base_url.rstrip("/")
+        if not root.endswith(API_PREFIX):
+            root += API_PREFIX
+        self._http = httpx.AsyncClient(
+            base_url=root,
+            transport=transport,
+            timeout=timeout,
+            headers={"X-API-Key": api_key.get_secret_value(), "Accept": "application/json"},
+            follow_redirects=False,
+        )
+        self._lookup_concurrency = max(1, lookup_concurrency)
+        self.retrier = Retrier(
+            RetryPolicy(retries=max_retries, backoff=backoff, max_wait=max_retry_wait),
+            system=SYSTEM,
+            label=SYSTEM,
+            log=logger,
+            observer=self._observer,
+            sleep=sleep,
+        )
+
+    def __repr__(self) -> str:
+        return f"PortalClient(base_url={str(self._http.base_url)!r})"
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # Invoices.
+    async def get_invoice(self, number: str) -> PortalInvoice | None:
+        try:
+            body = await self._call("GET", f"/invoices/{_segment(number)}")
+        except NotFoundError:
+            return None
+        return parse(Invoice, body).domain()
+
+    async def get_invoices(self, numbers: Sequence[str]) -> dict[str, PortalInvoice]:
+        unique = list(dict.fromkeys(numbers))
+        batches = [unique[i : i + MAX_BATCH] for i in range(0, len(unique), MAX_BATCH)]
+        found: dict[str, PortalInvoice] = {}
+        slots = asyncio.Semaphore(self._lookup_concurrency)
+        for answer in await asyncio.gather(*(self._lookup(batch, slots) for batch in batches)):
+            for invoice in answer.invoices:
+                found[invoice.number] = invoice.domain()
+        return found
+
+    async def _lookup(self, batch: list[str], slots: asyncio.Semaphore) -> Lookup:
+        async with slots:  # a few batches at a time
+            body = await self._call(
+                "POST", "/invoices/lookup", json={"numbers": batch}, read_only=True
+            )
+        return parse(Lookup, body)
+
+    async def iter_open_invoices(
+        self, *, page_size: int = 1000
+    ) -> AsyncIterator[list[tuple[str, Listed]]]:
+        """Pages in number order, as (number, listed) pairs: only the listing's fields are
+        decoded (``listing.read_page``). The pages follow a cursor, one after the other: the
+        next one is asked for as soon as the current one is decoded, before it is handed on."""
+        params: dict[str, str | int] = {"status": "open", "limit": max(1, min(page_size, 1000))}
+        seen: set[str] = set()
+        fetch = asyncio.ensure_future(self._request("GET", "/invoices", params=params, read=_page))
+        try:
+            while True:
+                page, cursor = await fetch
+                if cursor is not None:
+                    if cursor in seen:  # a portal paging in circles must not hold us
+                        raise UpstreamError(
+                            "the portal's invoice pages repeat a cursor", system=SYSTEM
+                        )
+                    seen.add(cursor)
+                    following = {**params, "cursor": cursor}
+                    fetch = asyncio.ensure_future(
+                        self._request("GET", "/invoices", params=following, read=_page)
+                    )
+                if page:
+                    yield page
+                if cursor is None:
+                    return
+        finally:
+            _forget(fetch)  # when the reader stops early
+
+    # Integrations and syncs.
+    async def list_integrations(self) -> list[Integration]:
+        body = await self._call("GET", "/integrations")
+        return [i.domain() for i in parse(Integrations, body).integrations]
+
+    async def get_integration(self, integration_id: str) -> Integration:
+        body = await self._call("GET", f"/integrations/{_segment(integration_id)}")
+        return parse(IntegrationWire, body).domain()
+
+    async def start_sync(self, integration_id: str, *, sync_from: date) -> SyncRun:
+        body = await self._call(
+            "POST",
+            f"/integrations/{_segment(integration_id)}/syncs",
+            json={"sync_from": sync_from.isoformat()},
+        )
+        return parse(SyncRunWire, body).domain()
+
+    async def get_sync_run(self, run_id: str) -> SyncRun:
+        body = await self._call("GET", f"/sync-runs/{_segment(run_id)}")
+        return parse(SyncRunWire, body).domain()
+
+    async def list_sync_runs(self, integration_id: str, *, limit: int = 10) -> list[SyncRun]:
+        body = await self._call(
+            "GET",
+            f"/integrations/{_segment(integration_id)}/syncs",
+            params={"limit": max(1, min(limit, MAX_HISTORY))},
+        )
+        return [run.domain() for run in parse(SyncRuns, body).sync_runs]
+
+    async def list_processed_records(self, run_id: str) -> list[ProcessedRecord]:
+        records: list[ProcessedRecord] = []
+        params: dict[str, str | int] = {"limit": 1000}
+        while True:
+            body = await self._call("GET", f"/sync-runs/{_segment(run_id)}/records", params=params)
+            page = parse(RecordPage, body)
+            records.extend(record.domain() for record in page.records)
+            if page.next_cursor is None:
+                return records
+            params["cursor"] = page.next_cursor
+
+    # Record resyncs.
+    async def resync_record(self, record_type: RecordType, record_id: str) -> RecordResync:
+        body = await self._call(
+            "POST",
+            "/record-resyncs",
+            json={"record_type": RecordType(record_type).value, "record_id": record_id},
+        )
+        return parse(RecordResyncWire, body).domain()
+
+    async def get_record_resync(self, resync_id: str) -> RecordResync:
+        body = await self._call("GET", f"/record-resyncs/{_segment(resync_id)}")
+        return parse(RecordResyncWire, body).domain()
+
+    # Payments made in the portal.
+    async def list_invoice_payments(self, number: str) -> list[PortalPayment]:
+        try:
+            body = await self._call("GET", f"/invoices/{_segment(number)}/payments")
+        except NotFoundError:
+            return []
+        return [p.domain() for p in parse(InvoicePayments, body).payments]
+
+    async def get_invoice_payments(self, numbers: Sequence[str]) -> dict[str, list[PortalPayment]]:
+        unique = list(dict.fromkeys(numbers))
+        found: dict[str, list[PortalPayment]] = {}
+        for start in range(0, len(unique), MAX_LOOKUP):
+            batch = unique[start : start + MAX_LOOKUP]
+            body = await self._call(
+                "POST", "/payments/lookup", json={"numbers": batch}, read_only=True
+            )
+            answer = parse(PaymentLookup, body)
+            for number in batch:
+                if number not in answer.missing:
+                    found.setdefault(number, [])
+            for payment in answer.payments:
+                found.setdefault(payment.invoice_number, []).append(payment.domain())
+        return found
+
+    async def list_failed_payments(self, *, since: datetime) -> list[PortalPayment]:
+        """Payments whose transfer to the accounting package failed at or after ``since``,
+        in the order the transfers were tried (every page)."""
+        params: dict[str, str | int] = {
+            "transfer_status": "failed",
+            "transferred_since": since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            "limit": 1000,
+        }
+        failed: list[PortalPayment] = []
+        seen: set[str] = set()
+        while True:
+            page = parse(PaymentPage, await self._call("GET", "/payments", params=params))
+            failed += [p.domain() for p in page.payments]
+            if page.next_cursor is None:
+                return failed
+            if page.next_cursor in seen:  # a portal paging in circles must not hold us
+                raise UpstreamError("the portal's payment pages repeat a cursor", system=SYSTEM)
+            seen.add(page.next_cursor)
+            params["cursor"] = page.next_cursor
+
+    # HTTP.
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, str | int] | None = None,
+        json: dict[str, Any] | None = None,
+        read_only: bool | None = None,
+    ) -> Any:
+        """The JSON of a 2xx answer; any other answer raised as a typed error."""
+        return await self._request(
+            method, path, params=params, json=json, read_only=read_only, read=_json
+        )
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        read: Callable[[httpx.Response, bytes], T],
+        params: dict[str, str | int] | None = None,
+        json: dict[str, Any] | None = None,
+        read_only: bool | None = None,
+    ) -> T:
+        """What ``read`` makes of a 2xx answer; any other answer raised as a typed error.
+        ``read_only`` (default: GET) requests are retried whatever went wrong; others only
+        when the portal cannot have acted on them."""
+        write = not (method == "GET" if read_only is None else read_only)
+        attempt = partial(self._attempt, method, path, params, json, read)
+        try:
+            return await self.retrier.call(attempt, what=f"{method} {path}", write=write)
+        except (ThrottledError, TransientError) as exc:
+            logger.warning("portal %s %s failed: %s", method, path, exc)
+            raise
+
+    async def _attempt(
+        self,
+        method: str,
+        path: str,
+        params: dict[str, str | int] | None,
+        json: dict[str, Any] | None,
+        read: Callable[[httpx.Response, bytes], T],
+    ) -> T:
+        try:
+            try:
+                response, body = await send(self._http, method, path, params=params, json=json)
+            except httpx.TransportError as exc:
+                raise transport_error(exc, system=SYSTEM, what=f"{method} {path}") from None
+            _raise_for_status(response, method, path)
+            answer = read(response, body)
+        except UpstreamError as exc:
+            self._observer.request(SYSTEM, outcome_of(exc))
+            raise
+        self._observer.request(SYSTEM, OK)
+        return answer
+
+
+def _raise_for_status(response: httpx.Response, method: str, path: str) -> None:
+    """The typed error a non-2xx answer stands for."""
+    status = response.status_code
+    if status < 300:
+        return
+    message = error_message(response, method, path)
+    details = context(response)
+    wait = retry_after(response.headers.get("Retry-After"))
+    if status == 429:
+        raise ThrottledError(f"{method} {path} was rate limited", retry_after=wait, **details)
+    if status >= 500:
+        raise TransientError(message, retry_after=wait, **details)
+    if status in (401, 403):
+        raise AuthenticationError(
+            "The portal refused the API key (check PORTAL_API_KEY).", **details
+        )
+    if status == 404:
+        raise NotFoundError(message, **details)
+    if status == 409 and details.get("code") == "sync_already_running":
+        run_id = error_field(response, "run_id")
+        if run_id:
+            raise SyncAlreadyRunning(message, run_id=run_id, request_id=details["request_id"])
+    if status in (400, 422):
+        raise ValidationFault(message, **details)
+    raise UpstreamError(message, **details)
+
+
+def _forget(fetch: asyncio.Future[Any]) -> None:
+    """A page no longer wanted: cancelled, and its error, if any, is not news."""
+    fetch.cancel()
+    fetch.add_done_callback(lambda f: None if f.cancelled() else f.exception())
