@@ -12,6 +12,7 @@ import asyncio
 import json
 import logging
 import random
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -247,6 +248,8 @@ class PortalClient:
         lookup_concurrency: int = 4,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         observer: RequestObserver | None = None,
+        integrations_ttl: float = 60.0,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._observer = observer or NoObserver()
         root = base_url.rstrip("/")
@@ -264,6 +267,12 @@ class PortalClient:
         self._max_retry_wait = max_retry_wait
         self._lookup_concurrency = max(1, lookup_concurrency)
         self._sleep = sleep
+        self._integrations_ttl = integrations_ttl
+        self._monotonic = monotonic
+        self._integrations: tuple[float, list[Integration]] | None = None
+        """``GET /integrations`` as last read (when, what): it seldom changes, and every
+        check asks for it. Forgotten after the TTL, and whenever a full sync starts or is
+        seen finished (``last_successful_sync_at`` moves then)."""
 
     def __repr__(self) -> str:
         return f"PortalClient(base_url={str(self._http.base_url)!r})"
@@ -349,24 +358,37 @@ class PortalClient:
 
     # Integrations and syncs.
     async def list_integrations(self) -> list[Integration]:
+        now = self._monotonic()
+        if self._integrations is not None and now - self._integrations[0] < self._integrations_ttl:
+            return list(self._integrations[1])
         body = await self._call("GET", "/integrations")
-        return [i.domain() for i in self._parse(_Integrations, body).integrations]
+        found = [i.domain() for i in self._parse(_Integrations, body).integrations]
+        self._integrations = (now, found)
+        return list(found)
 
     async def get_integration(self, integration_id: str) -> Integration:
         body = await self._call("GET", f"/integrations/{_segment(integration_id)}")
         return self._parse(_Integration, body).domain()
 
-    async def start_sync(self, integration_id: str, *, sync_from: date) -> SyncRun:
+    async def start_sync(
+        self, integration_id: str, *, sync_from: date, idempotency_key: str | None = None
+    ) -> SyncRun:
+        """``idempotency_key``: the same key always gets the first answer, never a second run."""
+        self._integrations = None
         body = await self._call(
             "POST",
             f"/integrations/{_segment(integration_id)}/syncs",
             json={"sync_from": sync_from.isoformat()},
+            headers=_idempotent(idempotency_key),
         )
         return self._parse(_SyncRun, body).domain()
 
     async def get_sync_run(self, run_id: str) -> SyncRun:
         body = await self._call("GET", f"/sync-runs/{_segment(run_id)}")
-        return self._parse(_SyncRun, body).domain()
+        run = self._parse(_SyncRun, body).domain()
+        if run.status.finished:
+            self._integrations = None  # its last successful sync may have moved
+        return run
 
     async def list_sync_runs(self, integration_id: str, *, limit: int = 10) -> list[SyncRun]:
         body = await self._call(
@@ -388,11 +410,15 @@ class PortalClient:
             params["cursor"] = page.next_cursor
 
     # Record resyncs.
-    async def resync_record(self, record_type: RecordType, record_id: str) -> RecordResync:
+    async def resync_record(
+        self, record_type: RecordType, record_id: str, *, idempotency_key: str | None = None
+    ) -> RecordResync:
+        """``idempotency_key``: the same key always gets the first answer, never a second run."""
         body = await self._call(
             "POST",
             "/record-resyncs",
             json={"record_type": RecordType(record_type).value, "record_id": record_id},
+            headers=_idempotent(idempotency_key),
         )
         return self._parse(_RecordResync, body).domain()
 
@@ -455,6 +481,7 @@ class PortalClient:
         read_only: bool | None = None,
         extensions: dict[str, Any] | None = None,
         raw: bool = False,
+        headers: dict[str, str] | None = None,
     ) -> Any:
         """The JSON body of a 2xx answer; any other answer raised as a typed error.
 
@@ -465,7 +492,7 @@ class PortalClient:
         attempt = 0
         while True:
             outcome, retry, wait = await self._attempt(
-                method, path, params, json, safe=safe, extensions=extensions
+                method, path, params, json, safe=safe, extensions=extensions, headers=headers
             )
             if isinstance(outcome, httpx.Response):
                 try:
@@ -521,11 +548,12 @@ class PortalClient:
         *,
         safe: bool,
         extensions: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> tuple[httpx.Response | UpstreamError, bool, float | None]:
         """(answer or error, worth retrying, seconds the portal asked to wait)."""
         try:
             response = await self._http.request(
-                method, path, params=params, json=json, extensions=extensions
+                method, path, params=params, json=json, extensions=extensions, headers=headers
             )
         except httpx.TimeoutException as exc:
             never_sent = isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout)
@@ -588,6 +616,11 @@ class PortalClient:
                 f"The portal answered in an unexpected shape ({where}: {problem['msg']})",
                 system=SYSTEM,
             ) from None
+
+
+def _idempotent(key: str | None) -> dict[str, str] | None:
+    """The ``Idempotency-Key`` header of a write, when the caller has a key."""
+    return None if key is None else {"Idempotency-Key": key}
 
 
 def _forget(fetch: asyncio.Future[Any]) -> None:
