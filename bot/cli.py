@@ -174,6 +174,47 @@ async def _console(*, sync_seconds: float, quiet: float) -> None:
         )
 
 
+@cli.command("portal-check")
+def portal_check(
+    base_url: str = typer.Option(..., help="The portal's address (/api/v1 is appended)."),
+    api_key: str = typer.Option(..., help="The portal's API key (sent in X-API-Key)."),
+    write_invoice: str | None = typer.Option(
+        None,
+        help="Also check the write paths on this one invoice: a record resync of it and a "
+        "full sync of its integration from today.",
+    ),
+    page_size: int = typer.Option(100, min=1, max=1000, help="limit for the paged listings."),
+    finish_timeout: float = typer.Option(
+        600.0, help="Seconds to wait for a resync or sync to finish."
+    ),
+) -> None:
+    """Check a portal against the Portal API contract (docs/portal-api.yaml): one line per
+    check, PASS or FAIL with what was expected; exits 1 when a check fails."""
+    from services.adapters.portal_check import Outcome, check_portal, repository_contract
+
+    contract = repository_contract()
+    mode = f"read-only, then writes on invoice {write_invoice}" if write_invoice else "read-only"
+    typer.echo(f"Portal API contract {contract.version} against {base_url} ({mode})")
+    results = asyncio.run(
+        check_portal(
+            base_url=base_url,
+            api_key=api_key,
+            write_invoice=write_invoice,
+            report=lambda result: typer.echo(result.line()),
+            contract=contract,
+            page_size=page_size,
+            finish_timeout=finish_timeout,
+        )
+    )
+    counts = {o: sum(r.outcome is o for r in results) for o in Outcome}
+    typer.echo(
+        f"{counts[Outcome.PASS]} passed, {counts[Outcome.FAIL]} failed, "
+        f"{counts[Outcome.SKIP]} skipped"
+    )
+    if counts[Outcome.FAIL]:
+        raise typer.Exit(1)
+
+
 def main() -> None:
     cli()
 
