@@ -87,11 +87,14 @@ def test_portal_check_exits_non_zero_on_a_failure() -> None:
     assert checked.stdout.splitlines()[-1] == "0 passed, 1 failed, 0 skipped"
 
 
-async def test_the_printed_settings_start_the_bot() -> None:
+async def test_the_printed_settings_start_the_bot(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in os.environ:
+        if name.startswith(("SLACK_", "QBO_", "PORTAL_")):
+            monkeypatch.delenv(name)
     async with sandbox_world(signing_secret="sandbox-signing-secret") as world:
-        env = bot_environment(world, bot_port=3456)
-        settings = Settings(_env_file=None, **{k.lower(): v for k, v in env.items()})  # type: ignore[call-arg]
-        settings.check_secrets()
+        for name, value in bot_environment(world, bot_port=3456).items():
+            monkeypatch.setenv(name, value)
+        settings = Settings(_env_file=None).check_secrets()
         assert settings.portal_base_url == world.portal_url and settings.http_port == 3456
         assert settings.slack_signing_secret == SecretStr("sandbox-signing-secret")
         assert not settings.socket_mode
