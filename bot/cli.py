@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 import uvicorn
@@ -158,11 +159,29 @@ def console(
     asyncio.run(_console(sync_seconds=sync_seconds, quiet=quiet))
 
 
+SANDBOX_INVOICES = "INVOICEBOT_SANDBOX_INVOICES"
+"""Environment: how many invoices the console's sandbox seeds (`invoicebot sandbox
+--invoices`); 3000 shows the digest's CSV."""
+
+
+def sandbox_invoices() -> int | None:
+    raw = os.environ.get(SANDBOX_INVOICES, "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit():
+        raise typer.BadParameter(f"{SANDBOX_INVOICES} must be a whole number, not {raw!r}")
+    return int(raw)
+
+
 async def _console(*, sync_seconds: float, quiet: float) -> None:
     from bot.demo import demo_stack
     from sandbox.console import run_console
 
-    async with demo_stack(sync_seconds=sync_seconds) as (world, bot):
+    world_options: dict[str, Any] = {"sync_seconds": sync_seconds}
+    invoices = sandbox_invoices()
+    if invoices is not None:
+        world_options["matching"] = invoices
+    async with demo_stack(**world_options) as (world, bot):
         await run_console(
             world.emulator,
             input_stream=sys.stdin,
@@ -172,6 +191,86 @@ async def _console(*, sync_seconds: float, quiet: float) -> None:
             portal=world.portal,
             pay_wait=2 * bot.container.settings.payment_alert_seconds + quiet,
         )
+
+
+@cli.command()
+def sandbox(
+    qbo_port: int = typer.Option(8080, help="The fake QuickBooks Online's port (0: any)."),
+    portal_port: int = typer.Option(8081, help="The fake portal's port (0: any)."),
+    slack_port: int = typer.Option(8082, help="The Slack emulator's port (0: any)."),
+    bot_port: int = typer.Option(3000, help="Where the bot will listen (HTTP_PORT)."),
+    invoices: int | None = typer.Option(
+        None,
+        min=0,
+        help="Invoices that match on both sides (default 300); a larger world also has a "
+        "stale copy in every 50 past the first 300.",
+    ),
+    sync_seconds: float = typer.Option(3.0, help="How long a full sync takes."),
+    console: bool = typer.Option(
+        False, help="Also run the console here (commands go to the bot at --bot-port)."
+    ),
+) -> None:
+    """The fake QuickBooks Online, fake portal and Slack emulator on fixed ports, without the
+    bot: prints their addresses and credentials (the settings for `invoicebot run`)."""
+    from bot.sandbox_run import SandboxOptions, run_sandbox
+
+    setup_logging("WARNING")
+    options = SandboxOptions(
+        qbo_port=qbo_port,
+        portal_port=portal_port,
+        slack_port=slack_port,
+        bot_port=bot_port,
+        invoices=invoices,
+        sync_seconds=sync_seconds,
+    )
+    try:
+        asyncio.run(
+            run_sandbox(options, output=sys.stdout, input_stream=sys.stdin if console else None)
+        )
+    except OSError as exc:  # a port in use
+        typer.echo(f"invoicebot sandbox: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+@cli.command("portal-check")
+def portal_check(
+    base_url: str = typer.Option(..., help="The portal's address (/api/v1 is appended)."),
+    api_key: str = typer.Option(..., help="The portal's API key (sent in X-API-Key)."),
+    write_invoice: str | None = typer.Option(
+        None,
+        help="Also check the write paths on this one invoice: a record resync of it and a "
+        "full sync of its integration from today.",
+    ),
+    page_size: int = typer.Option(100, min=1, max=1000, help="limit for the paged listings."),
+    finish_timeout: float = typer.Option(
+        600.0, help="Seconds to wait for a resync or sync to finish."
+    ),
+) -> None:
+    """Check a portal against the Portal API contract (docs/portal-api.yaml): one line per
+    check, PASS or FAIL with what was expected; exits 1 when a check fails."""
+    from services.adapters.portal_check import Outcome, check_portal, repository_contract
+
+    contract = repository_contract()
+    mode = f"read-only, then writes on invoice {write_invoice}" if write_invoice else "read-only"
+    typer.echo(f"Portal API contract {contract.version} against {base_url} ({mode})")
+    results = asyncio.run(
+        check_portal(
+            base_url=base_url,
+            api_key=api_key,
+            write_invoice=write_invoice,
+            report=lambda result: typer.echo(result.line()),
+            contract=contract,
+            page_size=page_size,
+            finish_timeout=finish_timeout,
+        )
+    )
+    counts = {o: sum(r.outcome is o for r in results) for o in Outcome}
+    typer.echo(
+        f"{counts[Outcome.PASS]} passed, {counts[Outcome.FAIL]} failed, "
+        f"{counts[Outcome.SKIP]} skipped"
+    )
+    if counts[Outcome.FAIL]:
+        raise typer.Exit(1)
 
 
 def main() -> None:

@@ -73,7 +73,14 @@ async def sandbox_world(
     matching: int | None = None,
     sync_seconds: float = 3.0,
     record_resync_seconds: float = 1.0,
+    qbo_port: int = 0,
+    portal_port: int = 0,
+    slack_port: int = 0,
+    signing_secret: str | None = None,
 ) -> AsyncIterator[SandboxWorld]:
+    """The fake systems on loopback (port 0: any free port). ``matching``: how many
+    invoices match on both sides (see ``sandbox.scenarios``; a larger world has some
+    stale copies too)."""
     from services.models import utcnow  # the sandbox itself does not import services
 
     now = now or utcnow()
@@ -82,7 +89,7 @@ async def sandbox_world(
         qbo = QboState.seeded(now, **extra)
         bot_refresh = qbo.register_client(*BOT_CLIENT)
         portal_refresh = qbo.register_client(*PORTAL_CLIENT)
-        qbo_server = await start_server(create_qbo_app(qbo))
+        qbo_server = await start_server(create_qbo_app(qbo), port=qbo_port)
         stack.push_async_callback(qbo_server.stop)
         portal = PortalState.seeded(
             now,
@@ -97,12 +104,12 @@ async def sandbox_world(
         portal.sync_duration = sync_seconds
         portal.record_resync_seconds = record_resync_seconds
         stack.push_async_callback(portal.aclose)
-        portal_server = await start_server(create_portal_app(portal))
+        portal_server = await start_server(create_portal_app(portal), port=portal_port)
         stack.push_async_callback(portal_server.stop)
         await run_seeded_history(portal)  # the stories' payment runs, days ago
         qbo.forget_requests()
-        emulator = SlackEmulator(signing_secret=secrets.token_hex(16))
-        await emulator.start()
+        emulator = SlackEmulator(signing_secret=signing_secret or secrets.token_hex(16))
+        await emulator.start(port=slack_port)
         stack.push_async_callback(emulator.stop)
         yield SandboxWorld(
             qbo=qbo,

@@ -2,43 +2,55 @@
 
 Type a slash command (``/invoice check 11260``), press a button by number (``click 3``),
 pick a date (``click 4 2026-11-25``). Messages, thread replies, edits and ephemerals are
-printed as they happen. Read from a pipe, each line waits until the work it started has
-settled (the bot is not busy and Slack has been quiet for a moment) before the next is
-read, so a scripted session always prints the same thing.
+printed as they happen, Slack's mrkdwn rendered for a terminal (bold, links, emoji,
+mentions). Each line waits until the work it started has settled (the bot is not busy and
+Slack has been quiet for a moment) before the prompt comes back (at most a few seconds,
+typed; later messages still print as they come) or, read from a pipe, before the next line
+is read, so a scripted session always prints the same thing.
 
-Confirm dialogs are not asked: the console prints the dialog's title and text and
-accepts it.
+Confirm dialogs are printed, not asked: ``click N`` accepts one, ``click N --cancel``
+declines it (nothing is sent to the bot, as in Slack). Uploaded files are numbered:
+``open N`` shows one (a CSV as a table), ``save N PATH`` writes it to a file.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import csv
+import io
 import itertools
 import threading
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 from typing import TextIO
 
 from sandbox.portal_payments import take_payment
 from sandbox.portal_state import PortalState
 from sandbox.slack_emulator import ClickError, SlackEmulator
-from sandbox.slack_state import Change
+from sandbox.slack_render import Renderer
+from sandbox.slack_state import Change, UploadedFile
 
 HELP = """\
 The console understands:
   /invoice <args>       send a slash command (any /command), e.g. /invoice check 11260
-  click N               press button [N]
+  click N               press button [N] (and accept its confirm dialog, if it has one)
+  click N --cancel      open button [N]'s confirm dialog and decline it: nothing is sent
   click N YYYY-MM-DD    pick a date in date picker [N]
   show                  print every message again, each with its thread
+  open N                show uploaded file [file N] (a CSV as a table)
+  save N PATH           save uploaded file [file N] to PATH
   pay N AMOUNT [REF]    (sandbox) a client pays AMOUNT on invoice N in the portal; the
                         portal posts it to QuickBooks, which may refuse it
   help                  this list
   quit, exit            leave (the end of the input works too)
-Buttons keep their number for the whole session. Confirm dialogs are shown and accepted.
-Messages marked "only visible to you" are ephemeral; "↳" lines are thread replies."""
+Buttons and files keep their number for the whole session. Messages marked "only visible
+to you" are ephemeral; "↳" lines are thread replies."""
 
 HINT = "Not understood. Type a slash command (/invoice help), click N, or help."
+OPEN_ROWS = 200
+"""``open`` shows at most this many rows of a CSV (``save`` writes them all)."""
 
 
 def _never_busy() -> bool:
@@ -59,8 +71,14 @@ class Console:
         interactive: bool = False,
         portal: PortalState | None = None,
         pay_wait: float = 0.0,
+        ansi: bool = False,
+        typed_settle: float = 10.0,
     ) -> None:
         self.emulator = emulator
+        self.renderer = Renderer(emulator.state, ansi=ansi)
+        """Bold and italics as terminal styles with ``ansi`` (a terminal), else plain."""
+        self.typed_settle = typed_settle
+        """Typed: how long the prompt waits for the answer to settle, at most."""
         self.portal = portal
         self.pay_wait = pay_wait
         """After ``pay``, how long to wait for the bot to notice (its alert poll)."""
@@ -101,7 +119,7 @@ class Console:
             change = changes[self.cursor]
             self.cursor += 1
             if self._visible(change):
-                self.write(self.emulator.renderer.change(change) + "\n")
+                self.write(self.renderer.change(change) + "\n")
 
     def _visible(self, change: Change) -> bool:
         return change.message.ephemeral_to in (None, self.user)
@@ -128,11 +146,15 @@ class Console:
             self.write(HELP)
         elif word == "show":
             self.flush()
-            self.write(self.emulator.transcript(user=self.user) or "(no messages yet)")
+            self.write(self.renderer.transcript(self.user) or "(no messages yet)")
         elif line.startswith("/"):
             await self.emulator.send_line(line, channel=self.channel, user=self.user)
         elif word == "click":
             await self.click(line.split()[1:])
+        elif word == "open":
+            self.open_file(line.split()[1:])
+        elif word == "save":
+            self.save_file(line.split(maxsplit=2)[1:])
         elif word == "pay" and self.portal is not None:
             await self.pay(line.split()[1:])
         else:
@@ -140,16 +162,36 @@ class Console:
         return True
 
     async def click(self, args: list[str]) -> None:
+        cancel = "--cancel" in args
+        args = [a for a in args if a != "--cancel"]
         if not args or not args[0].isdigit():
-            self.write("Which button? click N (and a date for a date picker: click N YYYY-MM-DD)")
+            self.write(
+                "Which button? click N (click N --cancel to decline its confirm dialog; "
+                "a date for a date picker: click N YYYY-MM-DD)"
+            )
             return
         number, value = int(args[0]), (args[1] if len(args) > 1 else None)
         try:
             _, entry = self.emulator.element(number, user=self.user)
             confirm = entry.confirm
+            if cancel and not confirm:
+                self.write(
+                    f"[{number}] {entry.label} asks for no confirmation: nothing to decline. "
+                    f"Not pressed; click {number} presses it."
+                )
+                return
             if confirm:
-                title = _text(confirm.get("title"))
-                self.write(f"Confirm dialog: {title}: {_text(confirm.get('text'))} (accepted)")
+                title = self.renderer.text(_text(confirm.get("title")))
+                text = self.renderer.text(_text(confirm.get("text")))
+                yes = _text(confirm.get("confirm")) or "Yes"
+                no = _text(confirm.get("deny")) or "Cancel"
+                if cancel:
+                    self.write(
+                        f"Confirm dialog: {title}: {text} [{yes}] [{no}]\n"
+                        f"Declined ({no}): nothing was sent to the bot, nothing ran."
+                    )
+                    return
+                self.write(f"Confirm dialog: {title}: {text} (accepted: {yes})")
             reply = await self.emulator.click(number, value, user=self.user)
         except ClickError as exc:
             self.write(str(exc))
@@ -157,6 +199,51 @@ class Console:
         if entry.kind == "datepicker" and value:
             sent = "" if reply is not None else " (sent with the next button you press)"
             self.write(f"[{number}] {entry.label}: {value}{sent}")
+
+    # -- files ----------------------------------------------------------------------------
+
+    def _file(self, args: list[str], usage: str) -> UploadedFile | None:
+        files = list(self.state.files.values())
+        if not args or not args[0].isdigit():
+            self.write(usage)
+            return None
+        number = int(args[0])
+        if not 1 <= number <= len(files) or files[number - 1].content is None:
+            shown = f"files 1 to {len(files)}" if files else "no files yet"
+            self.write(f"There is no [file {number}] ({shown}). {usage}")
+            return None
+        return files[number - 1]
+
+    def open_file(self, args: list[str]) -> None:
+        upload = self._file(args, "open N shows [file N], e.g. open 1")
+        if upload is None:
+            return
+        number = self.renderer.file_number(upload)
+        content = (upload.content or b"").decode("utf-8", "replace")
+        self.write(
+            f"[file {number}] {upload.name}" + (f" · {upload.title}" if upload.title else "")
+        )
+        if upload.name.lower().endswith(".csv"):
+            self.write(_table(content, OPEN_ROWS, number))
+        else:
+            self.write(content if content.strip() else "(empty file)")
+
+    def save_file(self, args: list[str]) -> None:
+        usage = "save N PATH writes [file N] to PATH, e.g. save 1 digest.csv"
+        upload = self._file(args[:1], usage)
+        if upload is None:
+            return
+        if len(args) < 2 or not args[1].strip():
+            self.write(usage)
+            return
+        path = Path(args[1].strip()).expanduser()
+        try:
+            path.write_bytes(upload.content or b"")
+        except OSError as exc:
+            self.write(f"Could not save [file {args[0]}] to {path}: {exc.strerror or exc}")
+            return
+        size = len(upload.content or b"")
+        self.write(f"Saved [file {args[0]}] {upload.name} ({size} bytes) to {path}")
 
     async def pay(self, args: list[str]) -> None:
         assert self.portal is not None
@@ -187,18 +274,32 @@ class Console:
             await asyncio.sleep(self.pay_wait)
 
     async def settle(self) -> None:
+        timeout = self.typed_settle if self.interactive else self.settle_timeout
         done = await self.emulator.wait_for_quiet(
-            quiet=self.quiet, timeout=self.settle_timeout, is_busy=self.is_busy
+            quiet=self.quiet, timeout=timeout, is_busy=self.is_busy
         )
         self.flush()
-        if not done:
+        if not done and not self.interactive:  # typed: later messages print as they come
             self.write(f"(still busy after {self.settle_timeout:g} s; going on)")
+
+    def banner(self) -> str:
+        state = self.state
+        user, channel = state.user(self.user), state.channel(self.channel)
+        who = f"@{user.name}" if user else self.user
+        where = f"#{channel.name}" if channel else self.channel
+        return (
+            f"Slack console · workspace {state.team.name} · you are {who} in {where} · "
+            f"the bot is @{state.bot.name}\n"
+            "Type a slash command (/invoice help lists the bot's), click N to press "
+            "button [N], help for the rest."
+        )
 
     async def run(self, input_stream: TextIO) -> None:
         lines = _read_lines(input_stream)
         watcher = asyncio.create_task(self.watch())
         settled = False
         try:
+            self.write(self.banner())
             self.flush()
             while True:
                 self._reading = True
@@ -215,9 +316,8 @@ class Console:
                 settled = False
                 if not await self.handle(line):
                     break
-                if not self.interactive:
-                    await self.settle()
-                    settled = True
+                await self.settle()  # the answer first, then the prompt
+                settled = True
             if not settled:
                 await self.settle()
         finally:
@@ -225,6 +325,27 @@ class Console:
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
         self.flush()
+
+
+def _table(content: str, limit: int, number: int) -> str:
+    """A CSV as aligned columns; at most ``limit`` rows."""
+    rows = list(csv.reader(io.StringIO(content)))
+    if not rows:
+        return "(empty file)"
+    shown = rows[: limit + 1]
+    widths = [max(len(r[i]) if i < len(r) else 0 for r in shown) for i in range(len(shown[0]))]
+    widths = [min(w, 40) for w in widths]
+    lines = []
+    for index, row in enumerate(shown):
+        cells = [(c if len(c) <= 40 else c[:39] + "…") for c in row]
+        lines.append("  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=False)).rstrip())
+        if index == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    more = len(rows) - len(shown)
+    if more > 0:
+        lines.append(f"... {more} more rows (save {number} PATH writes them all)")
+    lines.append(f"({len(rows) - 1} rows)")
+    return "\n".join(lines)
 
 
 def _text(obj: object) -> str:
@@ -268,6 +389,7 @@ async def run_console(
     interactive: bool | None = None,
     portal: PortalState | None = None,
     pay_wait: float = 0.0,
+    ansi: bool | None = None,
 ) -> None:
     """Run the console until ``quit`` or the end of ``input_stream``.
 
@@ -277,6 +399,8 @@ async def run_console(
     quiet for ``quiet`` seconds (at most ``settle_timeout``)."""
     if interactive is None:
         interactive = input_stream.isatty()
+    if ansi is None:
+        ansi = output.isatty()
     console = Console(
         emulator,
         output=output,
@@ -288,5 +412,6 @@ async def run_console(
         interactive=interactive,
         portal=portal,
         pay_wait=pay_wait,
+        ansi=ansi,
     )
     await console.run(input_stream)

@@ -18,6 +18,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
 from sandbox.portal_gate import Gate, quiet_drops
+from sandbox.portal_idempotency import IdempotencyStore, check_key, idempotent
 from sandbox.portal_payments import cursor_of, page_payments, transfer_pending
 from sandbox.portal_state import (
     Integration,
@@ -46,6 +47,8 @@ ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 CURSOR_RE = re.compile(r"[A-Za-z0-9_-]{1,200}")
 DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 INT_RE = re.compile(r"[0-9]{1,9}")
+MAX_PAYMENTS = 1000
+"""Payments in one look-up answer, at most."""
 RECORD_TYPES = ("invoice", "company", "contact")
 INVOICE_STATUSES = ("open", "paid", "void")
 TRANSFER_STATUSES = ("pending", "posted", "failed")
@@ -144,10 +147,16 @@ async def lookup_payments(request: Request) -> Response:
     numbers = await _numbers(request)
     state = state_of(request)
     await transfer_pending(state)
-    found = [n for n in numbers if n in state.invoices]
-    payments = [payment_json(p) for n in found for p in state.payments.get(n, [])]
+    payments: list[dict[str, Any]] = []
+    deferred: list[str] = []
+    for number in (n for n in numbers if n in state.invoices):
+        theirs = state.payments.get(number, [])
+        if deferred or len(payments) + len(theirs) > MAX_PAYMENTS:
+            deferred.append(number)  # whole invoices only: ask again for these
+            continue
+        payments += [payment_json(p) for p in theirs]
     missing = [n for n in numbers if n not in state.invoices]
-    return JSONResponse({"payments": payments, "missing": missing})
+    return JSONResponse({"payments": payments, "missing": missing, "deferred": deferred})
 
 
 async def _numbers(request: Request) -> list[str]:
@@ -205,8 +214,16 @@ def timestamp_param(request: Request, name: str) -> datetime | None:
 
 
 async def list_integrations(request: Request) -> Response:
-    integrations = state_of(request).integrations.values()
+    integrations = ordered_integrations(state_of(request))
     return JSONResponse({"integrations": [integration_json(i) for i in integrations]})
+
+
+def ordered_integrations(state: PortalState) -> list[Integration]:
+    """The contract's order: the default integration first (the one a record resync of an
+    invoice the portal does not have yet looks in), then the others by id."""
+    default = state.default_integration()
+    rest = sorted((i for i in state.integrations.values() if i is not default), key=lambda i: i.id)
+    return ([default] if default is not None else []) + rest
 
 
 def integration_of(request: Request) -> Integration:
@@ -223,7 +240,7 @@ async def get_integration(request: Request) -> Response:
 
 async def start_sync(request: Request) -> Response:
     state = state_of(request)
-    integration = integration_of(request)
+    path_param(request, "integration_id", ID_RE, 64)  # 422 before 404 (error precedence)
     body = await json_object(request, ("sync_from",))
     raw = body["sync_from"]
     try:
@@ -235,6 +252,7 @@ async def start_sync(request: Request) -> Response:
     now = state.clock()
     if sync_from > now.date():
         raise invalid("sync_from must not be in the future.")
+    integration = integration_of(request)
     running = state.active_run(integration.id)
     if running is not None:
         message = f"A full sync of {integration.id} is already {running.status}."
@@ -258,7 +276,7 @@ async def syncs(request: Request) -> Response:
     if request.method == "POST":
         if request.query_params:
             raise invalid("Starting a sync takes no query parameters.")
-        return await start_sync(request)
+        return await write(start_sync)(request)
     return await list_sync_runs(request)
 
 
@@ -295,6 +313,10 @@ async def start_record_resync(request: Request) -> Response:
         raise invalid("record_type must be invoice, company or contact.")
     if not isinstance(record_id, str) or len(record_id) > 64 or not KEY_RE.fullmatch(record_id):
         raise invalid("record_id must be a string of 1 to 64 characters.")
+    active = state.active_resync(record_type, record_id)
+    if active is not None:
+        message = f"A resync of {record_type} {record_id} is already {active.status}."
+        raise ApiError(409, "resync_already_running", message, resync_id=active.id)
     resync = RecordResync(new_id("rr"), record_type, record_id, state.clock())
     state.resyncs[resync.id] = resync
     state.spawn(run_record_resync(state, resync))
@@ -311,11 +333,31 @@ async def get_record_resync(request: Request) -> Response:
     return JSONResponse(resync_json(resync))
 
 
+def _idempotency(request: Request) -> IdempotencyStore:
+    store: IdempotencyStore = request.app.state.idempotency
+    return store
+
+
+def _clock(request: Request) -> datetime:
+    return state_of(request).clock()
+
+
+def write(handler: Handler) -> Handler:
+    """A POST that changes something: ``Idempotency-Key`` honoured."""
+    return idempotent(handler, _idempotency, _clock)
+
+
 def endpoint(handler: Handler, *params: str) -> Handler:
     """The handler, refusing query parameters other than ``params`` (as it refuses unknown
     body fields)."""
 
     async def checked(request: Request) -> Response:
+        if request.method == "POST":  # 415 comes before 422 (error precedence)
+            media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+            if media_type != "application/json":
+                message = "The body must be sent as application/json."
+                raise ApiError(415, "unsupported_media_type", message)
+            check_key(request)  # on the look-ups too, which need not remember it
         unknown = sorted(set(request.query_params) - set(params))
         if unknown:
             raise invalid(f"Unknown query parameter: {unknown[0][:64]!r}.")
@@ -338,13 +380,15 @@ ROUTES = [
     Route("/integrations", endpoint(list_integrations), methods=["GET"]),
     Route("/integrations/{integration_id}", endpoint(get_integration), methods=["GET"]),
     Route(
-        "/integrations/{integration_id}/syncs", endpoint(syncs, "limit"), methods=["GET", "POST"]
+        "/integrations/{integration_id}/syncs",
+        endpoint(syncs, "limit"),
+        methods=["GET", "POST"],
     ),
     Route("/sync-runs/{run_id}", endpoint(get_sync_run), methods=["GET"]),
     Route(
         "/sync-runs/{run_id}/records", endpoint(list_records, "limit", "cursor"), methods=["GET"]
     ),
-    Route("/record-resyncs", endpoint(start_record_resync), methods=["POST"]),
+    Route("/record-resyncs", endpoint(write(start_record_resync)), methods=["POST"]),
     Route("/record-resyncs/{resync_id}", endpoint(get_record_resync), methods=["GET"]),
 ]
 
@@ -375,6 +419,7 @@ def create_portal_app(state: PortalState) -> Starlette:
         },
     )
     app.state.portal = state
+    app.state.idempotency = IdempotencyStore()
     app.add_middleware(Gate, state=state)
     logging.getLogger("uvicorn.error").addFilter(quiet_drops)
     return app

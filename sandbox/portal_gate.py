@@ -79,7 +79,9 @@ class Gate:
             headers = (
                 {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else None
             )
-            code = "rate_limited" if fault.status == 429 else "internal_error"
+            code = {429: "rate_limited", 503: "unavailable", 504: "timeout"}.get(
+                fault.status, "internal_error"
+            )
             return error_response(fault.status, code, "Injected fault.", headers=headers)
         key = dict(scope["headers"]).get(b"x-api-key", b"")
         if not hmac.compare_digest(key, state.api_key.encode()):

@@ -105,6 +105,7 @@ class RecordResync:
     record_id: str
     created_at: datetime
     status: RunStatus = "queued"
+    started_at: datetime | None = None
     finished_at: datetime | None = None
     error: str | None = None
 
@@ -298,11 +299,26 @@ class PortalState:
                 return page, (invoice.number if more else None)
         return page, None
 
-    # Sync runs.
+    # Integrations and sync runs.
+    def default_integration(self) -> Integration | None:
+        """Where a record resync of an invoice the portal does not have yet looks for it:
+        the first accounting integration set up, else the first integration."""
+        accounting = [i for i in self.integrations.values() if i.kind == "accounting"]
+        candidates = accounting or list(self.integrations.values())
+        return candidates[0] if candidates else None
+
     def active_run(self, integration_id: str) -> SyncRun | None:
         for run in self.runs.values():
             if run.integration_id == integration_id and run.status in ("queued", "running"):
                 return run
+        return None
+
+    def active_resync(self, record_type: str, record_id: str) -> RecordResync | None:
+        """The queued or running resync of this record, if any (at most one at a time)."""
+        for resync in self.resyncs.values():
+            same = (resync.record_type, resync.record_id) == (record_type, record_id)
+            if same and resync.status in ("queued", "running"):
+                return resync
         return None
 
     def runs_of(self, integration_id: str) -> list[SyncRun]:

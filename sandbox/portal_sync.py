@@ -130,7 +130,7 @@ async def run_record_resync(state: PortalState, resync: RecordResync) -> None:
     loop = asyncio.get_running_loop()
     began = loop.time()
     await asyncio.sleep(state.record_resync_seconds / 4)
-    resync.status = "running"
+    resync.status, resync.started_at = "running", state.clock()
     try:
         if resync.record_type == "invoice":
             await _resync_invoice(state, resync.record_id)
@@ -147,7 +147,13 @@ async def run_record_resync(state: PortalState, resync: RecordResync) -> None:
 
 async def _resync_invoice(state: PortalState, number: str) -> None:
     existing = state.invoices.get(number)
-    integration_id = existing.integration_id if existing else next(iter(state.integrations))
+    default = state.default_integration()
+    if existing is not None:
+        integration_id = existing.integration_id
+    elif default is not None:
+        integration_id = default.id
+    else:
+        raise QboError("the portal has no integration")
     async with QboClient(state) as qbo:
         if existing is not None and existing.external_id:
             raw = await qbo.get_invoice(existing.external_id)

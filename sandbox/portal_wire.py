@@ -140,6 +140,7 @@ def resync_json(resync: RecordResync) -> dict[str, Any]:
         "record_id": resync.record_id,
         "status": resync.status,
         "created_at": ts(resync.created_at),
+        "started_at": ts(resync.started_at),
         "finished_at": ts(resync.finished_at),
         "error": resync.error,
     }

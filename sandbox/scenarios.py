@@ -92,6 +92,10 @@ SCENARIOS: tuple[Scenario, ...] = (*BASIC_SCENARIOS, *CAUSE_SCENARIOS)
 
 MATCHING_COUNT = 300
 """Invoices 11000-11299 (minus the scenario numbers) match on both sides."""
+DRIFT_EVERY = 50
+"""In a larger world (``matching`` above ``MATCHING_COUNT``), one invoice in this many past
+the first 300 is a stale copy: paid down by $10.00 in QuickBooks a day after the portal's
+last sync. 3000 invoices give 54 of them, enough for the digest's CSV."""
 
 CUSTOMERS = (
     ("1", "Amy's Bird Sanctuary"),
@@ -155,6 +159,10 @@ def seed_invoices(
         total = Decimal(100 + (i * 37) % 900) + Decimal((i * 13) % 100) / 100
         balance = total if i % 3 else (total / 2).quantize(Decimal("0.01"))
         updated = last_sync - timedelta(days=5 + i % 50, minutes=i)
+        in_qbo = balance
+        if i >= MATCHING_COUNT and i % DRIFT_EVERY == 7:  # a stale copy in the portal
+            in_qbo = balance - Decimal("10.00")
+            updated = last_sync + timedelta(days=1, minutes=i % 600)
         rows.append(
             SeedInvoice(
                 number,
@@ -162,7 +170,7 @@ def seed_invoices(
                 cust_id,
                 cust,
                 total,
-                balance,
+                in_qbo,
                 balance,
                 updated,
                 last_sync,

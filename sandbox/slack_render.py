@@ -11,12 +11,14 @@ from typing import Any
 
 from sandbox.slack_blocks import Block, block_elements, interactive_elements, text_of
 from sandbox.slack_state import Change, Message, SlackState, UploadedFile, Version
+from sandbox.slack_text import emoji, styled
 
 _LINK = re.compile(r"<([^<>|]+)(?:\|([^<>]*))?>")
 
 
-def mrkdwn(state: SlackState, text: str) -> str:
-    """Slack's markup with mentions, channel links and URLs made readable."""
+def mrkdwn(state: SlackState, text: str, *, ansi: bool = False) -> str:
+    """Slack's markup made readable: mentions, channel links and URLs (``label (url)``),
+    emphasis (ANSI styles with ``ansi``, else plain words), emoji as characters."""
 
     def link(match: re.Match[str]) -> str:
         target, label = match.group(1), match.group(2)
@@ -37,15 +39,20 @@ def mrkdwn(state: SlackState, text: str) -> str:
             return match.group(0)  # not markup: Slack wants "&lt;" here, shown as typed
         return f"{label} ({target})" if label and label != target else target
 
-    text = _LINK.sub(link, text)
+    text = emoji(styled(_LINK.sub(link, text), ansi=ansi))
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
 class Renderer:
-    """Renders messages of one state for one reader (whose ephemerals are shown)."""
+    """Renders messages of one state for one reader (whose ephemerals are shown); with
+    ``ansi``, emphasis as terminal styles."""
 
-    def __init__(self, state: SlackState) -> None:
+    def __init__(self, state: SlackState, *, ansi: bool = False) -> None:
         self.state = state
+        self.ansi = ansi
+
+    def text(self, text: str) -> str:
+        return mrkdwn(self.state, text, ansi=self.ansi)
 
     # -- messages -------------------------------------------------------------------------
 
@@ -85,7 +92,7 @@ class Renderer:
         if version.blocks:
             lines += self.blocks(message, version.blocks)
         elif version.text:
-            lines += mrkdwn(self.state, version.text).splitlines()
+            lines += self.text(version.text).splitlines()
         for attachment in version.attachments:
             lines += self._attachment(message, attachment)
         lines += [self.file(upload) for upload in message.files]
@@ -100,15 +107,18 @@ class Renderer:
             parts += [self.message(m, note=_edited(m)) for m in shown if m.thread_ts == root.ts]
         return "\n".join(parts)
 
-    @staticmethod
-    def file(upload: UploadedFile) -> str:
+    def file_number(self, upload: UploadedFile) -> int:
+        """Files are numbered in upload order, for the whole session (``[file 2]``)."""
+        return list(self.state.files).index(upload.id) + 1 if upload.id in self.state.files else 0
+
+    def file(self, upload: UploadedFile) -> str:
         content = upload.content or b""
         size = f"{len(content)} bytes"
         if upload.name.endswith(".csv"):
             rows = max(0, len(content.decode("utf-8", "replace").splitlines()) - 1)
             size = f"{rows} rows, {size}"
         title = f" · {upload.title}" if upload.title and upload.title != upload.name else ""
-        return f"[file] {upload.name}{title} ({size})"
+        return f"[file {self.file_number(upload)}] {upload.name}{title} ({size})"
 
     # -- blocks ---------------------------------------------------------------------------
 
@@ -122,14 +132,14 @@ class Renderer:
         kind = block.get("type")
 
         def text(obj: Any) -> str:
-            return mrkdwn(self.state, text_of(obj))
+            return self.text(text_of(obj))
 
         if kind == "header":
             return [f"# {text(block.get('text'))}"]
         if kind == "divider":
             return ["-----"]
         if kind == "markdown":
-            return mrkdwn(self.state, str(block.get("text", ""))).splitlines()
+            return self.text(str(block.get("text", ""))).splitlines()
         if kind == "section":
             lines = text(block.get("text")).splitlines()
             lines += _columns([text(f) for f in block.get("fields") or []])
@@ -186,7 +196,7 @@ class Renderer:
         lines: list[str] = []
         for key in ("pretext", "title", "text"):
             if attachment.get(key):
-                lines += mrkdwn(self.state, str(attachment[key])).splitlines()
+                lines += self.text(str(attachment[key])).splitlines()
         fields = attachment.get("fields") or []
         lines += [f"{f.get('title', '')}: {f.get('value', '')}" for f in fields]
         if not lines and attachment.get("fallback"):
@@ -213,12 +223,20 @@ def _columns(fields: list[str]) -> list[str]:
     flat = [" ".join(f.split("\n")) for f in fields]
     if not flat:
         return []
-    width = max(len(f) for f in flat[0::2])
+    width = max(_visible_len(f) for f in flat[0::2])
     lines = []
     for i in range(0, len(flat), 2):
         pair = flat[i : i + 2]
-        lines.append(pair[0].ljust(width) + "   " + pair[1] if len(pair) == 2 else pair[0])
+        pad = " " * (width - _visible_len(pair[0]))
+        lines.append(pair[0] + pad + "   " + pair[1] if len(pair) == 2 else pair[0])
     return [line.rstrip() for line in lines]
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def _visible_len(text: str) -> int:
+    return len(_ANSI.sub("", text))
 
 
 def _rich_text(node: Any) -> str:
@@ -233,7 +251,7 @@ def _rich_text(node: Any) -> str:
     if kind == "user":
         return "@" + str(node.get("user_id", ""))
     if kind == "emoji":
-        return f":{node.get('name', '')}:"
+        return emoji(f":{node.get('name', '')}:")
     if kind == "rich_text":
         return "\n".join(children)
     if kind == "rich_text_list":

@@ -95,7 +95,12 @@ class BillingPortal(Protocol):
 
     async def get_integration(self, integration_id: str) -> Integration: ...
 
-    async def start_sync(self, integration_id: str, *, sync_from: date) -> SyncRun: ...
+    async def start_sync(
+        self, integration_id: str, *, sync_from: date, idempotency_key: str | None = None
+    ) -> SyncRun:
+        """Start a full sync. The same ``idempotency_key`` (a job's own) never starts a
+        second run: the portal answers as it did the first time."""
+        ...
 
     async def get_sync_run(self, run_id: str) -> SyncRun: ...
 
@@ -103,7 +108,11 @@ class BillingPortal(Protocol):
 
     async def list_processed_records(self, run_id: str) -> list[ProcessedRecord]: ...
 
-    async def resync_record(self, record_type: RecordType, record_id: str) -> RecordResync: ...
+    async def resync_record(
+        self, record_type: RecordType, record_id: str, *, idempotency_key: str | None = None
+    ) -> RecordResync:
+        """Resync one record. The same ``idempotency_key`` never starts a second resync."""
+        ...
 
     async def get_record_resync(self, resync_id: str) -> RecordResync: ...
 

@@ -157,7 +157,11 @@ class ResyncRunner:
                 )
             await self._authorize(job, reporter)
             job = await self.jobs.update(job_id=job.id, portal_requested_at=self.clock())
-            started = await self.portal.resync_record(job.record_type, job.target)
+            # The job's id as the Idempotency-Key: a retried or resumed request gets the
+            # portal's first answer, never a second resync.
+            started = await self.portal.resync_record(
+                job.record_type, job.target, idempotency_key=f"resync-{job.id}"
+            )
             job = await self.jobs.update(job_id=job.id, portal_ref=started.id)
             ref = started.id
         resync_id = ref
@@ -218,7 +222,9 @@ class ResyncRunner:
         await self._authorize(job, reporter)
         await self.jobs.update(job_id=job.id, portal_requested_at=self.clock())
         try:
-            return await self.portal.start_sync(integration_id, sync_from=since)
+            return await self.portal.start_sync(
+                integration_id, sync_from=since, idempotency_key=f"sync-{job.id}"
+            )
         except UpstreamError as exc:
             running_id = getattr(exc, "run_id", None)
             if running_id is None:

@@ -35,6 +35,7 @@ def button(text: str, action_id: str, value: str, **extra: Any) -> dict[str, Any
     }
 
 
+DIGEST_CSV = "invoice,customer,difference\n11260,Best Tackle,10.00\n11264,Geeta Kalapatapu,5.00\n"
 CONFIRM = {
     "title": {"type": "plain_text", "text": "Full resync?"},
     "text": {"type": "mrkdwn", "text": "Re-reads every record since yesterday."},
@@ -116,6 +117,8 @@ class FakeBot:
             self.spawn(self.check(form["channel_id"], words[1]))
         elif words[:1] == ["resync"]:
             return JSONResponse({"text": "Full resync", "blocks": PROMPT})
+        elif words[:1] == ["digest"]:
+            self.spawn(self.digest(form["channel_id"]))
         else:
             return JSONResponse({"text": "Usage: /invoice check <number>"})
         return Response()
@@ -124,6 +127,20 @@ class FakeBot:
         await asyncio.sleep(0.05)
         await self.client.chat_postMessage(
             channel=channel, text="check", blocks=check_blocks(number)
+        )
+
+    async def digest(self, channel: str) -> None:
+        text = (
+            f"*Daily digest*: 2 discrepancies :warning: for <@{ALICE.id}>, "
+            "see <https://portal.example/digest|the portal> and ~old~ _new_ `code`"
+        )
+        root = await self.client.chat_postMessage(channel=channel, text=text)
+        await self.client.files_upload_v2(
+            channel=channel,
+            thread_ts=root["ts"],
+            filename="digest.csv",
+            title="Discrepancies",
+            content=DIGEST_CSV,
         )
 
     async def on_action(self, payload: dict[str, Any]) -> None:
@@ -170,7 +187,7 @@ async def test_check_click_edits_and_stable_numbers(world: tuple[SlackEmulator, 
     assert "> /invoice check 11260" in out
     assert "invoicebot in #finance · msg 1\n" in out
     assert "# Invoice 11260 · Best Tackle" in out
-    assert "*QuickBooks* $50.00   *Portal* $40.00" in out
+    assert "QuickBooks $50.00   Portal $40.00" in out  # bold, shown plain in a pipe
     assert "[1] Resync invoice  [2] Resync full integration (asks to confirm)" in out
     # the progress message, edited in place, each version printed under its root
     for status in ("Queued", "Running", "Done: the portal now says $50.00"):
@@ -181,7 +198,10 @@ async def test_check_click_edits_and_stable_numbers(world: tuple[SlackEmulator, 
     assert "invoicebot in #finance · msg 1 (edited)" in out
     assert "\n  [2] Resync full integration (asks to confirm)\n" in out
     assert "[1] is no longer there: its message was updated." in out
-    assert "Confirm dialog: Full resync?: Re-reads every record since yesterday. (accepted)" in out
+    assert (
+        "Confirm dialog: Full resync?: Re-reads every record since yesterday. (accepted: Start)"
+        in out
+    )
 
     click = bot.received[1]
     assert click["type"] == "block_actions"
@@ -251,3 +271,81 @@ async def test_settles_on_busy_bot_and_gives_up_at_the_cap(
         settle_timeout=0.2,
     )
     assert "(still busy after 0.2 s; going on)" in output.getvalue()
+
+
+async def test_a_banner_first(world: tuple[SlackEmulator, FakeBot]) -> None:
+    emulator, bot = world
+    out = await console(emulator, bot, "")
+    first, second = out.splitlines()[:2]
+    assert first == (
+        "Slack console · workspace Sandbox MSP · you are @alice in #finance · the bot is @invoicebot"
+    )
+    assert "/invoice help" in second and "help" in second
+
+
+async def test_a_declined_confirm_sends_nothing(world: tuple[SlackEmulator, FakeBot]) -> None:
+    emulator, bot = world
+    out = await console(emulator, bot, "/invoice check 11260\nclick 2 --cancel\nclick 1 --cancel\n")
+    assert (
+        "Confirm dialog: Full resync?: Re-reads every record since yesterday. [Start] [Cancel]\n"
+        "Declined (Cancel): nothing was sent to the bot, nothing ran." in out
+    )
+    assert "[1] Resync invoice asks for no confirmation: nothing to decline." in out
+    assert [r.get("type") for r in bot.received] == [None]  # the command only: no click sent
+    assert "(edited)" not in out
+
+
+async def test_mrkdwn_as_terminal_text(world: tuple[SlackEmulator, FakeBot]) -> None:
+    emulator, bot = world
+    out = await console(emulator, bot, "/invoice digest\n")
+    assert (
+        "Daily digest: 2 discrepancies \u26a0\ufe0f for @alice, see the portal "
+        "(https://portal.example/digest) and old new code"
+    ) in out
+    assert "[file 1] digest.csv · Discrepancies (2 rows" in out
+
+
+def test_ansi_styles_for_a_terminal() -> None:
+    from sandbox.slack_render import mrkdwn
+    from sandbox.slack_state import SlackState
+
+    text = mrkdwn(SlackState(), "*Out of sync* by _$10.00_ :white_check_mark: :custom:", ansi=True)
+    assert text == "\x1b[1mOut of sync\x1b[0m by \x1b[3m$10.00\x1b[0m \u2705 :custom:"
+    plain = mrkdwn(SlackState(), "sync_from 2*3 * 4 17:29:05 *a*b", ansi=False)
+    assert plain == "sync_from 2*3 * 4 17:29:05 *a*b"  # not emphasis: left as typed
+
+
+async def test_open_and_save_an_uploaded_file(
+    world: tuple[SlackEmulator, FakeBot], tmp_path: Any
+) -> None:
+    emulator, bot = world
+    target = tmp_path / "out.csv"
+    out = await console(
+        emulator, bot, f"/invoice digest\nopen 1\nsave 1 {target}\nopen 2\nsave 1\n"
+    )
+    assert "invoice  customer          difference\n-------  " in out
+    assert "11264    Geeta Kalapatapu  5.00" in out and "(2 rows)" in out
+    assert target.read_text() == DIGEST_CSV
+    assert f"Saved [file 1] digest.csv ({len(DIGEST_CSV)} bytes) to {target}" in out
+    assert "There is no [file 2] (files 1 to 1)." in out
+    assert "save N PATH writes [file N] to PATH" in out
+
+
+async def test_typed_the_prompt_comes_after_the_answer(
+    world: tuple[SlackEmulator, FakeBot],
+) -> None:
+    emulator, bot = world
+    output = io.StringIO()
+    await run_console(
+        emulator,
+        input_stream=io.StringIO("/invoice check 11260\n"),
+        output=output,
+        is_busy=bot.busy,
+        quiet=0.05,
+        interactive=True,
+    )
+    out = output.getvalue()
+    prompts = [i for i in range(len(out)) if out.startswith("> ", i)]
+    assert len(prompts) == 2, out
+    answer = out.index("# Invoice 11260 · Best Tackle")
+    assert prompts[0] < answer < prompts[1]

@@ -99,6 +99,7 @@ def _resync(status: str) -> dict[str, Any]:
         "record_id": "11260",
         "status": status,
         "created_at": "2026-01-31T09:00:00Z",
+        "started_at": "2026-01-31T09:00:00.250000Z" if status != "queued" else None,
         "finished_at": "2026-01-31T09:00:01Z" if status == "completed" else None,
         "error": None,
     }

@@ -81,11 +81,22 @@ def test_the_document_is_valid_openapi_3_1() -> None:
     schema.validate()
 
 
+KEYS_SENT: dict[str, str] = {}
+"""Idempotency-Key -> the request first sent with it (the generator reuses keys)."""
+
+
 def _refused_by_meaning(case: schemathesis.Case[Any]) -> bool:
     """Schema-valid requests the contract refuses with 422 for what they mean: a cursor this
-    API never returned, a sync date in the future."""
+    API never returned, a sync date in the future, an Idempotency-Key already used for a
+    different request."""
     if "cursor" in (case.query or {}):
         return True
+    headers: dict[str, str] = dict(case.headers or {})
+    key = headers.get("Idempotency-Key")
+    if key is not None:
+        request = f"{case.method} {case.formatted_path} {case.body!r}"
+        if KEYS_SENT.setdefault(key, request) != request:
+            return True
     body = case.body
     sync_from = body.get("sync_from") if isinstance(body, dict) else None
     return isinstance(sync_from, str) and sync_from > datetime.now(UTC).date().isoformat()

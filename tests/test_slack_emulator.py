@@ -96,7 +96,7 @@ async def test_files_upload_v2_end_to_end(emulator: SlackEmulator) -> None:
     assert upload.content == content.encode() and upload.thread_ts == root["ts"]
     [message] = emulator.state.replies(FINANCE.id, root["ts"])
     assert message.files == [upload] and message.text == "All processed records"
-    assert "[file] records.csv · Processed records (2 rows" in emulator.transcript()
+    assert "[file 1] records.csv · Processed records (2 rows" in emulator.transcript()
 
 
 async def test_errors_answer_200_with_ok_false(emulator: SlackEmulator) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json as jsonlib
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, date, datetime
 from functools import partial
@@ -113,8 +114,16 @@ class PortalClient:
         lookup_concurrency: int = 4,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         observer: RequestObserver | None = None,
+        integrations_ttl: float = 60.0,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._observer = observer or NoObserver()
+        self._integrations_ttl = integrations_ttl
+        self._monotonic = monotonic
+        self._integrations: tuple[float, list[Integration]] | None = None
+        """``GET /integrations`` as last read (when, what): it seldom changes, and every
+        check asks for it. Forgotten after the TTL, and whenever a full sync starts or is
+        seen finished (``last_successful_sync_at`` moves then)."""
         root = base_url.rstrip("/")
         if not root.endswith(API_PREFIX):
             root += API_PREFIX
@@ -197,24 +206,37 @@ class PortalClient:
 
     # Integrations and syncs.
     async def list_integrations(self) -> list[Integration]:
+        now = self._monotonic()
+        if self._integrations is not None and now - self._integrations[0] < self._integrations_ttl:
+            return list(self._integrations[1])
         body = await self._call("GET", "/integrations")
-        return [i.domain() for i in parse(Integrations, body).integrations]
+        found = [i.domain() for i in parse(Integrations, body).integrations]
+        self._integrations = (now, found)
+        return list(found)
 
     async def get_integration(self, integration_id: str) -> Integration:
         body = await self._call("GET", f"/integrations/{_segment(integration_id)}")
         return parse(IntegrationWire, body).domain()
 
-    async def start_sync(self, integration_id: str, *, sync_from: date) -> SyncRun:
+    async def start_sync(
+        self, integration_id: str, *, sync_from: date, idempotency_key: str | None = None
+    ) -> SyncRun:
+        """``idempotency_key``: the same key always gets the first answer, never a second run."""
+        self._integrations = None
         body = await self._call(
             "POST",
             f"/integrations/{_segment(integration_id)}/syncs",
             json={"sync_from": sync_from.isoformat()},
+            headers=_idempotent(idempotency_key),
         )
         return parse(SyncRunWire, body).domain()
 
     async def get_sync_run(self, run_id: str) -> SyncRun:
         body = await self._call("GET", f"/sync-runs/{_segment(run_id)}")
-        return parse(SyncRunWire, body).domain()
+        run = parse(SyncRunWire, body).domain()
+        if run.status.finished:
+            self._integrations = None  # its last successful sync may have moved
+        return run
 
     async def list_sync_runs(self, integration_id: str, *, limit: int = 10) -> list[SyncRun]:
         body = await self._call(
@@ -236,11 +258,15 @@ class PortalClient:
             params["cursor"] = page.next_cursor
 
     # Record resyncs.
-    async def resync_record(self, record_type: RecordType, record_id: str) -> RecordResync:
+    async def resync_record(
+        self, record_type: RecordType, record_id: str, *, idempotency_key: str | None = None
+    ) -> RecordResync:
+        """``idempotency_key``: the same key always gets the first answer, never a second run."""
         body = await self._call(
             "POST",
             "/record-resyncs",
             json={"record_type": RecordType(record_type).value, "record_id": record_id},
+            headers=_idempotent(idempotency_key),
         )
         return parse(RecordResyncWire, body).domain()
 
@@ -301,10 +327,11 @@ class PortalClient:
         params: dict[str, str | int] | None = None,
         json: dict[str, Any] | None = None,
         read_only: bool | None = None,
+        headers: dict[str, str] | None = None,
     ) -> Any:
         """The JSON of a 2xx answer; any other answer raised as a typed error."""
         return await self._request(
-            method, path, params=params, json=json, read_only=read_only, read=_json
+            method, path, params=params, json=json, read_only=read_only, read=_json, headers=headers
         )
 
     async def _request(
@@ -316,12 +343,13 @@ class PortalClient:
         params: dict[str, str | int] | None = None,
         json: dict[str, Any] | None = None,
         read_only: bool | None = None,
+        headers: dict[str, str] | None = None,
     ) -> T:
         """What ``read`` makes of a 2xx answer; any other answer raised as a typed error.
         ``read_only`` (default: GET) requests are retried whatever went wrong; others only
         when the portal cannot have acted on them."""
         write = not (method == "GET" if read_only is None else read_only)
-        attempt = partial(self._attempt, method, path, params, json, read)
+        attempt = partial(self._attempt, method, path, params, json, read, headers)
         try:
             return await self.retrier.call(attempt, what=f"{method} {path}", write=write)
         except (ThrottledError, TransientError) as exc:
@@ -335,10 +363,13 @@ class PortalClient:
         params: dict[str, str | int] | None,
         json: dict[str, Any] | None,
         read: Callable[[httpx.Response, bytes], T],
+        headers: dict[str, str] | None = None,
     ) -> T:
         try:
             try:
-                response, body = await send(self._http, method, path, params=params, json=json)
+                response, body = await send(
+                    self._http, method, path, params=params, json=json, headers=headers
+                )
             except httpx.TransportError as exc:
                 raise transport_error(exc, system=SYSTEM, what=f"{method} {path}") from None
             _raise_for_status(response, method, path)
@@ -381,3 +412,8 @@ def _forget(fetch: asyncio.Future[Any]) -> None:
     """A page no longer wanted: cancelled, and its error, if any, is not news."""
     fetch.cancel()
     fetch.add_done_callback(lambda f: None if f.cancelled() else f.exception())
+
+
+def _idempotent(key: str | None) -> dict[str, str] | None:
+    """The ``Idempotency-Key`` header of a write, when the caller has a key."""
+    return None if key is None else {"Idempotency-Key": key}
