@@ -6,9 +6,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from slack_bolt.async_app import AsyncApp
+from slack_bolt.async_app import AsyncApp, AsyncBoltRequest
 from slack_bolt.middleware.async_middleware import AsyncMiddleware
-from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 
 from bot.bootstrap import Container
@@ -57,19 +56,18 @@ def build_app(container: Container) -> AsyncApp:
     install_redaction(settings)
     app = AsyncApp(
         client=container.slack,
+        # HTTP mode: bolt checks every request's signature (401 otherwise). Socket Mode:
+        # requests come through the app's own WebSocket and are not signed.
         signing_secret=settings.slack_signing_secret.get_secret_value(),
-        # The listener runs to its end before bolt answers (no 10 ms polling for the ack):
-        # in HTTP mode bolt runs after the door's ack anyway; in Socket Mode the ack follows
-        # the listener, which acks first and hands its work to a background task.
+        # The reply goes out when the listener returns. Every listener acks first and hands
+        # its work to the runner (bot/tasks.py), so that is at once, in both modes, and what
+        # it acked with (a usage error, the help) is the reply's body.
         process_before_response=True,
-        # HTTP mode: every request's signature is checked at the door, before the ack and
-        # before bolt sees it (bot/door.py). Socket Mode: requests are not signed.
-        request_verification_enabled=False,
         raise_error_for_unhandled_request=False,
     )
 
-    app.use(SkipRedeliveries())
-    app.use(CheckActions())
+    app.use(SkipRedeliveries(container.metrics))
+    app.use(CheckActions(container))
     app.use(InjectDeps(container))
     app.command(settings.slack_command)(invoice_command)
     app.action(ActionId.RESYNC_INVOICE.value)(on_resync_invoice)
@@ -78,16 +76,23 @@ def build_app(container: Container) -> AsyncApp:
     app.action(ActionId.START_FULL_RESYNC.value)(on_start_full_resync)
     app.action(ActionId.RESYNC_ANYWAY.value)(on_resync_anyway)
     app.action(ActionId.CHECK_AGAIN.value)(on_check_again)
+
+    async def on_error(error: Exception, body: dict[str, Any], respond: Any) -> BoltResponse:
+        return await tell_error(container, error, body, respond)
+
     app.error(on_error)
     return app
 
 
-async def on_error(error: Exception, body: dict[str, Any], respond: Any) -> None:
-    """Errors raised inside listeners (before a listener hands its work to a task of its
-    own, whose errors go to that task's error hook)."""
-    message = reply_for(error)
+async def tell_error(
+    container: Container, error: Exception, body: dict[str, Any], respond: Any
+) -> BoltResponse:
+    """Errors raised inside listeners (before a listener hands its work to the runner, whose
+    errors go to that work's error hook): told privately; the request is still acked."""
+    message = reply_for(error, container.metrics)
     if respond is not None and body.get("response_url"):
         try:
             await respond(response_type="ephemeral", replace_original=False, **message.as_kwargs())
         except Exception:
             log.exception("could not tell the person about an error")
+    return BoltResponse(status=200, body="")

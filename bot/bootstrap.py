@@ -18,11 +18,12 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.observe import OBSERVER
+from bot.metrics import Metrics
+from bot.observe import BotObserver, timed
 from bot.pacer import ChannelPacer
 from bot.redact import install_redaction
 from bot.settings import Settings
-from bot.tasks import BackgroundTasks
+from bot.tasks import Kind, TaskRunner
 from services.adapters.portal import PortalClient
 from services.adapters.qbo import QboClient
 from services.adapters.qbo.auth import needs_seed
@@ -53,8 +54,10 @@ class Container:
     guard: WriteGuard
     followups: FollowUpStore
     pacer: ChannelPacer = field(default_factory=ChannelPacer)
-    tasks: BackgroundTasks = field(default_factory=BackgroundTasks)
+    tasks: TaskRunner = field(default_factory=TaskRunner)
     clock: Callable[[], datetime] = utcnow
+    metrics: Metrics = field(default_factory=Metrics)
+    """This bot's metrics, in a registry of its own (served at /metrics)."""
     digests: DigestRuns = field(init=False)
     payment_alerts: PaymentAlerts = field(init=False)
     running_jobs: set[str] = field(default_factory=set)
@@ -67,6 +70,9 @@ class Container:
     def __post_init__(self) -> None:
         self.digests = DigestRuns(self.db)
         self.payment_alerts = PaymentAlerts(self.db)
+        self.metrics.watch_tasks(
+            lambda kind, waiting: self.tasks.count(Kind(kind), waiting=waiting)
+        )
 
     @property
     def replica(self) -> str:
@@ -78,17 +84,16 @@ class Container:
             if loop_task is not None:
                 loop_task.cancel()
                 await asyncio.wait([loop_task])
-        # Requests acked but not yet read are read and answered; then the running jobs are
-        # released to the other replicas.
+        # Request work is given a few seconds to finish; running jobs are then released to
+        # the other replicas.
         await self.tasks.wind_down(grace=STOP_GRACE)
-        await self.tasks.cancel_all()
         await self.accounting.aclose()
         await self.portal.aclose()
         await self.db.dispose()
 
 
 STOP_GRACE = 5.0
-"""Seconds a stopping bot gives the requests it acked to be read and answered."""
+"""Seconds a stopping bot gives the request work under way to finish."""
 
 
 def slack_client(settings: Settings) -> AsyncWebClient:
@@ -101,6 +106,12 @@ def slack_client(settings: Settings) -> AsyncWebClient:
         base_url=settings.slack_api_url,
         retry_handlers=retry_handlers,
     )
+
+
+def qbo_system(token_url: str) -> Callable[[httpx.Request], str]:
+    """The metrics' name for a request of the QuickBooks client: its API or its tokens."""
+    token = httpx.URL(token_url)
+    return lambda request: "qbo_token" if request.url.path == token.path else "qbo"
 
 
 def replica_name() -> str:
@@ -139,6 +150,8 @@ async def bootstrap(
     clock: Callable[[], datetime] = utcnow,
 ) -> Container:
     install_redaction(settings)  # before anything can log a secret
+    metrics = Metrics()
+    observer = BotObserver(metrics)
     db = db or Database(settings.database_url)
     await db.upgrade()  # Alembic: create or upgrade the schema
     if accounting is None:
@@ -149,7 +162,7 @@ async def bootstrap(
             client_id=settings.qbo_client_id,
             client_secret=settings.qbo_client_secret,
             token_store=await token_store(settings, db),
-            transport=transport,
+            transport=timed(transport, metrics, qbo_system(settings.qbo_token_url)),
             timeout=settings.qbo_timeout_seconds,
             minor_version=settings.qbo_minor_version,
             max_retries=settings.qbo_max_retries,
@@ -158,19 +171,19 @@ async def bootstrap(
             max_per_minute=settings.qbo_max_per_minute,
             lookup_batch=settings.qbo_lookup_batch,
             list_concurrency=settings.qbo_list_concurrency,
-            observer=OBSERVER,
+            observer=observer,
         )
     if portal is None:
         portal = PortalClient(
             base_url=settings.portal_base_url,
             api_key=settings.portal_api_key,
-            transport=transport,
+            transport=timed(transport, metrics, lambda _: "portal"),
             timeout=settings.portal_timeout_seconds,
             max_retries=settings.portal_max_retries,
             backoff=settings.portal_retry_backoff_seconds,
             max_retry_wait=settings.portal_max_retry_wait_seconds,
             lookup_concurrency=settings.portal_lookup_concurrency,
-            observer=OBSERVER,
+            observer=observer,
         )
     jobs = JobStore(
         db,
@@ -209,4 +222,5 @@ async def bootstrap(
             tolerance=settings.money_tolerance,
         ),
         clock=clock,
+        metrics=metrics,
     )

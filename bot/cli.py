@@ -106,14 +106,12 @@ async def _serve(settings: Settings, container: Container, shutdown: Shutdown) -
     from bot.app import build_app
     from bot.flows.payment_alerts import start_payment_alerts
     from bot.flows.resync import resume_jobs
-    from bot.http import build_http_app, tune_gc
-    from bot.quiet_gc import QuietCollector
+    from bot.http import build_http_app
     from bot.scheduler import start_scheduler
 
     app = build_app(container)
     log = logging.getLogger("bot")
     scheduler = start_scheduler(container)  # the daily digest, when DIGEST_CHANNEL is set
-    collector = QuietCollector()
     try:
         resumed = await resume_jobs(container)
         if resumed:
@@ -129,8 +127,6 @@ async def _serve(settings: Settings, container: Container, shutdown: Shutdown) -
         )
         server = shutdown.server = GracefulServer(config)
         server.should_exit = shutdown.requested  # a signal during the start: do not serve
-        tune_gc()  # everything is built: keep the collector's pauses out of the acks
-        container.tasks.watchers.append(collector)  # and out of bursts of requests
         if settings.socket_mode:
             from bot.socket import socket_mode
 
@@ -141,9 +137,6 @@ async def _serve(settings: Settings, container: Container, shutdown: Shutdown) -
             log.info("listening on %s:%d/slack/events", settings.http_host, settings.http_port)
             await server.serve()
     finally:
-        if collector in container.tasks.watchers:
-            container.tasks.watchers.remove(collector)
-        collector.quiet()  # the collector runs again for the shutdown and after it
         if scheduler is not None:
             scheduler.shutdown()
 

@@ -15,6 +15,9 @@ from bot.bootstrap import Container
 Respond = Callable[..., Awaitable[Any]]
 log = logging.getLogger(__name__)
 
+REPLY = "reply"
+"""The name of request work that only answers the person privately."""
+
 
 def deps(context: AsyncBoltContext) -> Container:
     container = context.get("deps")

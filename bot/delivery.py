@@ -16,11 +16,11 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from slack_bolt.async_app import AsyncBoltRequest
 from slack_bolt.middleware.async_middleware import AsyncMiddleware
-from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 
-from bot.metrics import METRICS
+from bot.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,8 @@ def _header(req: AsyncBoltRequest, name: str) -> str | None:
 class SkipRedeliveries(AsyncMiddleware):
     """Global middleware (a class: bolt builds no keyword arguments for it on each request)."""
 
-    def __init__(self, seen: SeenDeliveries | None = None) -> None:
+    def __init__(self, metrics: Metrics, seen: SeenDeliveries | None = None) -> None:
+        self.metrics = metrics
         self.seen = seen or SeenDeliveries()
 
     @property
@@ -94,7 +95,7 @@ class SkipRedeliveries(AsyncMiddleware):
             reason = _header(req, RETRY_REASON) or "unknown"
             if not first or reason in ARRIVED_REASONS:
                 log.info("Slack redelivery #%s (%s) acknowledged, not run again", retry, reason)
-                METRICS.slack_requests.inc("redelivery_skipped")
+                self.metrics.slack_requests.labels("redelivery_skipped").inc()
                 return BoltResponse(status=200, body="")
             log.info(
                 "Slack redelivery #%s (%s) of a request not seen before: running it", retry, reason

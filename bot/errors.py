@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import secrets
 
-from bot.metrics import METRICS
+from bot.metrics import Metrics
 from commands.blocks import Message, error_message, usage_message
 from services.errors import (
     BotError,
@@ -29,9 +29,10 @@ def new_reference() -> str:
     return "ERR-" + secrets.token_hex(4).upper()
 
 
-def reply_for(exc: BaseException) -> Message:
-    """The private reply for ``exc``; unexpected errors are logged under a reference id."""
-    METRICS.errors.inc(_kind(exc))
+def reply_for(exc: BaseException, metrics: Metrics) -> Message:
+    """The private reply for ``exc`` (counted in ``metrics``); unexpected errors are logged
+    under a reference id."""
+    metrics.errors.labels(_kind(exc)).inc()
     if isinstance(exc, UsageError):
         return usage_message(exc.message)
     if isinstance(exc, NotAllowedError):

@@ -1,12 +1,13 @@
-"""The HTTP app: Slack's door (HTTP mode, bot/door.py), and in both modes /healthz, /readyz
-and /metrics."""
+"""The HTTP app: Slack's requests (HTTP mode) through bolt's Starlette adapter, which checks
+each request's signature and answers with what the listener acked; and in both modes
+/healthz, /readyz and /metrics."""
 
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 
+from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
 from slack_bolt.async_app import AsyncApp
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -14,8 +15,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from bot.bootstrap import Container
-from bot.door import SlackDoor
-from bot.metrics import CONTENT_TYPE, METRICS, exposition, jobs_family
+from bot.metrics import CONTENT_TYPE
 from bot.socket import socket_state
 from services.storage.stats import job_counts, ping
 
@@ -26,16 +26,13 @@ PROBE_TIMEOUT = 2.0
 log = logging.getLogger(__name__)
 
 
-def tune_gc() -> None:
-    """For the bot's server process, once started: the objects alive now (modules, the
-    container) are never scanned by the cyclic collector again, and young objects are
-    collected less often. bolt and the flows allocate much per request; this keeps the
-    collector's pauses rarer and shorter (measured when bolt still ran before the ack: p99
-    3.6 -> 2.1 ms in bench/ack.py). Not for tests: a frozen object's cycles are never
-    collected."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(20_000, 50, 100)
+def outcome(status: int) -> str:
+    """What became of a Slack request over HTTP, by the status bolt answered with."""
+    if status < 300:
+        return "acked"
+    if status == 401:
+        return "refused_signature"
+    return "client_error" if status < 500 else "server_error"
 
 
 async def database_state(container: Container) -> str:
@@ -84,12 +81,13 @@ def build_http_app(bolt: AsyncApp, container: Container) -> Starlette:
         return JSONResponse(body, 200 if ready else 503)
 
     async def metrics(_: Request) -> Response:
-        families = list(METRICS.families())
         try:
-            families.append(jobs_family(await asyncio.wait_for(job_counts(container.db), 5)))
+            counts = await asyncio.wait_for(job_counts(container.db), 5)
         except Exception as exc:  # the rest of the metrics are still worth serving
             log.warning("metrics: resync jobs not counted (%s)", type(exc).__name__)
-        return Response(exposition(families), media_type=CONTENT_TYPE)
+            counts = None
+        container.metrics.set_jobs(counts)
+        return Response(container.metrics.exposition(), media_type=CONTENT_TYPE)
 
     routes = [
         Route("/healthz", healthz, methods=["GET"]),
@@ -99,5 +97,19 @@ def build_http_app(bolt: AsyncApp, container: Container) -> Starlette:
     if not socket_mode:
         # In Socket Mode requests are not signed: never accept them over HTTP. First in
         # the list: Slack's requests are most of the traffic, and routes are tried in order.
-        routes.insert(0, Route(SLACK_PATH, SlackDoor(bolt, container).endpoint, methods=["POST"]))
+        handler = AsyncSlackRequestHandler(bolt)
+        requests = container.metrics.slack_requests
+
+        async def slack_events(request: Request) -> Response:
+            try:
+                response = await handler.handle(request)
+            except Exception as exc:
+                # bolt reads the body before it checks the signature; one it cannot read
+                # (never sent by Slack) fails there, having run nothing.
+                log.warning("unreadable Slack request refused (%s)", type(exc).__name__)
+                response = JSONResponse({"error": "malformed request"}, 400)
+            requests.labels(outcome(response.status_code)).inc()
+            return response
+
+        routes.insert(0, Route(SLACK_PATH, slack_events, methods=["POST"]))
     return Starlette(routes=routes)

@@ -1,151 +1,136 @@
-"""Prometheus metrics at ``/metrics``, in the text exposition format (version 0.0.4).
+"""Prometheus metrics, served at ``/metrics`` (bot/http.py).
 
-prometheus_client is not a dependency: counters and gauges with labels are a few lines.
-One process-wide registry, ``METRICS``; the adapters report to it through the
-``RequestObserver`` they are given, and the digest flow calls :func:`record_digest`.
+Each container has its own ``Metrics`` and so its own ``CollectorRegistry``: two bots in one
+test process count apart. The adapters report each HTTP attempt through the
+``RequestObserver`` they are given (bot/observe.py); the flows call the methods below.
 """
 
 from __future__ import annotations
 
-import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable
+from functools import partial
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+)
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from services.jobs import JobState
 
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+CONTENT_TYPE = CONTENT_TYPE_LATEST
 
-
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
-def _number(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else repr(float(value))
-
-
-class Family:
-    """One metric with a fixed set of label names; values keyed by label values."""
-
-    def __init__(self, name: str, help: str, kind: str, labels: tuple[str, ...] = ()) -> None:
-        self.name, self.help, self.kind, self.labels = name, help, kind, labels
-        self._values: dict[tuple[str, ...], float] = {}
-        self._lock = threading.Lock()
-
-    def _key(self, values: tuple[str, ...]) -> tuple[str, ...]:
-        if len(values) != len(self.labels):
-            raise ValueError(f"{self.name} takes labels {self.labels}")
-        return tuple(str(v) for v in values)
-
-    def inc(self, *labels: str, amount: float = 1.0) -> None:
-        key = self._key(labels)
-        with self._lock:
-            self._values[key] = self._values.get(key, 0.0) + amount
-
-    def set(self, value: float, *labels: str) -> None:
-        key = self._key(labels)
-        with self._lock:
-            self._values[key] = value
-
-    def value(self, *labels: str) -> float:
-        return self._values.get(self._key(labels), 0.0)
-
-    def render(self) -> Iterable[str]:
-        yield f"# HELP {self.name} {self.help}"
-        yield f"# TYPE {self.name} {self.kind}"
-        with self._lock:
-            items = sorted(self._values.items())
-        for key, value in items:
-            pairs = ",".join(f'{n}="{_escape(v)}"' for n, v in zip(self.labels, key, strict=True))
-            labels = f"{{{pairs}}}" if pairs else ""
-            yield f"{self.name}{labels} {_number(value)}"
+UPSTREAM_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+CHECK_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+DIGEST_BUCKETS = (1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)
 
 
 class Metrics:
-    """The bot's metrics; also the adapters' ``RequestObserver``."""
+    """The bot's metrics, in a registry of their own (``registry``)."""
 
-    def __init__(self) -> None:
-        self.requests = Family(
-            "invoicebot_upstream_requests_total",
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry = registry or CollectorRegistry()
+        ProcessCollector(registry=registry)  # process_cpu_seconds_total, memory, open fds
+        PlatformCollector(registry=registry)  # python_info
+        self.upstream_requests = Counter(
+            "invoicebot_upstream_requests",
             "HTTP requests to QuickBooks Online, its token endpoint and the portal, by outcome.",
-            "counter",
             ("system", "outcome"),
+            registry=registry,
         )
-        self.retries = Family(
-            "invoicebot_upstream_retries_total",
+        self.upstream_retries = Counter(
+            "invoicebot_upstream_retries",
             "Requests retried after a 429, 5xx, timeout, dropped connection or refused token.",
-            "counter",
             ("system", "reason"),
+            registry=registry,
         )
-        self.slack_requests = Family(
-            "invoicebot_slack_requests_total",
-            "Requests from Slack (commands, clicks, events) by what became of them.",
-            "counter",
+        self.upstream_seconds = Histogram(
+            "invoicebot_upstream_request_duration_seconds",
+            "How long each HTTP request to QuickBooks Online or the portal took (one attempt).",
+            ("system",),
+            buckets=UPSTREAM_BUCKETS,
+            registry=registry,
+        )
+        self.slack_requests = Counter(
+            "invoicebot_slack_requests",
+            "Requests from Slack (commands, clicks, events) that middleware answered itself.",
             ("outcome",),
+            registry=registry,
         )
-        self.errors = Family(
-            "invoicebot_errors_total",
+        self.errors = Counter(
+            "invoicebot_errors",
             "Errors turned into a reply to a person, by kind.",
-            "counter",
             ("kind",),
+            registry=registry,
         )
-        self.digest_duration = Family(
+        self.check_seconds = Histogram(
+            "invoicebot_check_duration_seconds",
+            "How long checking one invoice on both sides took, by what asked for it.",
+            ("purpose",),
+            buckets=CHECK_BUCKETS,
+            registry=registry,
+        )
+        self.digest_seconds = Histogram(
             "invoicebot_digest_duration_seconds",
-            "How long the latest digest took.",
-            "gauge",
+            "How long a digest's scan took, by outcome.",
+            ("outcome",),
+            buckets=DIGEST_BUCKETS,
+            registry=registry,
         )
-        self.digest_finished = Family(
+        self.digest_finished = Gauge(
             "invoicebot_digest_last_finished_timestamp_seconds",
             "When the latest digest finished (Unix time).",
-            "gauge",
+            registry=registry,
         )
-        self.digests = Family(
-            "invoicebot_digests_total", "Digests run, by outcome.", "counter", ("outcome",)
-        )
-        self.payment_alerts = Family(
-            "invoicebot_payment_alerts_total",
+        self.payment_alerts = Counter(
+            "invoicebot_payment_alerts",
             "Portal payments that failed to post to QuickBooks, alerted in Slack.",
-            "counter",
+            registry=registry,
+        )
+        self.resync_jobs = Gauge(
+            "invoicebot_resync_jobs",
+            "Resync jobs in the database, by state (read at each scrape).",
+            ("state",),
+            registry=registry,
+        )
+        self.background_tasks = Gauge(
+            "invoicebot_background_tasks",
+            "Background work in this process: request work running or waiting for a slot, "
+            "and long jobs (resyncs, digests).",
+            ("kind", "state"),
+            registry=registry,
         )
 
-    # RequestObserver
+    # The adapters' RequestObserver (through bot/observe.py).
     def request(self, system: str, outcome: str) -> None:
-        self.requests.inc(system, outcome)
+        self.upstream_requests.labels(system, outcome).inc()
 
     def retry(self, system: str, reason: str) -> None:
-        self.retries.inc(system, reason)
+        self.upstream_retries.labels(system, reason).inc()
 
-    def families(self) -> list[Family]:
-        return [
-            self.requests,
-            self.retries,
-            self.slack_requests,
-            self.errors,
-            self.digest_duration,
-            self.digest_finished,
-            self.digests,
-            self.payment_alerts,
-        ]
+    def digest_ended(self, seconds: float, *, ok: bool) -> None:
+        """A digest's scan ended (the digest flow): its duration, outcome and finish time."""
+        self.digest_seconds.labels("ok" if ok else "failed").observe(seconds)
+        self.digest_finished.set(time.time())
 
+    def watch_tasks(self, count: Callable[[str, bool], int]) -> None:
+        """Read the background work at each scrape: ``count(kind, waiting)``."""
+        for kind in ("request", "long"):
+            for state, waiting in (("running", False), ("waiting", True)):
+                gauge = self.background_tasks.labels(kind, state)
+                gauge.set_function(partial(count, kind, waiting))
 
-METRICS = Metrics()
+    def set_jobs(self, counts: dict[JobState, int] | None) -> None:
+        """The resync jobs by state, as just read; None (unreadable) leaves no stale figure."""
+        self.resync_jobs.clear()
+        for state, number in (counts or {}).items():
+            self.resync_jobs.labels(state.value).set(number)
 
-
-def record_digest(duration_seconds: float, *, ok: bool = True) -> None:
-    """Call when a digest ends (the digest flow): its duration, outcome and finish time."""
-    METRICS.digest_duration.set(duration_seconds)
-    METRICS.digests.inc("ok" if ok else "failed")
-    METRICS.digest_finished.set(time.time())
-
-
-def jobs_family(counts: dict[JobState, int]) -> Family:
-    family = Family(
-        "invoicebot_resync_jobs", "Resync jobs in the database, by state.", "gauge", ("state",)
-    )
-    for state, count in counts.items():
-        family.set(count, state.value)
-    return family
-
-
-def exposition(families: Iterable[Family]) -> str:
-    return "\n".join(line for family in families for line in family.render()) + "\n"
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,6 +1,7 @@
-"""Button clicks are checked at the door. A click whose payload has the wrong shape, or
-whose action the bot does not know, is acknowledged and answered privately ("not valid any
-more"); it reaches no listener and changes nothing. Listeners can then trust the shape."""
+"""Button clicks are checked before any listener sees them. A click whose payload has the
+wrong shape, or whose action the bot does not know, is acknowledged and answered privately
+("not valid any more", after the ack); it reaches no listener and changes nothing.
+Listeners can then trust the shape."""
 
 from __future__ import annotations
 
@@ -8,12 +9,13 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from slack_bolt.async_app import AsyncBoltRequest
 from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.middleware.async_middleware import AsyncMiddleware
-from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 
-from bot.metrics import METRICS
+from bot.bootstrap import Container
+from bot.context import REPLY
 from commands.actions import ActionId
 from commands.blocks import error_message
 
@@ -79,6 +81,9 @@ async def tell_not_valid(context: AsyncBoltContext) -> None:
 class CheckActions(AsyncMiddleware):
     """Global middleware: malformed clicks stop here (acknowledged, answered privately)."""
 
+    def __init__(self, container: Container) -> None:
+        self.container = container
+
     @property
     def name(self) -> str:
         return "CheckActions"
@@ -95,7 +100,7 @@ class CheckActions(AsyncMiddleware):
             problem = action_problem(body)
             if problem is not None:
                 log.info("malformed click refused: %s", problem)
-                METRICS.slack_requests.inc("malformed")
-                await tell_not_valid(req.context)
+                self.container.metrics.slack_requests.labels("malformed").inc()
+                self.container.tasks.spawn(tell_not_valid(req.context), name=REPLY)
                 return BoltResponse(status=200, body="")
         return await next()

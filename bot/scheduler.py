@@ -114,9 +114,10 @@ class DigestScheduler:
         return job.next_run_time if job is not None else None
 
     async def fire(self) -> None:
-        """One scheduled run, tracked with the bot's other background work."""
-        task = self._deps.tasks.spawn(self._job(self._deps), name="digest:scheduled")
-        await task
+        """One scheduled run, tracked with the bot's other background work (a long job)."""
+        task = self._deps.tasks.spawn_long(self._job(self._deps), name="digest:scheduled")
+        if task is not None:
+            await task
 
 
 def start_scheduler(deps: Container) -> DigestScheduler | None:

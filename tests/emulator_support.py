@@ -1,5 +1,5 @@
 """A bot against the Slack emulator alone, in process: QuickBooks and the portal are ports
-nothing may use (for the door, bad input and other tests that stop before any work)."""
+nothing may use (for bad input and other tests that stop before any work)."""
 
 from __future__ import annotations
 

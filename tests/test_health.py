@@ -3,26 +3,24 @@
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 
 from bot.app import build_app
 from bot.bootstrap import bootstrap
 from bot.demo import SandboxWorld, sandbox_world
 from bot.http import build_http_app
-from bot.metrics import METRICS, Family, record_digest
+from bot.metrics import Metrics
 from bot.socket import socket_mode
 from sandbox.qbo_state import FaultKind
 from sandbox.server import serving
 from services.storage.db import Database
 from tests.faults_support import command, fault_bot
-
-SAMPLE = re.compile(r'^[a-z_]+(\{([a-z_]+="[^"\\\n]*",?)+\})? -?[0-9.e+-]+$')
 
 
 @pytest.fixture
@@ -32,11 +30,11 @@ async def world() -> AsyncIterator[SandboxWorld]:
 
 
 def metric(text: str, name: str, **labels: str) -> float:
-    wanted = ",".join(f'{k}="{v}"' for k, v in labels.items())
-    sample = f"{name}{{{wanted}}}" if wanted else name
-    for line in text.splitlines():
-        if line.startswith(sample + " "):
-            return float(line.split(" ")[-1])
+    """A sample's value in a /metrics answer (parsed as Prometheus parses it), 0 if absent."""
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and sample.labels == labels:
+                return float(sample.value)
     return 0.0
 
 
@@ -64,9 +62,9 @@ async def test_health_ready_and_metrics_in_http_mode(world: SandboxWorld, tmp_pa
         world.qbo.inject(FaultKind.SERVER_ERROR)
         await command(world, bot, "check 11003")
         await command(world, bot, "resync company 58")
-        record_digest(12.5, ok=True)
+        bot.container.metrics.digest_ended(12.5, ok=True)
         response = await get(base, "/metrics")
-        assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
+        assert response.headers["content-type"].startswith("text/plain; version=")
         after = response.text
 
     def grew(name: str, **labels: str) -> float:
@@ -79,9 +77,17 @@ async def test_health_ready_and_metrics_in_http_mode(world: SandboxWorld, tmp_pa
     assert grew("invoicebot_slack_requests_total", outcome="acked") == 2
     assert metric(after, "invoicebot_resync_jobs", state="done") == 1
     assert metric(after, "invoicebot_resync_jobs", state="running") == 0
-    assert metric(after, "invoicebot_digest_duration_seconds") == 12.5
-    for line in after.splitlines():
-        assert line.startswith("# HELP ") or line.startswith("# TYPE ") or SAMPLE.match(line), line
+    assert metric(after, "invoicebot_digest_duration_seconds_sum", outcome="ok") == 12.5
+    assert metric(after, "invoicebot_digest_duration_seconds_count", outcome="ok") == 1
+    # Latency histograms: each HTTP attempt upstream, each check.
+    latency = "invoicebot_upstream_request_duration_seconds_count"
+    assert grew(latency, system="qbo") == grew(
+        "invoicebot_upstream_requests_total", system="qbo", outcome="ok"
+    ) + grew("invoicebot_upstream_requests_total", system="qbo", outcome="transient")
+    assert grew(latency, system="portal") >= 3
+    assert grew("invoicebot_check_duration_seconds_count", purpose="command") == 1
+    assert metric(after, "process_cpu_seconds_total") > 0
+    assert metric(after, "invoicebot_background_tasks", kind="request", state="running") == 0
 
 
 async def test_an_unreachable_database_makes_the_bot_unhealthy_and_unready(
@@ -155,14 +161,15 @@ async def test_health_reports_the_socket_mode_connection(
     assert (after.status_code, after.json()["slack"]) == (503, "disconnected")
 
 
-def test_counters_render_in_the_text_format() -> None:
-    family = Family("t_total", "A test.", "counter", ("system", "outcome"))
-    family.inc('weird"system\n', "ok")
-    family.inc('weird"system\n', "ok", amount=2)
-    assert list(family.render()) == [
-        "# HELP t_total A test.",
-        "# TYPE t_total counter",
-        't_total{system="weird\\"system\\n",outcome="ok"} 3',
-    ]
+def test_each_bot_counts_in_a_registry_of_its_own() -> None:
+    first, second = Metrics(), Metrics()
+    first.request("qbo", "ok")
+    first.request("qbo", "ok")
+    labels = {"system": "qbo", "outcome": "ok"}
+    name = "invoicebot_upstream_requests_total"
+    assert first.registry.get_sample_value(name, labels) == 2
+    assert second.registry.get_sample_value(name, labels) is None
+    text = first.exposition().decode()
+    assert metric(text, name, **labels) == 2
     with pytest.raises(ValueError):
-        METRICS.requests.inc("only one label")
+        first.upstream_requests.labels("only one label")

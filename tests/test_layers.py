@@ -36,3 +36,20 @@ def test_only_adapters_import_httpx_and_only_storage_imports_sqlmodel() -> None:
 def test_commands_do_no_io() -> None:
     for path, names in _imports("commands").items():
         assert not names & {"httpx", "sqlmodel", "sqlalchemy", "slack_bolt", "asyncio"}, path
+
+
+def test_nothing_in_bot_or_services_touches_gc_or_bolt_internals() -> None:
+    """Python runs its own garbage collector; bolt is used through its public modules (its
+    adapters, ``slack_bolt.async_app``), never ``slack_bolt.request``'s internals."""
+    for package in ("bot", "services"):
+        for path in (ROOT / package).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.Import):
+                    names = [alias.name for alias in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                    names = [node.module]
+                else:
+                    continue
+                for name in names:
+                    assert name.split(".")[0] != "gc", f"{path} imports gc"
+                    assert not name.startswith("slack_bolt.request"), f"{path} imports {name}"

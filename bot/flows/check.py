@@ -21,28 +21,32 @@ from services.reconcile import choose_sync_date
 log = logging.getLogger(__name__)
 
 
-async def check(deps: Container, number: str) -> Comparison:
+async def check(deps: Container, number: str, *, purpose: str = "command") -> Comparison:
     """Both sides of one invoice compared and, when they differ, explained."""
-    return (await check_with_followups(deps, number))[0]
+    return (await check_with_followups(deps, number, purpose=purpose))[0]
 
 
-async def check_with_followups(deps: Container, number: str) -> tuple[Comparison, list[FollowUp]]:
-    """``check``, and the invoice's money still to account for (settled ones closed)."""
-    return await check_followed(
-        number,
-        accounting=deps.accounting,
-        portal=deps.portal,
-        store=deps.followups,
-        clock=deps.clock,
-        tolerance=deps.settings.money_tolerance,
-    )
+async def check_with_followups(
+    deps: Container, number: str, *, purpose: str = "command"
+) -> tuple[Comparison, list[FollowUp]]:
+    """``check``, and the invoice's money still to account for (settled ones closed);
+    timed in ``invoicebot_check_duration_seconds`` by ``purpose``."""
+    with deps.metrics.check_seconds.labels(purpose).time():
+        return await check_followed(
+            number,
+            accounting=deps.accounting,
+            portal=deps.portal,
+            store=deps.followups,
+            clock=deps.clock,
+            tolerance=deps.settings.money_tolerance,
+        )
 
 
 async def check_or_none(deps: Container, number: str, *, purpose: str) -> Comparison | None:
     """``check``, or None when a system did not answer (logged): for a message that goes
     out with or without the invoice's check."""
     try:
-        return await check(deps, number)
+        return await check(deps, number, purpose=purpose)
     except UpstreamError as exc:
         log.warning("%s: could not check invoice %s: %s", purpose, number, exc)
         return None

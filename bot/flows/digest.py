@@ -4,11 +4,8 @@ thread. Each run is stored; a running digest is not started twice."""
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -17,8 +14,8 @@ from slack_sdk.errors import SlackApiError
 
 from bot.bootstrap import Container
 from bot.context import Caller
+from bot.errors import reply_for
 from bot.flows.check import check_or_none
-from bot.metrics import record_digest
 from commands.blocks import Message, error_message
 from commands.digest_blocks import (
     BUTTONED,
@@ -51,30 +48,15 @@ from services.storage import leases
 log = logging.getLogger(__name__)
 
 
-@contextmanager
-def collector_relaxed() -> Iterator[None]:
-    """During a scan, the cyclic garbage collector's youngest generation is collected every
-    50,000 allocations instead of 700. A scan allocates millions of short-lived objects
-    (JSON documents, models) that reference counting frees on its own; walking them every
-    700 allocations cost about a third of the scan's CPU time."""
-    threshold = gc.get_threshold()
-    gc.set_threshold(max(threshold[0], 50_000), *threshold[1:])
-    try:
-        yield
-    finally:
-        gc.set_threshold(*threshold)
-
-
 async def scan(deps: Container) -> DigestResult:
-    """Every open invoice compared (the bot's settings, clock and collector policy)."""
-    with collector_relaxed():
-        return await run_digest(
-            accounting=deps.accounting,
-            portal=deps.portal,
-            recent=timedelta(minutes=deps.settings.digest_recent_minutes),
-            tolerance=deps.settings.money_tolerance,
-            clock=deps.clock,
-        )
+    """Every open invoice compared (with the bot's settings and clock)."""
+    return await run_digest(
+        accounting=deps.accounting,
+        portal=deps.portal,
+        recent=timedelta(minutes=deps.settings.digest_recent_minutes),
+        tolerance=deps.settings.money_tolerance,
+        clock=deps.clock,
+    )
 
 
 def local_day(deps: Container, moment: datetime) -> date:
@@ -86,7 +68,7 @@ def _stale_after(deps: Container) -> timedelta:
 
 
 async def digest_command(deps: Container, caller: Caller) -> DigestRun | None:
-    """Run the digest now; the result goes to the caller's channel."""
+    """Start the digest now, as a long job; the result goes to the caller's channel."""
     try:
         run = await deps.digests.start(
             trigger=Trigger.COMMAND,
@@ -114,8 +96,17 @@ async def digest_command(deps: Container, caller: Caller) -> DigestRun | None:
         text="Comparing every open invoice in QuickBooks Online and the portal: "
         "the digest will be posted in this channel."
     )
+
+    async def on_error(exc: BaseException) -> None:
+        await caller.tell(**reply_for(exc, deps.metrics).as_kwargs())
+
+    deps.tasks.spawn_long(_run_for(deps, caller, run), name=f"digest:{run.id}", on_error=on_error)
+    return run
+
+
+async def _run_for(deps: Container, caller: Caller, run: DigestRun) -> None:
     try:
-        return await run_and_post(deps, run)
+        await run_and_post(deps, run)
     except SlackApiError as exc:
         if exc.response.get("error") not in ("not_in_channel", "channel_not_found"):
             raise
@@ -125,7 +116,6 @@ async def digest_command(deps: Container, caller: Caller) -> DigestRun | None:
                 "and run `/invoice digest` again."
             ).as_kwargs()
         )
-        return None
 
 
 async def scheduled_digest(deps: Container, *, now: datetime | None = None) -> DigestRun | None:
@@ -175,7 +165,7 @@ async def run_and_post(deps: Container, run: DigestRun) -> DigestRun:
     try:
         result = await scan(deps)
     except DigestFailed as exc:
-        record_digest(time.monotonic() - began, ok=False)
+        deps.metrics.digest_ended(time.monotonic() - began, ok=False)
         log.warning("digest %s failed: %s", run.id, exc.cause)
         reason = f"{exc.cause.system} did not answer as expected ({exc.cause.message})."
         message = failed_message(reason, day=day, requested_by=run.requested_by)
@@ -194,7 +184,7 @@ async def run_and_post(deps: Container, run: DigestRun) -> DigestRun:
         detail = f"posting to Slack failed: {type(exc).__name__}"
         await asyncio.shield(deps.digests.finish(run_id=run.id, result=result, error=detail))
         raise
-    record_digest(result.duration.total_seconds())
+    deps.metrics.digest_ended(result.duration.total_seconds(), ok=True)
     return await deps.digests.finish(
         run_id=run.id, result=result, message_ts=ts, rechecks_failed=rechecks_failed
     )

@@ -17,7 +17,6 @@ from datetime import timedelta
 
 from bot.bootstrap import Container
 from bot.flows.check import check_or_none
-from bot.metrics import METRICS
 from commands.alert_blocks import alert_message
 from services.models import PortalPayment
 from services.reconcile import choose_sync_date
@@ -49,7 +48,7 @@ async def alert_failed_payments(deps: Container) -> int:
             await deps.payment_alerts.release(payment_id=payment.id)
             continue
         await asyncio.shield(deps.payment_alerts.posted(payment_id=payment.id, message_ts=ts))
-        METRICS.payment_alerts.inc()
+        deps.metrics.payment_alerts.inc()
         posted += 1
         await _audit(deps, payment)
     return posted
@@ -57,7 +56,7 @@ async def alert_failed_payments(deps: Container) -> int:
 
 async def _post_alert(deps: Container, channel: str, payment: PortalPayment) -> str:
     # The alert goes out anyway, without the invoice's check if a system does not answer.
-    comparison = await check_or_none(deps, payment.invoice_number, purpose="payment alert")
+    comparison = await check_or_none(deps, payment.invoice_number, purpose="payment_alert")
     now = deps.clock()
     acct = comparison.accounting if comparison else None
     message = alert_message(

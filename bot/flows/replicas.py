@@ -101,12 +101,12 @@ async def _heartbeat(
 
 def spawn_job(deps: Container, job: Job) -> None:
     async def on_error(exc: BaseException) -> None:
-        message = reply_for(exc)
+        message = reply_for(exc, deps.metrics)
         await deps.slack.chat_postMessage(
             channel=job.channel, thread_ts=job.thread_ts, **message.as_kwargs()
         )
 
-    deps.tasks.spawn(run_claimed(deps, job), name=f"job:{job.id}", on_error=on_error)
+    deps.tasks.spawn_long(run_claimed(deps, job), name=f"job:{job.id}", on_error=on_error)
 
 
 async def sweep(deps: Container, *, own: bool = False) -> int:
@@ -116,7 +116,7 @@ async def sweep(deps: Container, *, own: bool = False) -> int:
     for claim in claims:
         job = claim.job
         if claim.attempts > deps.settings.job_max_attempts:
-            deps.tasks.spawn(give_up(deps, claim), name=f"give-up:{job.id}")
+            deps.tasks.spawn_long(give_up(deps, claim), name=f"give-up:{job.id}")
             continue
         log.info("resuming %s job %s (%s)", job.kind.value, job.id, job.state.value)
         spawn_job(deps, job)

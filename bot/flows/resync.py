@@ -10,7 +10,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.bootstrap import Container
 from bot.context import Caller
-from bot.flows.replicas import resume_jobs, run_claimed
+from bot.flows.replicas import resume_jobs, spawn_job
 from commands.blocks import Message, check_message, context, error_message, section
 from commands.guard_blocks import acknowledge_message, full_resync_question
 from commands.resync_blocks import job_title, replace_actions
@@ -25,9 +25,10 @@ log = logging.getLogger(__name__)
 __all__ = ["resume_jobs", "run_job"]
 
 
-async def run_job(deps: Container, job: Job) -> Job:
-    """Run a job this replica created (and so holds the claim on)."""
-    return await run_claimed(deps, job)
+def run_job(deps: Container, job: Job) -> None:
+    """Start a job this replica created (and so holds the claim on) as a long job: the
+    request's work ends here, and its slot is free for the next request."""
+    spawn_job(deps, job)
 
 
 async def tell_already_running(deps: Container, caller: Caller, job: Job) -> None:
@@ -121,7 +122,7 @@ async def resync_invoice_command(deps: Container, caller: Caller, number: str) -
         root_ts=ts,
     )
     if job is not None:
-        await run_job(deps, job)
+        run_job(deps, job)
 
 
 async def post_invoice_root(deps: Container, caller: Caller, comparison: Comparison) -> str:
@@ -185,7 +186,7 @@ async def resync_record_command(
         thread_ts=ts,
     )
     if job is not None:
-        await run_job(deps, job)
+        run_job(deps, job)
 
 
 async def resync_invoice_button(
@@ -240,7 +241,7 @@ async def resync_invoice_button(
     await replace_buttons(
         deps, caller.channel_id, message, f"Record resync started by <@{caller.user_id}>"
     )
-    await run_job(deps, job)
+    run_job(deps, job)
 
 
 async def may_full_resync(deps: Container, user_id: str) -> bool:
@@ -355,7 +356,7 @@ async def start_full_resync(
             clicked,
             f"Full integration resync from {since:%b %d} started by <@{caller.user_id}>",
         )
-    await run_job(deps, job)
+    run_job(deps, job)
 
 
 async def replace_buttons(

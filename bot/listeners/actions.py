@@ -1,7 +1,8 @@
-"""Button and picker listeners: ack at once, validate the button's state, run the flow."""
+"""Button and picker listeners: ack, read the button's state, hand the work to the runner."""
 
 from __future__ import annotations
 
+from collections.abc import Coroutine
 from datetime import date
 from typing import Any
 
@@ -9,7 +10,8 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.context.respond.async_respond import AsyncRespond
 
-from bot.context import Caller, deps
+from bot.bootstrap import Container
+from bot.context import REPLY, Caller, deps
 from bot.errors import reply_for
 from bot.flows.check import resync_anyway, run_check
 from bot.flows.resync import resync_invoice_button, start_full_resync
@@ -17,6 +19,8 @@ from commands.actions import ActionId, ButtonState
 from commands.parse import parse_date
 from services.errors import UsageError
 from services.reconcile import choose_sync_date
+
+NOT_VALID = "That button is not valid any more."
 
 
 def _caller(body: dict[str, Any], respond: AsyncRespond) -> Caller:
@@ -35,41 +39,49 @@ def _action(body: dict[str, Any]) -> dict[str, Any]:
     return first if isinstance(first, dict) else {}
 
 
-async def _button_state(
-    body: dict[str, Any], caller: Caller, *, invoice: bool
-) -> ButtonState | None:
-    """The clicked button's validated state; None (the person told privately) if forged,
-    stale or, with ``invoice``, naming no invoice."""
+def _button_state(body: dict[str, Any], *, invoice: bool) -> ButtonState | UsageError:
+    """The clicked button's validated state, or why it is not valid (forged, stale or, with
+    ``invoice``, naming no invoice). Pure: read before the ack goes out."""
     try:
         state = ButtonState.load(_action(body).get("value"))
-        if invoice and state.invoice is None:
-            raise UsageError("That button is not valid any more.")
     except UsageError as exc:
-        await caller.tell(**reply_for(exc).as_kwargs())
-        return None
+        return exc
+    if invoice and state.invoice is None:
+        return UsageError(NOT_VALID)
     return state
 
 
-def _run(context: AsyncBoltContext, caller: Caller, work: Any, name: str) -> None:
-    async def on_error(exc: BaseException) -> None:
-        await caller.tell(**reply_for(exc).as_kwargs())
+def _run(container: Container, caller: Caller, work: Coroutine[Any, Any, None], name: str) -> None:
+    """Hand ``work`` to the runner; its errors reach the person privately."""
 
-    deps(context).tasks.spawn(work, name=name, on_error=on_error)
+    async def on_error(exc: BaseException) -> None:
+        await caller.tell(**reply_for(exc, container.metrics).as_kwargs())
+
+    container.tasks.spawn(work, name=name, on_error=on_error)
+
+
+def _refuse(container: Container, caller: Caller, exc: UsageError) -> None:
+    """Tell the person privately (after the ack) why the click did nothing."""
+    reply = reply_for(exc, container.metrics)
+    container.tasks.spawn(caller.tell(**reply.as_kwargs()), name=REPLY)
 
 
 async def on_resync_invoice(
     ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext, respond: AsyncRespond
 ) -> None:
     await ack()
-    caller = _caller(body, respond)
-    state = await _button_state(body, caller, invoice=True)
-    if state is None or state.invoice is None:
+    container, caller = deps(context), _caller(body, respond)
+    state = _button_state(body, invoice=True)
+    if isinstance(state, UsageError) or state.invoice is None:
+        _refuse(
+            container, caller, state if isinstance(state, UsageError) else UsageError(NOT_VALID)
+        )
         return
     message = body.get("message") or {}
     work = resync_invoice_button(
-        deps(context), caller, number=state.invoice, message=message, root=state.root
+        container, caller, number=state.invoice, message=message, root=state.root
     )
-    _run(context, caller, work, f"click:{ActionId.RESYNC_INVOICE}")
+    _run(container, caller, work, f"click:{ActionId.RESYNC_INVOICE}")
 
 
 async def on_resync_anyway(
@@ -77,22 +89,25 @@ async def on_resync_anyway(
 ) -> None:
     """The "Resync anyway" button: a resync a diagnosis held back, once confirmed."""
     await ack()
-    caller = _caller(body, respond)
-    state = await _button_state(body, caller, invoice=True)
-    if state is None or state.invoice is None:
+    container, caller = deps(context), _caller(body, respond)
+    state = _button_state(body, invoice=True)
+    if isinstance(state, UsageError) or state.invoice is None:
+        _refuse(
+            container, caller, state if isinstance(state, UsageError) else UsageError(NOT_VALID)
+        )
         return
-    work = resync_anyway(deps(context), caller, state, body.get("message") or {})
-    _run(context, caller, work, f"click:{ActionId.RESYNC_ANYWAY}")
+    work = resync_anyway(container, caller, state, body.get("message") or {})
+    _run(container, caller, work, f"click:{ActionId.RESYNC_ANYWAY}")
 
 
 async def on_resync_full(
     ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext, respond: AsyncRespond
 ) -> None:
     await ack()
-    caller = _caller(body, respond)
-    container = deps(context)
-    state = await _button_state(body, caller, invoice=False)
-    if state is None:
+    container, caller = deps(context), _caller(body, respond)
+    state = _button_state(body, invoice=False)
+    if isinstance(state, UsageError):
+        _refuse(container, caller, state)
         return
     message = body.get("message") or {}
     message_ts = str(message.get("ts") or "") or None
@@ -109,7 +124,7 @@ async def on_resync_full(
         clicked=message,
         ack=state.ack,
     )
-    _run(context, caller, work, f"click:{ActionId.RESYNC_FULL}")
+    _run(container, caller, work, f"click:{ActionId.RESYNC_FULL}")
 
 
 async def on_pick_sync_date(ack: AsyncAck) -> None:
@@ -121,23 +136,33 @@ async def on_start_full_resync(
     ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext, respond: AsyncRespond
 ) -> None:
     await ack()
-    caller = _caller(body, respond)
+    container, caller = deps(context), _caller(body, respond)
     try:
         state = ButtonState.load(_action(body).get("value"))
         since = picked_date(body) or state.since
         if since is None:
             raise UsageError("Pick a date first.")
     except UsageError as exc:
-        await caller.tell(**reply_for(exc).as_kwargs())
+        _refuse(container, caller, exc)
         return
-    await respond(
+    _run(
+        container,
+        caller,
+        start_from_prompt(container, caller, since, state.ack),
+        f"click:{ActionId.START_FULL_RESYNC}",
+    )
+
+
+async def start_from_prompt(
+    container: Container, caller: Caller, since: date, ack: str | None
+) -> None:
+    """The prompt says the resync is asked for; the guard's question, if any, follows
+    privately, and the thread in the channel."""
+    await caller.respond(
         replace_original=True,
-        text=f"Starting the full resync from {since:%b %d, %Y}: progress in the channel.",
+        text=f"Full resync from {since:%b %d, %Y} asked for: progress in the channel.",
     )
-    work = start_full_resync(
-        deps(context), caller, since=since, invoice=None, thread_ts=None, ack=state.ack
-    )
-    _run(context, caller, work, f"click:{ActionId.START_FULL_RESYNC}")
+    await start_full_resync(container, caller, since=since, invoice=None, thread_ts=None, ack=ack)
 
 
 async def on_check_again(
@@ -145,12 +170,23 @@ async def on_check_again(
 ) -> None:
     """ "Check again": a fresh check of the invoice (where a re-check could not be read)."""
     await ack()
-    caller = _caller(body, respond)
-    state = await _button_state(body, caller, invoice=True)
-    if state is None or state.invoice is None:
+    container, caller = deps(context), _caller(body, respond)
+    state = _button_state(body, invoice=True)
+    if isinstance(state, UsageError) or state.invoice is None:
+        _refuse(
+            container, caller, state if isinstance(state, UsageError) else UsageError(NOT_VALID)
+        )
         return
-    work = run_check(deps(context), caller, state.invoice)
-    _run(context, caller, work, f"click:{ActionId.CHECK_AGAIN}")
+    _run(
+        container,
+        caller,
+        check_again(container, caller, state.invoice),
+        f"click:{ActionId.CHECK_AGAIN}",
+    )
+
+
+async def check_again(container: Container, caller: Caller, number: str) -> None:
+    await run_check(container, caller, number)
 
 
 def picked_date(body: dict[str, Any]) -> date | None:

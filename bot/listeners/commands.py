@@ -57,7 +57,7 @@ async def invoice_command(
     )
 
     async def on_error(exc: BaseException) -> None:
-        await caller.tell(**reply_for(exc).as_kwargs())
+        await caller.tell(**reply_for(exc, container.metrics).as_kwargs())
 
     container.tasks.spawn(
         dispatch(container, caller, parsed),

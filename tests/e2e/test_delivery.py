@@ -3,7 +3,6 @@ show a reference id whose traceback is in the log (listener and background work 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 import time
@@ -14,8 +13,7 @@ import httpx
 import pytest
 
 from bot.demo import RunningBot, SandboxWorld, running_bot
-from bot.door import WORK_NAME
-from bot.tasks import BackgroundTasks
+from bot.tasks import TaskRunner
 from sandbox.slack_emulator import Signing, sign
 from services.jobs import JobState, Outcome
 from tests.e2e.conftest import FAST, channel_messages, settle, thread
@@ -149,15 +147,11 @@ async def test_an_unexpected_error_in_background_work_shows_a_reference(
     assert_traceback_logged(caplog, reference, "RuntimeError: kaboom")
 
 
-class ExplodingTasks(BackgroundTasks):
-    """Starts the request's dispatch after the ack; fails to start the listener's work."""
+class ExplodingTasks(TaskRunner):
+    """Fails to start the listener's work."""
 
-    def spawn(self, *args: Any, **kwargs: Any) -> Any:
-        if kwargs.get("name") == WORK_NAME:
-            return super().spawn(*args, **kwargs)
-        work = args[0] if args else kwargs.get("work")
-        if work is not None:
-            work.close()
+    def spawn(self, work: Any, **kwargs: Any) -> Any:
+        work.close()
         raise RuntimeError("kaboom: could not start the work")
 
 
@@ -172,100 +166,6 @@ async def test_an_unexpected_error_in_a_listener_shows_a_reference(
     reference = reference_in(str(message.blocks))
     assert_traceback_logged(caplog, reference, "RuntimeError: kaboom: could not start")
     assert channel_messages(world) == [] and upstream_requests(world) == 0
-
-
-async def test_work_waits_while_requests_are_being_answered() -> None:
-    tasks = BackgroundTasks(quiet=0.02, max_delay=5)
-    started: list[float] = []
-
-    async def work() -> None:
-        started.append(asyncio.get_running_loop().time())
-
-    loop = asyncio.get_running_loop()
-    tasks.request_started()
-    tasks.spawn(work(), name="w")
-    await asyncio.sleep(0.1)
-    assert started == []  # held back while the request is answered
-    finished = loop.time()
-    tasks.request_finished()
-    await tasks.drain(timeout=1)
-    assert started and 0.015 <= started[0] - finished < 0.5
-
-
-async def test_work_starts_after_the_longest_delay_under_constant_traffic() -> None:
-    tasks = BackgroundTasks(quiet=0.02, max_delay=0.1)
-    done: list[str] = []
-
-    async def work() -> None:
-        done.append("x")
-
-    tasks.request_started()  # never finished: traffic without a pause
-    tasks.spawn(work(), name="w")
-    await tasks.drain(timeout=1)
-    assert done == ["x"]
-
-
-async def test_work_cancelled_before_its_turn_never_runs(recwarn: pytest.WarningsRecorder) -> None:
-    tasks = BackgroundTasks(quiet=0.02, max_delay=5)
-    ran: list[str] = []
-
-    async def work() -> None:
-        ran.append("x")
-
-    tasks.request_started()
-    tasks.spawn(work(), name="w")
-    await asyncio.sleep(0.01)
-    await tasks.cancel_all()
-    assert ran == [] and not tasks.busy
-    assert not [w for w in recwarn if "never awaited" in str(w.message)]
-
-
-async def test_work_waits_through_a_stream_of_short_requests() -> None:
-    """Requests shorter than the quiet window, one after another: no quiet moment."""
-    tasks = BackgroundTasks(quiet=0.05, max_delay=5)
-    started: list[float] = []
-
-    async def work() -> None:
-        started.append(asyncio.get_running_loop().time())
-
-    tasks.request_started()
-    tasks.spawn(work(), name="w")
-    tasks.request_finished()
-    for _ in range(10):  # 10 requests of 10 ms, 10 ms apart: never 50 ms without one
-        await asyncio.sleep(0.01)
-        tasks.request_started()
-        await asyncio.sleep(0.01)
-        tasks.request_finished()
-    assert started == []
-    last = asyncio.get_running_loop().time()
-    await tasks.drain(timeout=1)
-    assert started and started[0] - last >= 0.045
-
-
-async def test_work_born_of_requests_runs_a_few_at_a_time_other_work_does_not_wait() -> None:
-    tasks = BackgroundTasks(quiet=0.01, max_delay=5, max_running=2)
-    running, peak = 0, 0
-    release = asyncio.Event()
-
-    async def work() -> None:
-        nonlocal running, peak
-        running += 1
-        peak = max(peak, running)
-        await release.wait()
-        running -= 1
-
-    tasks.request_started()
-    for _ in range(5):
-        tasks.spawn(work(), name="click")
-    tasks.request_finished()
-    await asyncio.sleep(0.1)
-    assert (running, peak) == (2, 2)  # three wait for a slot
-    tasks.spawn(work(), name="resumed job")  # not born of a request: runs at once
-    await asyncio.sleep(0.05)
-    assert running == 3
-    release.set()
-    await tasks.drain(timeout=1)
-    assert running == 0 and not tasks.busy
 
 
 class FailingRecordResync:
@@ -298,65 +198,3 @@ async def test_an_unexpected_error_in_a_resync_ends_the_job_with_a_reference(
     [record] = [r for r in caplog.records if found.group(1) in r.getMessage()]
     assert record.levelno == logging.ERROR and "RuntimeError: kaboom" in caplog.text
     assert world.portal.invoices["11260"].balance != world.qbo.invoice("11260").balance
-
-
-async def test_work_started_by_held_work_is_not_held_again() -> None:
-    """A request's dispatch waited for its quiet moment: the command's work it starts runs
-    at once, even with new requests arriving (else it would wait a second time)."""
-    tasks = BackgroundTasks(quiet=0.02, max_delay=5)
-    ran: list[str] = []
-
-    async def inner() -> None:
-        ran.append("inner")
-
-    async def outer() -> None:
-        tasks.request_started()  # requests are arriving again when the held work runs
-        tasks.spawn(inner(), name="inner")
-
-    tasks.request_started()
-    tasks.spawn(outer(), name="outer")
-    tasks.request_finished()
-    await asyncio.sleep(0.3)
-    assert ran == ["inner"]
-    tasks.request_finished()
-    await tasks.drain(timeout=1)
-
-
-async def test_work_that_never_began_is_logged_when_the_bot_stops(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    tasks = BackgroundTasks(quiet=10, max_delay=10)
-    ran: list[str] = []
-
-    async def work() -> None:
-        ran.append("x")
-
-    tasks.request_started()
-    tasks.spawn(work(), name="command:Check")  # held: requests are still arriving
-    await tasks.cancel_all()
-    assert ran == [] and len(tasks) == 0
-    assert "1 background task(s) cancelled before they began (command:Check)" in caplog.text
-
-
-async def test_work_started_by_request_work_takes_a_slot_too() -> None:
-    """A burst's dispatches run at the quiet moment, when no request is in flight: the
-    checks they start still run at most ``max_running`` at once."""
-    tasks = BackgroundTasks(quiet=0.01, max_delay=5, max_running=2)
-    running, peak = 0, 0
-
-    async def check() -> None:
-        nonlocal running, peak
-        running += 1
-        peak = max(peak, running)
-        await asyncio.sleep(0.02)
-        running -= 1
-
-    async def dispatch() -> None:
-        for _ in range(5):
-            tasks.spawn(check(), name="command:Check")
-
-    tasks.request_started()
-    tasks.spawn(dispatch(), name="slack-request")
-    tasks.request_finished()
-    await tasks.drain(timeout=2)
-    assert peak == 2
