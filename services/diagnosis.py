@@ -121,16 +121,18 @@ def _portal_payments(f: Facts) -> Diagnosis | None:
             f"The portal shows {money(total, f.currency)} less than QuickBooks: exactly "
             + ("that payment." if len(money_payments) == 1 else "those payments.")
         )
-    elif f.difference is not None:
+    elif f.difference is not None and f.portal is not None and f.acct is not None:
         rest = f.difference - total
         lines.append(
-            f"{'That payment explains' if len(money_payments) == 1 else 'Those payments explain'} "
-            f"{money(total, f.currency)} of the {money(abs(f.difference), f.currency)} difference; "
+            f"Without {'that payment' if len(money_payments) == 1 else 'those payments'} "
+            f"({money(total, f.currency)}) the portal would show "
+            f"{money(f.portal.balance + total, f.currency)} against QuickBooks' "
+            f"{money(f.acct.balance, f.currency)}: "
             + (
-                f"the other {money(abs(rest), f.currency)} is a change in QuickBooks after the "
+                f"that {money(abs(rest), f.currency)} is a change in QuickBooks after the "
                 "portal's last sync (a resync brings it over)."
                 if f.stale
-                else f"the other {money(abs(rest), f.currency)} is unexplained."
+                else f"that {money(abs(rest), f.currency)} is unexplained."
             )
         )
     if failed:

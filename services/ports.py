@@ -6,8 +6,9 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Protocol
+from typing import Any, Protocol
 
+from services.jobs import Job, JobState, Outcome
 from services.models import (
     AccountingInvoice,
     AccountingPayment,
@@ -144,3 +145,14 @@ class TokenStore(Protocol):
     async def save(self, tokens: TokenSet) -> None: ...
 
     def refresh_lock(self) -> AbstractAsyncContextManager[None]: ...
+
+
+class JobRecords(Protocol):
+    """Where the resync runner records a job's steps (the ``resync_jobs`` table in
+    production: services.storage.jobs.JobStore). Keyword-only methods."""
+
+    async def get(self, *, job_id: str) -> Job | None: ...
+
+    async def update(self, *, job_id: str, state: JobState | None = None, **fields: Any) -> Job: ...
+
+    async def finish(self, *, job_id: str, outcome: Outcome, detail: str | None = None) -> Job: ...

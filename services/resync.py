@@ -29,8 +29,7 @@ from services.models import (
     Verdict,
     utcnow,
 )
-from services.ports import AccountingSystem, BillingPortal
-from services.storage.jobs import JobStore
+from services.ports import AccountingSystem, BillingPortal, JobRecords
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -90,7 +89,7 @@ class ResyncTimeout(Exception):
 class ResyncRunner:
     accounting: AccountingSystem
     portal: BillingPortal
-    jobs: JobStore
+    jobs: JobRecords
     guard: WriteGuard
     """Every write to the portal passes it first (services.guard)."""
     followups: FollowUpStore

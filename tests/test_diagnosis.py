@@ -191,3 +191,26 @@ def test_only_the_comparison_known() -> None:
 def test_in_sync_has_nothing_to_explain() -> None:
     d = diagnose(Evidence(comparison=comparison(acct("50.00"), mirror("50.00"))))
     assert d.cause is Cause.IN_SYNC and d.action is Action.NONE
+
+
+def test_causes_add_up_and_an_overpayment_is_advised_as_one() -> None:
+    """11264 after `pay 11264 5.00`: paid in QuickBooks, the portal's $5.00 refused. The
+    payment claims only its $5.00; the rest is the stale copy; the advice is a refund."""
+    c = comparison(acct("0.00", updated=AFTER_SYNC, total="89.50"), mirror("84.50"))
+    refused = portal_payment("CB-9001", "5.00", FAILED, error="Invoice already paid")
+    d = diagnose(evidence(c, portal_payments=(refused,)))
+    assert d.money_at_risk == Decimal("5.00")
+    assert any(
+        "the portal would show $89.50" in line and "$89.50 is a change" in line
+        for line in d.evidence
+    )
+    assert any(step.startswith("Refund CB-9001 ($5.00)") for step in d.steps)
+    assert not any("receive payment CB-9001" in step for step in d.steps)
+
+
+def test_an_unexplained_remainder_is_at_risk_as_such() -> None:
+    c = comparison(acct("50.00"), mirror("30.00"))  # not stale: nothing explains $10.00 of it
+    pending = portal_payment("CB-1", "10.00", TransferStatus.PENDING)
+    d = diagnose(evidence(c, portal_payments=(pending,)))
+    kinds = {(r.kind.value, r.amount) for r in d.at_risk}
+    assert kinds == {("pending_payment", Decimal("10.00")), ("unexplained", Decimal("10.00"))}

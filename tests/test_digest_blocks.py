@@ -83,21 +83,31 @@ def buttons(message_kwargs: dict[str, Any]) -> list[dict[str, Any]]:
 def test_summary_counts_amount_skipped_and_time() -> None:
     paid = Discrepancy("11264", "Geeta", "USD", Decimal("0.00"), Decimal("89.50"), NOW, NOW)
     digest = result(stale("11260", "50.00", "40.00"), paid, missing_in_qbo("9", "30.00"))
-    message = summary_message(digest, day=DAY, requested_by="U0ALICE001").as_kwargs()
+    causes = {"11264": Cause.INVOICE_VOIDED, "11260": Cause.STALE_COPY}
+    message = summary_message(
+        digest, day=DAY, requested_by="U0ALICE001", causes=causes, rechecks_failed=1
+    ).as_kwargs()
     text = dump(message["blocks"])
     assert "3 of 300 open invoices differ" in text
     assert "$129.50 at stake" in text
     assert "2 skipped as changed in the last 10 minutes" in text
     assert "scan took 2.3s" in text and "<@U0ALICE001>" in text
-    assert "Paid in QuickBooks, open in the portal*\\n1" in text
-    assert "Stale balance in the portal*\\n1" in text
+    # One taxonomy: the thread's causes, and what was not re-checked.
+    assert "Invoice voided in QuickBooks*\\n1" in text
+    assert "Stale copy*\\n1" in text
+    assert "Cause not re-checked*\\n1" in text
+    assert "1 could not be re-checked" in text
     assert "Missing in the portal" not in text  # no zero rows
     assert buttons(message) == []
 
 
 def test_all_clear_and_failure() -> None:
-    clear = summary_message(result(), day=DAY, requested_by=None).as_kwargs()
+    clear = summary_message(result(skipped=0), day=DAY, requested_by=None).as_kwargs()
     assert "All clear" in dump(clear["blocks"]) and "Scheduled digest" in dump(clear["blocks"])
+    # Anything skipped: not "All clear", but what was compared and what was not.
+    partly = dump(summary_message(result(), day=DAY, requested_by=None).as_kwargs()["blocks"])
+    assert "All clear" not in partly
+    assert "None differ among 298 compared; 2 skipped" in partly
     assert thread_messages(result(), now=NOW) == []
     failed = failed_message("QuickBooks Online did not answer.", day=DAY, requested_by=None)
     assert "could not finish" in failed.text

@@ -53,3 +53,21 @@ def test_nothing_in_bot_or_services_touches_gc_or_bolt_internals() -> None:
                 for name in names:
                     assert name.split(".")[0] != "gc", f"{path} imports gc"
                     assert not name.startswith("slack_bolt.request"), f"{path} imports {name}"
+
+
+def test_only_the_guarded_runner_writes_to_the_portal() -> None:
+    """Every write to the portal goes through ResyncRunner, which passes services.guard
+    first: no other production module may call the portal's write methods."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    writes = re.compile(r"\.(resync_record|start_sync)\(")
+    callers = sorted(
+        str(path.relative_to(root))
+        for package in ("bot", "commands", "services")
+        for path in (root / package).rglob("*.py")
+        if writes.search(path.read_text())
+        and "adapters" not in path.parts  # the adapters implement the methods
+    )
+    assert callers == ["services/resync.py"]

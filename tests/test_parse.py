@@ -68,3 +68,21 @@ def test_usage_error_never_echoes_a_long_argument() -> None:
     with pytest.raises(UsageError) as info:
         parse("frob" + "z" * 150)
     assert len(info.value.message) < 80
+
+
+@pytest.mark.parametrize(
+    "text", ["check -1", "check 11260.", "resync .11260", "resync company -3", "resync contact 58."]
+)
+def test_what_the_portal_contract_would_refuse_is_a_usage_error(text: str) -> None:
+    with pytest.raises(UsageError):
+        parse(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [("digest now", "`digest` takes nothing"), ("history 5", "`history` takes nothing")],
+)
+def test_subcommands_say_what_they_take(text: str, says: str) -> None:
+    with pytest.raises(UsageError) as refused:
+        parse(text)
+    assert says in refused.value.message
