@@ -27,6 +27,7 @@ from services.models import (
     RecordType,
     SyncRun,
     SyncStatus,
+    TransferStatus,
 )
 from services.ports import Listed
 from tests.diagnosis_support import NOW, SYNCED
@@ -100,6 +101,20 @@ class FakePortal:
     async def get_invoices(self, numbers: Sequence[str]) -> dict[str, PortalInvoice]:
         p = self.world.portal
         return {p.number: p} if p.number in numbers else {}
+
+    def iter_open_invoices(
+        self, *, page_size: int = 1000
+    ) -> AsyncIterator[list[tuple[str, Listed]]]:
+        raise AssertionError("the digest is not part of these tests")
+
+    async def get_integration(self, integration_id: str) -> Integration:
+        return (await self.list_integrations())[0]
+
+    async def list_invoice_payments(self, number: str) -> list[PortalPayment]:
+        return list(self.world.portal_payments) if number == self.world.portal.number else []
+
+    async def list_failed_payments(self, *, since: datetime) -> list[PortalPayment]:
+        return [p for p in self.world.portal_payments if p.status is TransferStatus.FAILED]
 
     async def list_integrations(self) -> list[Integration]:
         return [

@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -110,7 +111,9 @@ def job(kind: JobKind, ack: str | None) -> Job:
     max_examples=120, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
 )
 @given(world=worlds(), plan=steps)
-async def test_no_write_hides_money_nobody_acknowledged(world: World, plan: list[tuple]) -> None:
+async def test_no_write_hides_money_nobody_acknowledged(
+    world: World, plan: list[tuple[Any, ...]]
+) -> None:
     accounting, portal, followups = FakeAccounting(world), FakePortal(world), MemoryFollowUps()
     guard = WriteGuard(accounting=accounting, portal=portal, clock=lambda: NOW)
     jobs = MemoryJobs()
