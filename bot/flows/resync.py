@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import date
 from typing import Any
 
@@ -17,7 +18,7 @@ from commands.resync_blocks import job_title, replace_actions
 from services.check import pick_integration
 from services.errors import NotAllowedError, UsageError
 from services.guard import Assessment
-from services.jobs import AlreadyRunning, Job, JobKind, active_key
+from services.jobs import AlreadyRunning, Job, JobKind, Outcome, active_key
 from services.models import Comparison, Integration, RecordType, Verdict
 from services.reconcile import choose_sync_date
 
@@ -49,15 +50,24 @@ async def permalink(deps: Container, channel: str, ts: str) -> str | None:
 
 
 async def create_job(
-    deps: Container, caller: Caller, *, orphan_ts: str | None = None, **fields: Any
+    deps: Container,
+    caller: Caller,
+    *,
+    root: Callable[[], Awaitable[str]] | None = None,
+    root_is_thread_root: bool = False,
+    **fields: Any,
 ) -> Job | None:
-    """A new job, or None (the person told privately) when one is already running; then
-    ``orphan_ts``, a root message posted for the new job, is withdrawn."""
+    """A new job, or None (the person told privately) when one is already running.
+
+    ``root``: posts the job's root message; it is called only once the job is claimed, so
+    identical commands at once post one thread and nothing that is deleted again. The
+    job's thread (and, with ``root_is_thread_root``, the root to keep up to date) is that
+    message."""
+    if root is not None:
+        fields["thread_ts"] = PENDING_THREAD
     try:
         job = await deps.jobs.create(requested_by=caller.user_id, **fields)
     except AlreadyRunning as exc:
-        if orphan_ts is not None:
-            await withdraw(deps, caller.channel_id, orphan_ts)
         await deps.audit.record(
             actor=caller.user_id,
             action=f"resync_{fields['kind'].value}",
@@ -74,14 +84,20 @@ async def create_job(
         outcome="started",
         detail=job.id,
     )
-    return job
-
-
-async def withdraw(deps: Container, channel: str, ts: str) -> None:
+    if root is None:
+        return job
     try:
-        await deps.slack.chat_delete(channel=channel, ts=ts)
-    except SlackApiError as exc:
-        log.warning("could not withdraw message %s: %s", ts, exc.response.get("error"))
+        ts = await root()
+    except BaseException:
+        await deps.jobs.finish(job_id=job.id, outcome=Outcome.ERROR, detail="root not posted")
+        raise
+    if root_is_thread_root:
+        return await deps.jobs.update(job_id=job.id, thread_ts=ts, root_ts=ts)
+    return await deps.jobs.update(job_id=job.id, thread_ts=ts)
+
+
+PENDING_THREAD = "pending"
+"""A claimed job's thread until its root message is posted."""
 
 
 async def post_root(deps: Container, caller: Caller, message: Message) -> str:
@@ -108,18 +124,16 @@ async def resync_invoice_command(deps: Container, caller: Caller, number: str) -
             deps, caller, assessment, what=f"A resync of invoice {number}", invoice=number
         )
         return
-    ts = await post_invoice_root(deps, caller, comparison)
     job = await create_job(
         deps,
         caller,
-        orphan_ts=ts,
+        root=lambda: post_invoice_root(deps, caller, comparison),
+        root_is_thread_root=True,
         kind=JobKind.RECORD,
         record_type=RecordType.INVOICE,
         target=number,
         invoice=number,
         channel=caller.channel_id,
-        thread_ts=ts,
-        root_ts=ts,
     )
     if job is not None:
         run_job(deps, job)
@@ -174,16 +188,14 @@ async def resync_record_command(
         await tell_already_running(deps, caller, existing)
         return
     text = f"Record resync of {record_type.value} {record_id} requested by <@{caller.user_id}>."
-    ts = await post_root(deps, caller, Message(text, [section(text)]))
     job = await create_job(
         deps,
         caller,
-        orphan_ts=ts,
+        root=lambda: post_root(deps, caller, Message(text, [section(text)])),
         kind=JobKind.RECORD,
         record_type=record_type,
         target=record_id,
         channel=caller.channel_id,
-        thread_ts=ts,
     )
     if job is not None:
         run_job(deps, job)
@@ -219,14 +231,14 @@ async def resync_invoice_button(
             root=root or thread_ts,
         )
         return
-    orphan_ts = None
-    if not thread_ts:  # pressed in a private message with no thread behind it: start one
-        assert assessment.comparison is not None
-        thread_ts = orphan_ts = root = await post_invoice_root(deps, caller, assessment.comparison)
+    comparison = assessment.comparison
+    assert comparison is not None
     job = await create_job(
         deps,
         caller,
-        orphan_ts=orphan_ts,
+        # Pressed in a private message with no thread behind it: the job starts one.
+        root=None if thread_ts else (lambda: post_invoice_root(deps, caller, comparison)),
+        root_is_thread_root=True,
         kind=JobKind.RECORD,
         record_type=RecordType.INVOICE,
         target=number,
@@ -325,17 +337,16 @@ async def start_full_resync(
         question = full_resync_question(assessment, integration_name=integration.name)
         await caller.tell(**question.as_kwargs())
         return
-    orphan_ts = None
-    if thread_ts is None:
-        text = (
-            f"Full resync of *{integration.name}* from {since:%b %d, %Y}, "
-            f"requested by <@{caller.user_id}>: progress in the thread."
-        )
-        thread_ts = orphan_ts = await post_root(deps, caller, Message(text, [section(text)]))
+    text = (
+        f"Full resync of *{integration.name}* from {since:%b %d, %Y}, "
+        f"requested by <@{caller.user_id}>: progress in the thread."
+    )
     job = await create_job(
         deps,
         caller,
-        orphan_ts=orphan_ts,
+        root=(lambda: post_root(deps, caller, Message(text, [section(text)])))
+        if thread_ts is None
+        else None,
         kind=JobKind.FULL,
         record_type=RecordType.INVOICE,
         target=integration.id,
@@ -343,7 +354,7 @@ async def start_full_resync(
         sync_from=since,
         invoice=invoice,
         channel=caller.channel_id,
-        thread_ts=thread_ts,
+        thread_ts=thread_ts or PENDING_THREAD,
         root_ts=root_ts,
         acknowledged=assessment.fingerprint,
     )

@@ -128,19 +128,22 @@ async def test_clicks_arriving_together_start_one_resync(
     assert len([m for m in thread(world, root.ts) if "Fixed." in str(m.blocks)]) == 1
 
 
-async def test_a_second_command_while_running_is_refused(
-    world: SandboxWorld, bot: RunningBot
+@pytest.mark.parametrize("commands", [2, 10])
+async def test_identical_commands_at_once_make_one_thread_and_private_answers(
+    world: SandboxWorld, bot: RunningBot, commands: int
 ) -> None:
     world.portal.record_resync_seconds = 1.5
     emu = world.emulator
-    first, second = await asyncio.gather(
-        emu.send_command("/invoice", "resync 11260"), emu.send_command("/invoice", "resync 11260")
+    replies = await asyncio.gather(
+        *(emu.send_command("/invoice", "resync 11260") for _ in range(commands))
     )
-    assert first.status == second.status == 200
+    assert all(r.status == 200 for r in replies)
     await settle(world, bot)
-    assert len(channel_messages(world)) == 1  # a root posted by the loser is withdrawn
+    assert len(channel_messages(world)) == 1  # the losers post nothing in the channel
+    assert emu.state.calls_to("chat.delete") == []  # nor post and delete again
     assert world.portal.request_count("POST", RECORD_RESYNCS) == 1
-    assert any("already" in m.text for m in emu.state.ephemerals(ALICE))
+    private = [m.text for m in emu.state.ephemerals(ALICE)]
+    assert len(private) == commands - 1 and all("already" in t for t in private)
 
 
 async def test_full_resync_is_limited_to_the_named_people(
