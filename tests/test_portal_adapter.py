@@ -470,3 +470,41 @@ def test_a_listing_page_keeps_only_what_the_digest_needs() -> None:
     synced = datetime(2026, 11, 30, 9, tzinfo=UTC)
     assert page[0][1] == (Decimal("10.50"), synced, "Acme", None)
     assert str(page[0][1][0]) == "10.50"  # money: a Decimal to the cent, never a float
+
+
+async def test_payments_the_portal_deferred_are_asked_for_again() -> None:
+    """Contract 1.1: a look-up answers ``deferred`` for invoices whose payments did not fit;
+    the adapter asks again (alone, when a whole batch was deferred) and counts none as
+    having no payments meanwhile."""
+    asked: list[list[str]] = []
+    payment = {
+        "id": "pay-1",
+        "invoice_number": "11264",
+        "reference": "CB-4471",
+        "amount": "25.00",
+        "currency": "USD",
+        "paid_at": "2026-11-28T14:02:11Z",
+        "transfer_status": "failed",
+        "transfer_error": "QuickBooks refused: the invoice is already paid.",
+        "transferred_at": "2026-11-28T14:07:11Z",
+        "external_id": None,
+        "invoice_external_id": "1264",
+    }
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        numbers = json.loads(request.content)["numbers"]
+        asked.append(numbers)
+        if len(asked) == 1:
+            return httpx.Response(200, json={"payments": [], "missing": [], "deferred": numbers})
+        payments = [payment] if "11264" in numbers else []
+        return httpx.Response(200, json={"payments": payments, "missing": [], "deferred": []})
+
+    portal = PortalClient(
+        base_url="http://portal.test", api_key=KEY, transport=httpx.MockTransport(answer)
+    )
+    try:
+        found = await portal.get_invoice_payments(["11264", "11265"])
+    finally:
+        await portal.aclose()
+    assert asked == [["11264", "11265"], ["11264"], ["11265"]]
+    assert [p.reference for p in found["11264"]] == ["CB-4471"] and found["11265"] == []

@@ -283,19 +283,30 @@ class PortalClient:
         return [p.domain() for p in parse(InvoicePayments, body).payments]
 
     async def get_invoice_payments(self, numbers: Sequence[str]) -> dict[str, list[PortalPayment]]:
-        unique = list(dict.fromkeys(numbers))
+        """Batched; invoices the portal ``deferred`` (their payments did not fit in one
+        answer) are asked for again, alone when a whole batch was deferred."""
+        pending = list(dict.fromkeys(numbers))
         found: dict[str, list[PortalPayment]] = {}
-        for start in range(0, len(unique), MAX_LOOKUP):
-            batch = unique[start : start + MAX_LOOKUP]
+        size = MAX_LOOKUP
+        while pending:
+            batch, pending = pending[:size], pending[size:]
             body = await self._call(
                 "POST", "/payments/lookup", json={"numbers": batch}, read_only=True
             )
             answer = parse(PaymentLookup, body)
+            deferred = [n for n in answer.deferred if n in batch]
+            if len(batch) == 1 and deferred:
+                raise UpstreamError(
+                    "the portal deferred the payments of a single invoice", system=SYSTEM
+                )
             for number in batch:
-                if number not in answer.missing:
+                if number not in answer.missing and number not in deferred:
                     found.setdefault(number, [])
             for payment in answer.payments:
-                found.setdefault(payment.invoice_number, []).append(payment.domain())
+                if payment.invoice_number not in deferred:
+                    found.setdefault(payment.invoice_number, []).append(payment.domain())
+            pending = deferred + pending
+            size = 1 if deferred and len(deferred) == len(batch) else MAX_LOOKUP
         return found
 
     async def list_failed_payments(self, *, since: datetime) -> list[PortalPayment]:

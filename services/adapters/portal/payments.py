@@ -46,6 +46,8 @@ class InvoicePayments(Wire):
 class PaymentLookup(Wire):
     payments: list[Payment]
     missing: list[str]
+    deferred: list[str] = []
+    """Contract 1.1: invoices whose payments did not fit in this answer (ask again)."""
 
 
 class PaymentPage(Wire):
