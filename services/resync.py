@@ -47,6 +47,19 @@ class ResyncResult:
     """The invoice's money still to account for, after the verification."""
 
 
+def portal_failure(reason: str | None) -> str:
+    """The portal's reason for a failed resync, in words (its own text stays in the log)."""
+    text = (reason or "").lower()
+    if "610" in text or "not found" in text:
+        return (
+            "QuickBooks Online no longer has the record the portal links to (deleted or "
+            "recreated there)"
+        )
+    if "401" in text or "auth" in text or "token" in text:
+        return "the portal could not sign in to QuickBooks Online"
+    return "the portal gave no reason it could share; its Sync History has the details"
+
+
 class Refused(Exception):
     """The guard did not let the write through: nothing was sent to the portal."""
 
@@ -128,13 +141,15 @@ class ResyncRunner:
         if job.kind is JobKind.RECORD:
             resync = await self._record(job, reporter)
             if resync is not None and resync.status is SyncStatus.FAILED:
-                return job, ResyncResult(Outcome.RESYNC_FAILED, error=resync.error or "failed")
+                log.warning("job %s: the portal's record resync failed: %s", job.id, resync.error)
+                return job, ResyncResult(Outcome.RESYNC_FAILED, error=portal_failure(resync.error))
         else:
             run = await self._full(job, reporter)
             job = await self.jobs.get(job_id=job.id) or job
             if run.status is SyncStatus.FAILED:
+                log.warning("job %s: the portal's full sync failed: %s", job.id, run.error)
                 return job, ResyncResult(
-                    Outcome.RESYNC_FAILED, error=run.error or "failed", run=run
+                    Outcome.RESYNC_FAILED, error=portal_failure(run.error), run=run
                 )
             records = await self.portal.list_processed_records(run.id)
             await reporter.processed(job, run, records)

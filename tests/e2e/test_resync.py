@@ -60,7 +60,8 @@ async def test_failed_record_resync_escalates_to_a_full_resync_that_fixes_it(
     progress, failure = thread(world, root.ts)
     assert "failed" in versions_text(progress)[-1]
     assert "The portal's resync failed" in str(failure.blocks)
-    assert "Object Not Found" in str(failure.blocks)
+    assert "no longer has the record the portal links to" in str(failure.blocks)
+    assert "Object Not Found" not in str(failure.blocks)  # the vendor's words stay in the log
     assert buttons(failure) == ["Resync full integration"]
 
     await emu.click(emu.number_of("Resync full integration"))
