@@ -66,16 +66,24 @@ def _refuse(container: Container, caller: Caller, exc: UsageError) -> None:
     container.tasks.spawn(caller.tell(**reply.as_kwargs()), name=REPLY)
 
 
+def _invoice_state(
+    container: Container, caller: Caller, body: dict[str, Any]
+) -> ButtonState | None:
+    """The clicked button's state naming an invoice, or None (the person told why)."""
+    state = _button_state(body, invoice=True)
+    if isinstance(state, UsageError):
+        _refuse(container, caller, state)
+        return None
+    return state
+
+
 async def on_resync_invoice(
     ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext, respond: AsyncRespond
 ) -> None:
     await ack()
     container, caller = deps(context), _caller(body, respond)
-    state = _button_state(body, invoice=True)
-    if isinstance(state, UsageError) or state.invoice is None:
-        _refuse(
-            container, caller, state if isinstance(state, UsageError) else UsageError(NOT_VALID)
-        )
+    state = _invoice_state(container, caller, body)
+    if state is None or state.invoice is None:
         return
     message = body.get("message") or {}
     work = resync_invoice_button(
@@ -90,11 +98,8 @@ async def on_resync_anyway(
     """The "Resync anyway" button: a resync a diagnosis held back, once confirmed."""
     await ack()
     container, caller = deps(context), _caller(body, respond)
-    state = _button_state(body, invoice=True)
-    if isinstance(state, UsageError) or state.invoice is None:
-        _refuse(
-            container, caller, state if isinstance(state, UsageError) else UsageError(NOT_VALID)
-        )
+    state = _invoice_state(container, caller, body)
+    if state is None or state.invoice is None:
         return
     work = resync_anyway(container, caller, state, body.get("message") or {})
     _run(container, caller, work, f"click:{ActionId.RESYNC_ANYWAY}")
@@ -171,11 +176,8 @@ async def on_check_again(
     """ "Check again": a fresh check of the invoice (where a re-check could not be read)."""
     await ack()
     container, caller = deps(context), _caller(body, respond)
-    state = _button_state(body, invoice=True)
-    if isinstance(state, UsageError) or state.invoice is None:
-        _refuse(
-            container, caller, state if isinstance(state, UsageError) else UsageError(NOT_VALID)
-        )
+    state = _invoice_state(container, caller, body)
+    if state is None or state.invoice is None:
         return
     _run(
         container,
