@@ -20,12 +20,12 @@ from bot.flows.payment_alerts import start_payment_alerts
 from bot.flows.resync import resume_jobs
 from bot.http import SLACK_PATH, build_http_app
 from bot.settings import Settings
-from sandbox.portal import PortalState, create_portal_app
-from sandbox.portal_payments import run_seeded_history
-from sandbox.qbo import QboState, create_qbo_app
+from sandbox.portal.connect import PortalState, create_portal_app
+from sandbox.portal.payments import run_seeded_history
+from sandbox.qbo.app import QboState, create_qbo_app
 from sandbox.scenarios import REALM_ID
 from sandbox.server import RunningServer, start_server
-from sandbox.slack_emulator import SlackEmulator
+from sandbox.slack.emulator import SlackEmulator
 
 BOT_CLIENT = ("sandbox-bot", "sandbox-bot-secret")
 PORTAL_CLIENT = ("sandbox-portal", "sandbox-portal-secret")

@@ -26,11 +26,11 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TextIO
 
-from sandbox.portal_payments import take_payment
-from sandbox.portal_state import PortalState
-from sandbox.slack_emulator import ClickError, SlackEmulator
-from sandbox.slack_render import Renderer
-from sandbox.slack_state import Change, UploadedFile
+from sandbox.portal.payments import take_payment
+from sandbox.portal.state import PortalState
+from sandbox.slack.emulator import ClickError, SlackEmulator
+from sandbox.slack.render import Renderer
+from sandbox.slack.state import Change, UploadedFile
 
 HELP = """\
 The console understands:

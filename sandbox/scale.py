@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from sandbox.portal_state import DEFAULT_API_KEY, Integration, Invoice, PortalState, QboConnection
-from sandbox.qbo_invoices import QboInvoice
-from sandbox.qbo_state import QboKnobs, QboState
+from sandbox.portal.state import DEFAULT_API_KEY, Integration, Invoice, PortalState, QboConnection
+from sandbox.qbo.invoices import QboInvoice
+from sandbox.qbo.state import QboKnobs, QboState
 from sandbox.scenarios import CUSTOMERS, INTEGRATION_ID, INTEGRATION_NAME, LAST_SYNC_AGO, REALM_ID
 
 MATCH = "match"

@@ -22,9 +22,9 @@ from datetime import datetime
 from multiprocessing.connection import Connection
 from typing import Any
 
-from sandbox.portal import create_portal_app
-from sandbox.portal_state import PortalState
-from sandbox.qbo import QboKnobs, QboState, create_qbo_app
+from sandbox.portal.connect import create_portal_app
+from sandbox.portal.state import PortalState
+from sandbox.qbo.app import QboKnobs, QboState, create_qbo_app
 from sandbox.scale import ScaleSpec, portal_state, qbo_state
 from sandbox.scenarios import REALM_ID
 from sandbox.server import start_server

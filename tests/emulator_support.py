@@ -11,7 +11,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.bootstrap import Container, bootstrap
 from bot.settings import Settings
-from sandbox.slack_emulator import SlackEmulator
+from sandbox.slack.emulator import SlackEmulator
 
 
 class Untouchable:

@@ -7,8 +7,13 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sandbox.portal import PORTAL_QBO_CLIENT_ID, PortalState, connected_to_qbo, create_portal_app
-from sandbox.qbo import QboState, create_qbo_app
+from sandbox.portal.connect import (
+    PORTAL_QBO_CLIENT_ID,
+    PortalState,
+    connected_to_qbo,
+    create_portal_app,
+)
+from sandbox.qbo.app import QboState, create_qbo_app
 from sandbox.server import serving
 
 CLIENT_ID = PORTAL_QBO_CLIENT_ID

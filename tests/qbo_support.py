@@ -13,7 +13,7 @@ import httpx
 from pydantic import SecretStr
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from sandbox.qbo import QboState, create_qbo_app
+from sandbox.qbo.app import QboState, create_qbo_app
 from sandbox.server import serving
 from services.adapters.qbo import QboClient
 from services.ports import TokenStore

@@ -1,4 +1,4 @@
-"""Small replica processes for tests/test_replicas.py, driven line by line on stdin so that
+"""Small replica processes for tests/e2e/test_replicas.py, driven line by line on stdin so that
 several of them act at the same moment:
 
     python -m tests.replica_tasks token   # each "go": read invoice 11260 from QBO

@@ -10,7 +10,7 @@ from typing import Any
 
 from bot.demo import RunningBot, SandboxWorld
 from commands.cause_blocks import CAUSE_TITLES
-from sandbox.portal_payments import take_payment
+from sandbox.portal.payments import take_payment
 from sandbox.scenarios import Scenario, scenarios
 from services.models import Cause
 from tests.e2e.conftest import buttons, channel_messages, settle, thread

@@ -13,7 +13,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.demo import RunningBot, SandboxWorld, running_bot
 from bot.flows.payment_alerts import alert_failed_payments
-from sandbox.portal_payments import take_payment
+from sandbox.portal.payments import take_payment
 from services.models import utcnow
 from tests.e2e.conftest import FAST, buttons, channel_messages
 from tests.processes import until

@@ -284,7 +284,7 @@ async def test_long_processed_lists_are_uploaded_as_a_file(
 
 async def test_slack_rate_limits_are_honoured(world: SandboxWorld, database_url: str) -> None:
     """With no pacing of our own, Slack's 429s (Retry-After) are waited out, nothing lost."""
-    from sandbox.slack_api import RateLimit
+    from sandbox.slack.api import RateLimit
 
     settings = world.bot_settings(
         database_url=database_url, resync_poll_seconds=0.3, slack_channel_interval_seconds=0

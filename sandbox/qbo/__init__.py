@@ -1,0 +1,1 @@
+"""The fake QuickBooks Online of the sandbox."""

@@ -1,0 +1,1 @@
+"""The fake Slack of the sandbox."""
