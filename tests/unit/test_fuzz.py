@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -31,8 +32,10 @@ from sandbox.slack.emulator import SlackEmulator, sign
 from services.errors import UsageError
 from tests.emulator_support import Untouchable, emulator_bot
 
+# FUZZ_EXAMPLES=5000 for a deeper run by hand; the suite keeps to a few seconds.
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "250"))
 FUZZ = settings(
-    max_examples=1000,
+    max_examples=EXAMPLES,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
@@ -118,7 +121,7 @@ COMMAND_TEXTS = st.one_of(
 )
 
 
-@settings(max_examples=3000, deadline=None)
+@settings(max_examples=EXAMPLES * 3, deadline=None)
 @given(text=COMMAND_TEXTS)
 def test_parse_gives_a_command_or_a_usage_error(text: str) -> None:
     try:
@@ -242,7 +245,7 @@ def sound_state(action_id: Any, value: Any) -> bool:
     return bool(action_id == ActionId.RESYNC_FULL.value)
 
 
-@settings(FUZZ, max_examples=600)
+@settings(FUZZ, max_examples=EXAMPLES)
 @given(drawn=payloads())
 async def test_any_click_gets_a_not_valid_answer_or_a_valid_action(
     harness: Harness, drawn: tuple[Any, bool], caplog: pytest.LogCaptureFixture
