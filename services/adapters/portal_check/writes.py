@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
+from services.adapters.portal_check.listing import Findings, lifecycle_agrees
 from services.adapters.portal_check.probe import Answer, CheckFailed
-from services.adapters.portal_check.reads import Findings, lifecycle_agrees
 from services.adapters.portal_check.runner import Runner, Skipped, ensure, moment
 
 ORDER = {"queued": 0, "running": 1, "completed": 2, "failed": 2}
