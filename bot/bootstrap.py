@@ -66,6 +66,8 @@ class Container:
     """The periodic sweep for jobs whose replica died (bot.flows.replicas)."""
     alerter: asyncio.Task[None] | None = None
     """The poll for failed portal payments (bot.flows.payment_alerts)."""
+    watcher: asyncio.Task[None] | None = None
+    """The QuickBooks watch (bot.flows.watch)."""
 
     def __post_init__(self) -> None:
         self.digests = DigestRuns(self.db)
@@ -80,7 +82,7 @@ class Container:
         return self.jobs.worker
 
     async def aclose(self) -> None:
-        for loop_task in (self.sweeper, self.alerter):
+        for loop_task in (self.sweeper, self.alerter, self.watcher):
             if loop_task is not None:
                 loop_task.cancel()
                 await asyncio.wait([loop_task])

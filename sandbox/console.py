@@ -28,6 +28,8 @@ from typing import TextIO
 
 from sandbox.portal.payments import take_payment
 from sandbox.portal.state import PortalState
+from sandbox.qbo.state import QboState
+from sandbox.qbo.verbs import run_qbo_verb
 from sandbox.slack.emulator import ClickError, SlackEmulator
 from sandbox.slack.render import Renderer
 from sandbox.slack.state import Change, UploadedFile
@@ -43,6 +45,8 @@ The console understands:
   save N PATH           save uploaded file [file N] to PATH
   pay N AMOUNT [REF]    (sandbox) a client pays AMOUNT on invoice N in the portal; the
                         portal posts it to QuickBooks, which may refuse it
+  qbo pay N AMOUNT      (sandbox) a payment recorded by hand in QuickBooks on invoice N
+  qbo change N AMOUNT   (sandbox) invoice N edited in QuickBooks: AMOUNT now due
   help                  this list
   quit, exit            leave (the end of the input works too)
 Buttons and files keep their number for the whole session. Messages marked "only visible
@@ -73,6 +77,8 @@ class Console:
         pay_wait: float = 0.0,
         ansi: bool = False,
         typed_settle: float = 10.0,
+        qbo: QboState | None = None,
+        qbo_wait: float = 0.0,
     ) -> None:
         self.emulator = emulator
         self.renderer = Renderer(emulator.state, ansi=ansi)
@@ -82,6 +88,9 @@ class Console:
         self.portal = portal
         self.pay_wait = pay_wait
         """After ``pay``, how long to wait for the bot to notice (its alert poll)."""
+        self.qbo = qbo
+        self.qbo_wait = qbo_wait
+        """After a ``qbo`` verb, how long to wait for the bot (webhook, grace, re-check)."""
         self._references = (f"CB-{n}" for n in itertools.count(9001))
         self.state = emulator.state
         self.output = output
@@ -157,6 +166,10 @@ class Console:
             self.save_file(line.split(maxsplit=2)[1:])
         elif word == "pay" and self.portal is not None:
             await self.pay(line.split()[1:])
+        elif word == "qbo" and self.qbo is not None:
+            self.write(run_qbo_verb(self.qbo, line.split()[1:]))
+            if self.qbo_wait > 0:  # the webhook, then the bot's re-check after its grace
+                await asyncio.sleep(self.qbo_wait)
         else:
             self.write(HINT)
         return True
@@ -390,6 +403,8 @@ async def run_console(
     portal: PortalState | None = None,
     pay_wait: float = 0.0,
     ansi: bool | None = None,
+    qbo: QboState | None = None,
+    qbo_wait: float = 0.0,
 ) -> None:
     """Run the console until ``quit`` or the end of ``input_stream``.
 
@@ -413,5 +428,7 @@ async def run_console(
         portal=portal,
         pay_wait=pay_wait,
         ansi=ansi,
+        qbo=qbo,
+        qbo_wait=qbo_wait,
     )
     await console.run(input_stream)

@@ -1,0 +1,45 @@
+"""The console's ``qbo`` verbs: changes a person makes by hand in QuickBooks Online.
+
+qbo pay N AMOUNT      a payment recorded by hand, applied to invoice N
+qbo change N AMOUNT   invoice N's amount edited (what was paid stays paid)
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+
+from sandbox.qbo.cdc import change_invoice_amount, record_payment_by_hand
+from sandbox.qbo.ledger import PaymentRejected
+from sandbox.qbo.state import QboState
+
+USAGE = "qbo pay N AMOUNT | qbo change N AMOUNT, e.g. qbo change 11003 99.00"
+
+
+def run_qbo_verb(state: QboState, args: list[str]) -> str:
+    """Make the change; the line the console prints about it."""
+    if len(args) != 3 or args[0] not in ("pay", "change"):
+        return USAGE
+    verb, number, raw = args[0], args[1], args[2].removeprefix("$")
+    try:
+        amount = Decimal(raw)
+    except InvalidOperation:
+        amount = Decimal(-1)
+    if not amount.is_finite() or amount < 0 or (verb == "pay" and amount == 0):
+        return f"(sandbox) Not an amount: {raw}. {USAGE}"
+    amount = amount.quantize(Decimal("0.01"))
+    try:
+        if verb == "pay":
+            payment = record_payment_by_hand(state, number, amount)
+            return (
+                f"(sandbox) In QuickBooks, {payment.recorded_by} recorded a payment of "
+                f"${amount} on invoice {number} by hand (payment Id {payment.id})"
+            )
+        invoice = change_invoice_amount(state, number, amount)
+    except KeyError:
+        return f"(sandbox) QuickBooks has no invoice {number}. {USAGE}"
+    except PaymentRejected as exc:
+        return f"(sandbox) QuickBooks refused it: {exc.detail}"
+    return (
+        f"(sandbox) In QuickBooks, invoice {number} was edited: ${invoice.balance} due "
+        f"(total ${invoice.total})"
+    )
