@@ -34,6 +34,8 @@ PORTAL_CLIENT = ("sandbox-portal", "sandbox-portal-secret")
 WEBHOOK_VERIFIER = "sandbox-webhook-verifier"
 WEBHOOK_WINDOW = 0.5
 """The fake QuickBooks gathers changes this long before it delivers them (Intuit: minutes)."""
+DEMO_TRANSFER_DELAY = 5.0
+"""`make demo`: a client's portal payment stays pending this long before its transfer."""
 DEMO_GRACE_MINUTES = 0.05
 """`make demo`: a change is re-checked 3 s later (PORTAL_SYNC_GRACE_MINUTES, 15 in production)."""
 
@@ -161,7 +163,10 @@ async def running_bot(settings: Settings, **swaps: Any) -> AsyncIterator[Running
 
 @asynccontextmanager
 async def demo_stack(
-    *, webhook_format: Format = "cloudevents", **world_options: Any
+    *,
+    webhook_format: Format = "cloudevents",
+    transfer_delay: float = DEMO_TRANSFER_DELAY,
+    **world_options: Any,
 ) -> AsyncIterator[tuple[SandboxWorld, RunningBot]]:
     """Everything `make demo` runs, with a fresh database in a temporary folder; the fake
     QuickBooks delivers its webhooks to the bot in ``webhook_format``."""
@@ -177,6 +182,7 @@ async def demo_stack(
             )
             async with running_bot(settings) as bot:
                 world.emulator.request_url = bot.url
+                world.portal.transfer_delay = transfer_delay
                 webhooks = WebhookSender(
                     realm_id=world.qbo.realm_id,
                     url=bot.server.url + QBO_WEBHOOK_PATH,

@@ -152,10 +152,9 @@ async def collisions_of(
 
 
 def _is_the_transfer(portal_payment: PortalPayment, payment: AccountingPayment) -> bool:
-    """The QuickBooks payment is the portal's own transfer of this payment."""
-    return portal_payment.external_id == payment.id or (
-        payment.reference is not None and payment.reference == portal_payment.reference
-    )
+    """The QuickBooks payment is the portal's own transfer of this payment (a hand entry
+    may carry the portal's reference, copied from the client's remittance: not a sign)."""
+    return portal_payment.external_id == payment.id
 
 
 def _match(

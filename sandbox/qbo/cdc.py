@@ -107,18 +107,25 @@ async def batch(state: QboState, request: Request) -> Response:
 
 # -- changes made by hand in QuickBooks ------------------------------------------------
 def record_payment_by_hand(
-    state: QboState, number: str, amount: Decimal, *, by: str = "Alice (QuickBooks user)"
+    state: QboState,
+    number: str,
+    amount: Decimal,
+    *,
+    reference: str | None = None,
+    by: str = "Alice (QuickBooks user)",
 ) -> QboPayment:
     """A person records a client's payment in QuickBooks, applied to invoice ``number``
     (PaymentRejected when QuickBooks refuses it, KeyError when there is no such invoice)."""
     invoice = state.invoice(number)
-    body = {
+    body: dict[str, Any] = {
         "CustomerRef": {"value": invoice.customer_id},
         "TotalAmt": str(amount),
         "Line": [
             {"Amount": str(amount), "LinkedTxn": [{"TxnId": invoice.id, "TxnType": "Invoice"}]}
         ],
     }
+    if reference:
+        body["PaymentRefNum"] = reference
     payment = state.receive_payment(body)
     payment.recorded_by = by
     return payment
