@@ -61,11 +61,8 @@ async def cdc(state: QboState, request: Request) -> Response:
 
 
 def _doc(state: QboState, doc: Any) -> Any:
-    return (
-        json.loads(doc.to_json(state.tz))
-        if isinstance(doc, QboInvoice)
-        else doc.to_intuit(state.tz)
-    )
+    """An invoice as its JSON text (written as it is), a payment or memo as a document."""
+    return doc.to_json(state.tz) if isinstance(doc, QboInvoice) else doc.to_intuit(state.tz)
 
 
 async def batch(state: QboState, request: Request) -> Response:
