@@ -106,6 +106,7 @@ async def _serve(settings: Settings, container: Container, shutdown: Shutdown) -
     from bot.app import build_app
     from bot.flows.payment_alerts import start_payment_alerts
     from bot.flows.resync import resume_jobs
+    from bot.flows.watch import start_watch
     from bot.http import build_http_app
     from bot.scheduler import start_scheduler
 
@@ -117,6 +118,7 @@ async def _serve(settings: Settings, container: Container, shutdown: Shutdown) -
         if resumed:
             log.info("resumed %d unfinished resync job(s)", resumed)
         start_payment_alerts(container)  # failed portal payments, announced as they happen
+        start_watch(container)  # QuickBooks webhooks and CDC: changes and collisions
         config = uvicorn.Config(
             build_http_app(app, container),
             host=settings.http_host,

@@ -5,10 +5,11 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Literal, Self
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from services.storage.token_crypto import TokenCipher, TokenKeyError
+from services.watch import quiet_hours
 
 PLACEHOLDERS = {"", "changeme", "change-me", "xoxb-your-token", "secret", "placeholder", "todo"}
 
@@ -153,6 +154,14 @@ class Settings(BaseSettings):
                     if name in data:
                         data[name] = _csv(data[name])
         return data
+
+    @field_validator("alert_quiet_hours")
+    @classmethod
+    def _quiet_hours(cls, value: str | None) -> str | None:
+        if value is not None and value.strip():
+            quiet_hours(value)  # ValueError: refused at start, with the expected form
+            return value.strip()
+        return None
 
     @property
     def payment_alerts_channel(self) -> str | None:

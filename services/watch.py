@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, time
 from decimal import Decimal
 from typing import Protocol
+from zoneinfo import ZoneInfo
 
 from services.models import AccountingPayment, PortalPayment, TransferStatus
 from services.ports import BillingPortal
@@ -165,3 +166,20 @@ def _match(
     if before > 0 and amount == before:
         return "remaining balance"
     return None
+
+
+def quiet_hours(text: str) -> tuple[time, time]:
+    """``HH:MM-HH:MM`` (ALERT_QUIET_HOURS) as its two times; ValueError otherwise."""
+    start, sep, end = text.partition("-")
+    if not sep:
+        raise ValueError("ALERT_QUIET_HOURS is HH:MM-HH:MM, e.g. 20:00-07:00")
+    return time.fromisoformat(start.strip()), time.fromisoformat(end.strip())
+
+
+def in_quiet_hours(now: datetime, hours: str | None, timezone: str) -> bool:
+    """``now`` falls within ``hours`` in ``timezone`` (a span may cross midnight)."""
+    if not hours:
+        return False
+    start, end = quiet_hours(hours)
+    local = now.astimezone(ZoneInfo(timezone)).time()
+    return start <= local < end if start <= end else local >= start or local < end

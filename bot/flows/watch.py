@@ -14,7 +14,6 @@ from collections.abc import Awaitable, Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from prometheus_client import Counter
 from slack_sdk.errors import SlackApiError
@@ -28,7 +27,7 @@ from services.errors import UpstreamError
 from services.models import Comparison
 from services.reconcile import choose_sync_date
 from services.storage.watch import WatchStore
-from services.watch import CDC_DAYS, ChangeFeed, Collision, touched_by
+from services.watch import CDC_DAYS, ChangeFeed, Collision, in_quiet_hours, touched_by
 from services.watch_events import MalformedDelivery, parse_delivery, signature_ok
 
 log = logging.getLogger(__name__)
@@ -185,13 +184,8 @@ class Watch:
         return 1
 
     def quiet(self, now: datetime) -> bool:
-        """Within ALERT_QUIET_HOURS (``HH:MM-HH:MM`` in DIGEST_TIMEZONE, may span midnight)."""
-        hours = self.deps.settings.alert_quiet_hours
-        if not hours:
-            return False
-        start, end = (part.strip() for part in hours.split("-", 1))
-        local = now.astimezone(ZoneInfo(self.deps.settings.digest_timezone)).strftime("%H:%M")
-        return start <= local < end if start <= end else local >= start or local < end
+        settings = self.deps.settings
+        return in_quiet_hours(now, settings.alert_quiet_hours, settings.digest_timezone)
 
     async def _post(self, channel: str, message: Message) -> str:
         await self.deps.pacer.wait(channel)
