@@ -14,10 +14,13 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
+from bot.app import build_app
+from bot.bootstrap import bootstrap
 from bot.demo import RunningBot, SandboxWorld, running_bot
 from bot.flows.watch import CDC_MARK, watch_of
-from bot.http import QBO_WEBHOOK_PATH
+from bot.http import QBO_WEBHOOK_PATH, build_http_app
 from sandbox.qbo.webhooks import Change, payload, sign
+from sandbox.server import serving
 from services.models import utcnow
 from tests.e2e.conftest import FAST, channel_messages
 
@@ -159,3 +162,29 @@ async def test_cdc_catches_up_from_the_last_point_and_says_when_it_cannot(
     assert await watch.catch_up("start") == 0
     [notice] = channel_messages(world)
     assert "more than 30 days ago" in notice.text
+
+
+async def test_the_endpoint_is_served_in_socket_mode_too(
+    world: SandboxWorld, database_url: str
+) -> None:
+    settings = world.bot_settings(
+        database_url=database_url,
+        slack_mode="socket",
+        slack_app_token=SecretStr("xapp-1"),
+        qbo_webhook_verifier=SecretStr(VERIFIER),
+    )
+    container = await bootstrap(settings)
+    try:
+        raw = json.dumps(invoice_change(world, "11003")).encode()
+        async with (
+            serving(build_http_app(build_app(container), container)) as url,
+            httpx.AsyncClient() as client,
+        ):
+            response = await client.post(
+                url + QBO_WEBHOOK_PATH,
+                content=raw,
+                headers={"intuit-signature": sign(raw, VERIFIER)},
+            )
+        assert (response.status_code, response.json()["stored"]) == (200, 1)
+    finally:
+        await container.aclose()
