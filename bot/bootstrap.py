@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 from slack_sdk.http_retry.async_handler import AsyncRetryHandler
@@ -67,7 +68,9 @@ class Container:
     alerter: asyncio.Task[None] | None = None
     """The poll for failed portal payments (bot.flows.payment_alerts)."""
     watcher: asyncio.Task[None] | None = None
-    """The QuickBooks watch (bot.flows.watch)."""
+    """The QuickBooks watch's loop (bot.flows.watch)."""
+    watch: Any = None
+    """The QuickBooks watch itself (bot.flows.watch.Watch), made when first needed."""
 
     def __post_init__(self) -> None:
         self.digests = DigestRuns(self.db)

@@ -98,7 +98,16 @@ class Watch:
         async with self.lock:
             while events := await self.store.unprocessed(limit=200):
                 watched = [e for e in events if e.watched and e.operation != "delete"]
-                touched = await touched_by(watched, feed=self.feed, portal=self.deps.portal)
+                try:
+                    touched = await touched_by(watched, feed=self.feed, portal=self.deps.portal)
+                except UpstreamError:
+                    raise  # a system not answering: the events wait for the next round
+                except Exception:  # never a queue stuck behind events nobody can act on
+                    log.exception("watch: %d events could not be acted on; dropped", len(events))
+                    await self.store.processed(
+                        event_ids=[e.id for e in events], now=self.deps.clock()
+                    )
+                    continue
                 for collision in touched.collisions:
                     await self.announce(collision)
                 now = self.deps.clock()
@@ -135,13 +144,18 @@ class Watch:
         for number, reason in (await self.store.take_due(now=self.deps.clock())).items():
             comparison = await check_or_none(self.deps, number, purpose="watch")
             if comparison is None:  # a system did not answer: try again after the grace
-                now = self.deps.clock()
-                await self.store.mark(
-                    numbers=[number], due_at=now + self.grace, now=now, reason="retry"
-                )
+                await self._again(number, reason)
                 continue
-            changed += await self._alert(comparison, reason)
+            try:
+                changed += await self._alert(comparison, reason)
+            except Exception:  # Slack did not take it: the re-check comes round again
+                log.warning("watch: could not alert about %s", number, exc_info=True)
+                await self._again(number, reason)
         return changed
+
+    async def _again(self, number: str, reason: str) -> None:
+        now = self.deps.clock()
+        await self.store.mark(numbers=[number], due_at=now + self.grace, now=now, reason=reason)
 
     async def _alert(self, comparison: Comparison, reason: str) -> int:
         channel = self.deps.settings.payment_alerts_channel
@@ -266,13 +280,10 @@ class Watch:
             log.warning("watch: a round failed; trying again later", exc_info=True)
 
 
-_WATCHES: dict[int, Watch] = {}
-
-
 def watch_of(deps: Container, feed: ChangeFeed | None = None) -> Watch:
     """The container's watch (made the first time; ``feed`` defaults to QuickBooks')."""
-    found = _WATCHES.get(id(deps))
-    if found is None or found.deps is not deps:
+    found = deps.watch
+    if not isinstance(found, Watch):
         events = Counter(
             "invoicebot_qbo_webhook_events",
             "QuickBooks webhook events by outcome: stored, duplicate, other_realm (another "
@@ -283,7 +294,7 @@ def watch_of(deps: Container, feed: ChangeFeed | None = None) -> Watch:
         found = Watch(
             deps=deps, feed=feed or default_feed(deps), store=WatchStore(deps.db), events=events
         )
-        _WATCHES[id(deps)] = found
+        deps.watch = found
     elif feed is not None:
         found.feed = feed
     return found
@@ -314,7 +325,3 @@ def start_watch(deps: Container, feed: ChangeFeed | None = None) -> bool:
     if deps.watcher is None:
         deps.watcher = asyncio.create_task(watch.run_forever(), name="qbo-watch")
     return True
-
-
-def stop_watch(deps: Container) -> None:
-    _WATCHES.pop(id(deps), None)

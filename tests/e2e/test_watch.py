@@ -188,3 +188,20 @@ async def test_the_endpoint_is_served_in_socket_mode_too(
         assert (response.status_code, response.json()["stored"]) == (200, 1)
     finally:
         await container.aclose()
+
+
+async def test_quiet_hours_leave_a_stale_copy_to_the_digest(
+    world: SandboxWorld, bot: RunningBot, clock: Clock
+) -> None:
+    start, end = clock.now - timedelta(hours=1), clock.now + timedelta(hours=1)
+    hours = f"{start:%H:%M}-{end:%H:%M}"  # around the re-check, midnight or not
+    settings = bot.container.settings
+    bot.container.settings = settings.model_copy(update={"alert_quiet_hours": hours})
+    world.qbo.update_invoice("11003", balance=world.qbo.invoice("11003").balance - 7)
+    await deliver(bot, invoice_change(world, "11003"))
+    watch = watch_of(bot.container)
+    await watch.drain()
+    clock.now += timedelta(minutes=15)
+    assert await watch.run_due() == 0
+    assert channel_messages(world) == []  # a stale copy hides no money: it can wait
+    assert await watch.store.marked() == {}  # and is not re-checked again and again
