@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 from slack_sdk.http_retry.async_handler import AsyncRetryHandler
@@ -66,6 +67,10 @@ class Container:
     """The periodic sweep for jobs whose replica died (bot.flows.replicas)."""
     alerter: asyncio.Task[None] | None = None
     """The poll for failed portal payments (bot.flows.payment_alerts)."""
+    watcher: asyncio.Task[None] | None = None
+    """The QuickBooks watch's loop (bot.flows.watch)."""
+    watch: Any = None
+    """The QuickBooks watch itself (bot.flows.watch.Watch), made when first needed."""
 
     def __post_init__(self) -> None:
         self.digests = DigestRuns(self.db)
@@ -80,7 +85,7 @@ class Container:
         return self.jobs.worker
 
     async def aclose(self) -> None:
-        for loop_task in (self.sweeper, self.alerter):
+        for loop_task in (self.sweeper, self.alerter, self.watcher):
             if loop_task is not None:
                 loop_task.cancel()
                 await asyncio.wait([loop_task])

@@ -106,6 +106,7 @@ async def _serve(settings: Settings, container: Container, shutdown: Shutdown) -
     from bot.app import build_app
     from bot.flows.payment_alerts import start_payment_alerts
     from bot.flows.resync import resume_jobs
+    from bot.flows.watch import start_watch
     from bot.http import build_http_app
     from bot.scheduler import start_scheduler
 
@@ -117,6 +118,7 @@ async def _serve(settings: Settings, container: Container, shutdown: Shutdown) -
         if resumed:
             log.info("resumed %d unfinished resync job(s)", resumed)
         start_payment_alerts(container)  # failed portal payments, announced as they happen
+        start_watch(container)  # QuickBooks webhooks and CDC: changes and collisions
         config = uvicorn.Config(
             build_http_app(app, container),
             host=settings.http_host,
@@ -157,6 +159,10 @@ SANDBOX_INVOICES = "INVOICEBOT_SANDBOX_INVOICES"
 --invoices`); 3000 shows the digest's CSV."""
 
 
+SANDBOX_WEBHOOKS = "INVOICEBOT_SANDBOX_WEBHOOKS"
+"""Environment: the format of the fake QuickBooks' webhooks, `cloudevents` or `legacy`."""
+
+
 def sandbox_invoices() -> int | None:
     raw = os.environ.get(SANDBOX_INVOICES, "").strip()
     if not raw:
@@ -168,13 +174,17 @@ def sandbox_invoices() -> int | None:
 
 async def _console(*, sync_seconds: float, quiet: float) -> None:
     from bot.demo import demo_stack
+    from bot.flows.watch import watch_wait
     from sandbox.console import run_console
 
     world_options: dict[str, Any] = {"sync_seconds": sync_seconds}
     invoices = sandbox_invoices()
     if invoices is not None:
         world_options["matching"] = invoices
-    async with demo_stack(**world_options) as (world, bot):
+    fmt = os.environ.get(SANDBOX_WEBHOOKS, "cloudevents").strip().lower() or "cloudevents"
+    if fmt not in ("cloudevents", "legacy"):
+        raise typer.BadParameter(f"{SANDBOX_WEBHOOKS} is cloudevents or legacy, not {fmt!r}")
+    async with demo_stack(webhook_format=fmt, **world_options) as (world, bot):  # type: ignore[arg-type]
         await run_console(
             world.emulator,
             input_stream=sys.stdin,
@@ -183,6 +193,8 @@ async def _console(*, sync_seconds: float, quiet: float) -> None:
             quiet=quiet,
             portal=world.portal,
             pay_wait=2 * bot.container.settings.payment_alert_seconds + quiet,
+            qbo=world.qbo,
+            qbo_wait=watch_wait(bot.container.settings) + quiet,
         )
 
 

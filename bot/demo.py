@@ -18,17 +18,26 @@ from bot.app import build_app
 from bot.bootstrap import Container, bootstrap
 from bot.flows.payment_alerts import start_payment_alerts
 from bot.flows.resync import resume_jobs
-from bot.http import SLACK_PATH, build_http_app
+from bot.flows.watch import start_watch
+from bot.http import QBO_WEBHOOK_PATH, SLACK_PATH, build_http_app
 from bot.settings import Settings
 from sandbox.portal.connect import PortalState, create_portal_app
 from sandbox.portal.payments import run_seeded_history
 from sandbox.qbo.app import QboState, create_qbo_app
+from sandbox.qbo.webhooks import Format, WebhookSender
 from sandbox.scenarios import REALM_ID
 from sandbox.server import RunningServer, start_server
 from sandbox.slack.emulator import SlackEmulator
 
 BOT_CLIENT = ("sandbox-bot", "sandbox-bot-secret")
 PORTAL_CLIENT = ("sandbox-portal", "sandbox-portal-secret")
+WEBHOOK_VERIFIER = "sandbox-webhook-verifier"
+WEBHOOK_WINDOW = 0.5
+"""The fake QuickBooks gathers changes this long before it delivers them (Intuit: minutes)."""
+DEMO_TRANSFER_DELAY = 5.0
+"""`make demo`: a client's portal payment stays pending this long before its transfer."""
+DEMO_GRACE_MINUTES = 0.05
+"""`make demo`: a change is re-checked 3 s later (PORTAL_SYNC_GRACE_MINUTES, 15 in production)."""
 
 
 @dataclass
@@ -138,6 +147,7 @@ async def running_bot(settings: Settings, **swaps: Any) -> AsyncIterator[Running
     try:
         await resume_jobs(container)  # before the first request: its own jobs come first
         start_payment_alerts(container)
+        start_watch(container)
         server = await start_server(
             build_http_app(build_app(container), container),
             host=settings.http_host,
@@ -152,8 +162,14 @@ async def running_bot(settings: Settings, **swaps: Any) -> AsyncIterator[Running
 
 
 @asynccontextmanager
-async def demo_stack(**world_options: Any) -> AsyncIterator[tuple[SandboxWorld, RunningBot]]:
-    """Everything `make demo` runs, with a fresh database in a temporary folder."""
+async def demo_stack(
+    *,
+    webhook_format: Format = "cloudevents",
+    transfer_delay: float = DEMO_TRANSFER_DELAY,
+    **world_options: Any,
+) -> AsyncIterator[tuple[SandboxWorld, RunningBot]]:
+    """Everything `make demo` runs, with a fresh database in a temporary folder; the fake
+    QuickBooks delivers its webhooks to the bot in ``webhook_format``."""
     with tempfile.TemporaryDirectory(prefix="invoicebot-") as folder:
         database_url = f"sqlite+aiosqlite:///{Path(folder) / 'demo.db'}"
         async with sandbox_world(**world_options) as world:
@@ -161,7 +177,22 @@ async def demo_stack(**world_options: Any) -> AsyncIterator[tuple[SandboxWorld, 
                 database_url=database_url,
                 alert_channel=world.emulator.channel,  # failed payments, as they happen
                 payment_alert_seconds=1.0,
+                qbo_webhook_verifier=SecretStr(WEBHOOK_VERIFIER),
+                portal_sync_grace_minutes=DEMO_GRACE_MINUTES,
             )
             async with running_bot(settings) as bot:
                 world.emulator.request_url = bot.url
-                yield world, bot
+                world.portal.transfer_delay = transfer_delay
+                webhooks = WebhookSender(
+                    realm_id=world.qbo.realm_id,
+                    url=bot.server.url + QBO_WEBHOOK_PATH,
+                    verifier=WEBHOOK_VERIFIER,
+                    format=webhook_format,
+                    window=WEBHOOK_WINDOW,
+                )
+                world.qbo.on_change = webhooks.notify
+                try:
+                    yield world, bot
+                finally:
+                    world.qbo.on_change = None
+                    await webhooks.aclose()

@@ -15,11 +15,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from bot.bootstrap import Container
+from bot.flows.watch import watch_of
 from bot.metrics import CONTENT_TYPE
 from bot.socket import socket_state
 from services.storage.stats import job_counts, ping
 
 SLACK_PATH = "/slack/events"
+QBO_WEBHOOK_PATH = "/quickbooks/webhooks"
 PROBE_TIMEOUT = 2.0
 """Seconds a health probe waits for the database."""
 
@@ -89,7 +91,16 @@ def build_http_app(bolt: AsyncApp, container: Container) -> Starlette:
         container.metrics.set_jobs(counts)
         return Response(container.metrics.exposition(), media_type=CONTENT_TYPE)
 
+    async def quickbooks_webhooks(request: Request) -> Response:
+        """Intuit's webhook: signature checked, events stored, then answered; the work
+        follows the answer (bot.flows.watch)."""
+        status, body = await watch_of(container).receive(
+            await request.body(), request.headers.get("intuit-signature")
+        )
+        return JSONResponse(body, status)
+
     routes = [
+        Route(QBO_WEBHOOK_PATH, quickbooks_webhooks, methods=["POST"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),

@@ -12,8 +12,9 @@ import signal
 from dataclasses import dataclass
 from typing import TextIO
 
-from bot.demo import BOT_CLIENT, SandboxWorld, sandbox_world
-from bot.http import SLACK_PATH
+from bot.demo import BOT_CLIENT, WEBHOOK_VERIFIER, WEBHOOK_WINDOW, SandboxWorld, sandbox_world
+from bot.http import QBO_WEBHOOK_PATH, SLACK_PATH
+from sandbox.qbo.webhooks import WebhookSender
 
 QBO_PORT = 8080
 PORTAL_PORT = 8081
@@ -54,6 +55,7 @@ def bot_environment(world: SandboxWorld, *, bot_port: int = BOT_PORT) -> dict[st
         "PORTAL_BASE_URL": world.portal_url,
         "PORTAL_API_KEY": world.portal.api_key,
         "DATABASE_URL": DATABASE_URL,
+        "QBO_WEBHOOK_VERIFIER": WEBHOOK_VERIFIER,
     }
 
 
@@ -95,14 +97,27 @@ async def run_sandbox(
         signing_secret=SIGNING_SECRET,
     ) as world:
         world.emulator.request_url = f"http://127.0.0.1:{options.bot_port}{SLACK_PATH}"
+        webhooks = WebhookSender(  # the fake QuickBooks' webhooks, to the bot's port
+            realm_id=world.qbo.realm_id,
+            url=f"http://127.0.0.1:{options.bot_port}{QBO_WEBHOOK_PATH}",
+            verifier=WEBHOOK_VERIFIER,
+            window=WEBHOOK_WINDOW,
+        )
+        world.qbo.on_change = webhooks.notify
         output.write(banner(world, bot_port=options.bot_port) + "\n")
         output.flush()
-        if input_stream is not None:
-            from sandbox.console import run_console
+        try:
+            if input_stream is not None:
+                from sandbox.console import run_console
 
-            await run_console(world.emulator, input_stream=input_stream, output=output)
-            return
-        await _until_stopped()
+                await run_console(
+                    world.emulator, input_stream=input_stream, output=output, qbo=world.qbo
+                )
+                return
+            await _until_stopped()
+        finally:
+            world.qbo.on_change = None
+            await webhooks.aclose()
 
 
 async def _until_stopped() -> None:

@@ -5,10 +5,11 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Literal, Self
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from services.storage.token_crypto import TokenCipher, TokenKeyError
+from services.watch import quiet_hours
 
 PLACEHOLDERS = {"", "changeme", "change-me", "xoxb-your-token", "secret", "placeholder", "todo"}
 
@@ -123,6 +124,18 @@ class Settings(BaseSettings):
     """Failures older than this are left to the digest (a new install does not alert about
     last year's)."""
 
+    # The QuickBooks watch (webhooks and CDC catch-up)
+    qbo_webhook_verifier: SecretStr | None = None
+    """The verifier token of the app's QuickBooks webhooks: ``POST /quickbooks/webhooks``
+    accepts a delivery only when its ``intuit-signature`` matches (unset: refused)."""
+    portal_sync_grace_minutes: float = Field(default=15.0, ge=0)
+    """A change in QuickBooks is re-checked this long after, once the portal has synced."""
+    alert_quiet_hours: str | None = None
+    """``HH:MM-HH:MM`` in DIGEST_TIMEZONE: non-urgent watch alerts are left to the digest."""
+    qbo_cdc_minutes: float = Field(default=60.0, ge=0)
+    """How often QuickBooks' Change Data Capture is read from the last change seen (also at
+    start and after a gap in webhook deliveries this long); 0: only at start."""
+
     qbo_lookup_batch: int = 1000
     """Document numbers per ``DocNumber IN (...)`` query (the digest's look-ups)."""
     qbo_list_concurrency: int = 10
@@ -141,6 +154,14 @@ class Settings(BaseSettings):
                     if name in data:
                         data[name] = _csv(data[name])
         return data
+
+    @field_validator("alert_quiet_hours")
+    @classmethod
+    def _quiet_hours(cls, value: str | None) -> str | None:
+        if value is not None and value.strip():
+            quiet_hours(value)  # ValueError: refused at start, with the expected form
+            return value.strip()
+        return None
 
     @property
     def payment_alerts_channel(self) -> str | None:

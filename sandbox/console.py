@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import csv
+import functools
 import io
 import itertools
 import threading
@@ -26,8 +27,11 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TextIO
 
-from sandbox.portal.payments import take_payment
+from sandbox.portal.ledger import Payment
+from sandbox.portal.payments import take_payment, wait_for_transfers
 from sandbox.portal.state import PortalState
+from sandbox.qbo.state import QboState
+from sandbox.qbo.verbs import run_qbo_verb
 from sandbox.slack.emulator import ClickError, SlackEmulator
 from sandbox.slack.render import Renderer
 from sandbox.slack.state import Change, UploadedFile
@@ -43,6 +47,8 @@ The console understands:
   save N PATH           save uploaded file [file N] to PATH
   pay N AMOUNT [REF]    (sandbox) a client pays AMOUNT on invoice N in the portal; the
                         portal posts it to QuickBooks, which may refuse it
+  qbo pay N AMOUNT [REF]  (sandbox) a payment recorded by hand in QuickBooks on invoice N
+  qbo change N AMOUNT   (sandbox) invoice N edited in QuickBooks: AMOUNT now due
   help                  this list
   quit, exit            leave (the end of the input works too)
 Buttons and files keep their number for the whole session. Messages marked "only visible
@@ -73,6 +79,8 @@ class Console:
         pay_wait: float = 0.0,
         ansi: bool = False,
         typed_settle: float = 10.0,
+        qbo: QboState | None = None,
+        qbo_wait: float = 0.0,
     ) -> None:
         self.emulator = emulator
         self.renderer = Renderer(emulator.state, ansi=ansi)
@@ -82,6 +90,10 @@ class Console:
         self.portal = portal
         self.pay_wait = pay_wait
         """After ``pay``, how long to wait for the bot to notice (its alert poll)."""
+        self.qbo = qbo
+        self._told: set[str] = set()
+        self.qbo_wait = qbo_wait
+        """After a ``qbo`` verb, how long to wait for the bot (webhook, grace, re-check)."""
         self._references = (f"CB-{n}" for n in itertools.count(9001))
         self.state = emulator.state
         self.output = output
@@ -157,6 +169,10 @@ class Console:
             self.save_file(line.split(maxsplit=2)[1:])
         elif word == "pay" and self.portal is not None:
             await self.pay(line.split()[1:])
+        elif word == "qbo" and self.qbo is not None:
+            self.write(run_qbo_verb(self.qbo, line.split()[1:], portal=self.portal))
+            if self.qbo_wait > 0:  # the webhook, then the bot's re-check after its grace
+                await asyncio.sleep(self.qbo_wait)
         else:
             self.write(HINT)
         return True
@@ -262,6 +278,15 @@ class Console:
             return
         reference = args[2] if len(args) == 3 else next(self._references)
         paid = await take_payment(self.portal, number, amount, reference=reference)
+        if paid.transfer_status == "pending" and self.portal.transfers:
+            self.write(
+                f"(sandbox) A client paid ${paid.amount} on invoice {number} in the portal "
+                f"({reference}): pending, transferred to QuickBooks in "
+                f"{self.portal.transfer_delay:g} s"
+            )
+            for task in self.portal.transfers:
+                task.add_done_callback(functools.partial(self._transferred, paid))
+            return
         result = {
             "posted": "posted to QuickBooks",
             "failed": f"refused by QuickBooks: {paid.transfer_error}",
@@ -272,6 +297,16 @@ class Console:
         )
         if self.pay_wait > 0:
             await asyncio.sleep(self.pay_wait)
+
+    def _transferred(self, paid: Payment, _: object = None) -> None:
+        if paid.id in self._told or paid.transfer_status == "pending":
+            return
+        self._told.add(paid.id)
+        result = {
+            "posted": "posted to QuickBooks",
+            "failed": f"refused by QuickBooks: {paid.transfer_error}",
+        }.get(paid.transfer_status, "still pending (QuickBooks did not answer)")
+        self.write(f"(sandbox) The portal transferred {paid.reference}: {result}")
 
     async def settle(self) -> None:
         timeout = self.typed_settle if self.interactive else self.settle_timeout
@@ -318,6 +353,10 @@ class Console:
                     break
                 await self.settle()  # the answer first, then the prompt
                 settled = True
+            if self.portal is not None and self.portal.transfers:
+                await wait_for_transfers(self.portal)  # then the alert poll notices
+                await asyncio.sleep(self.pay_wait)
+                settled = False
             if not settled:
                 await self.settle()
         finally:
@@ -390,6 +429,8 @@ async def run_console(
     portal: PortalState | None = None,
     pay_wait: float = 0.0,
     ansi: bool | None = None,
+    qbo: QboState | None = None,
+    qbo_wait: float = 0.0,
 ) -> None:
     """Run the console until ``quit`` or the end of ``input_stream``.
 
@@ -413,5 +454,7 @@ async def run_console(
         portal=portal,
         pay_wait=pay_wait,
         ansi=ansi,
+        qbo=qbo,
+        qbo_wait=qbo_wait,
     )
     await console.run(input_stream)

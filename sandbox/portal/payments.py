@@ -4,6 +4,7 @@ the reason QBO gave (a duplicate, an invoice already paid, deleted or void...)."
 
 from __future__ import annotations
 
+import asyncio
 import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -41,15 +42,35 @@ async def take_payment(
     invoice.status = "paid" if invoice.balance <= 0 else invoice.status
     invoice.updated_at = state.clock()
     state.payments.setdefault(number, []).append(payment)
+    if state.transfer_delay > 0:  # pending for a while: the run comes back for it
+        task = asyncio.get_running_loop().create_task(_transfer_later(state))
+        state.transfers.add(task)
+        task.add_done_callback(state.transfers.discard)
+        return payment
     await transfer_pending(state)
     return payment
 
 
+async def _transfer_later(state: PortalState) -> int:
+    await asyncio.sleep(state.transfer_delay)
+    return await transfer_pending(state)
+
+
+async def wait_for_transfers(state: PortalState) -> None:
+    """Until every payment waiting for its transfer has been tried."""
+    while state.transfers:
+        await asyncio.gather(*state.transfers, return_exceptions=True)
+
+
 async def transfer_pending(state: PortalState) -> int:
-    """The payment run: post every pending payment to QBO, oldest first. Returns how many
-    it tried. A run already going is waited for, not repeated."""
+    """The payment run: post every pending payment to QBO, oldest first, once it has been
+    pending ``transfer_delay`` seconds. Returns how many it tried. A run already going is
+    waited for, not repeated."""
     async with state.payment_lock:
-        pending = sorted(state.pending_payments(), key=lambda p: p.paid_at)
+        due = state.clock() - timedelta(seconds=state.transfer_delay)
+        pending = sorted(
+            (p for p in state.pending_payments() if p.paid_at <= due), key=lambda p: p.paid_at
+        )
         if not pending:
             return 0
         async with QboClient(state) as qbo:

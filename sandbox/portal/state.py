@@ -166,6 +166,10 @@ class PortalState:
     """Seconds a full sync takes at least (queued for a tenth of it, then running)."""
     record_resync_seconds: float = 1.0
     """Seconds a record resync takes at least."""
+    transfer_delay: float = 0.0
+    """Seconds a client's payment stays pending before the portal transfers it."""
+    transfers: set[asyncio.Task[int]] = field(default_factory=set, init=False)
+    """Transfers waiting for ``transfer_delay`` (sandbox.portal.payments)."""
     timeout_seconds: float = 30.0
     """How long a request hit by an injected timeout hangs before answering 504."""
     qbo_timeout: float = 10.0

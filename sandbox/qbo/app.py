@@ -19,6 +19,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
+from functools import partial
 from urllib.parse import parse_qs
 
 from starlette.applications import Starlette
@@ -27,6 +28,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from sandbox.qbo import cdc as qbo_cdc
 from sandbox.qbo.invoices import QboInvoice
 from sandbox.qbo.ledger import PaymentRejected
 from sandbox.qbo.query import QueryError, parse_query
@@ -227,6 +229,12 @@ def create_qbo_app(state: QboState) -> Starlette:
     async def invoice_endpoint(request: Request) -> Response:
         return await api(request, read_invoice)
 
+    async def cdc_endpoint(request: Request) -> Response:
+        return await api(request, partial(qbo_cdc.cdc, state))
+
+    async def batch_endpoint(request: Request) -> Response:
+        return await api(request, partial(qbo_cdc.batch, state))
+
     async def token_endpoint(request: Request) -> Response:
         state.request_counts[request.url.path] += 1
         client = _basic_auth(request.headers.get("authorization", ""))
@@ -248,6 +256,8 @@ def create_qbo_app(state: QboState) -> Starlette:
         Route("/v3/company/{realm_id}/query", query_endpoint, methods=["GET", "POST"]),
         Route("/v3/company/{realm_id}/invoice/{invoice_id}", invoice_endpoint, methods=["GET"]),
         Route("/v3/company/{realm_id}/payment", payment_endpoint, methods=["POST"]),
+        Route("/v3/company/{realm_id}/cdc", cdc_endpoint, methods=["GET"]),
+        Route("/v3/company/{realm_id}/batch", batch_endpoint, methods=["POST"]),
     ]
     app = Starlette(routes=routes)
     app.add_middleware(_IntuitTid)

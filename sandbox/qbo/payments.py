@@ -31,6 +31,8 @@ class QboPayment:
     """(invoice Id, amount applied)."""
     currency: str | None = "USD"
     sync_token: int = 0
+    recorded_by: str | None = None
+    """The QuickBooks user who entered it by hand (``MetaData.LastModifiedByRef``)."""
 
     @property
     def unapplied(self) -> Decimal:
@@ -61,6 +63,8 @@ class QboPayment:
             doc["PaymentRefNum"] = self.ref_num
         if self.currency:
             doc["CurrencyRef"] = {"value": self.currency}
+        if self.recorded_by:
+            doc["MetaData"]["LastModifiedByRef"] = {"value": self.recorded_by}
         return doc
 
 

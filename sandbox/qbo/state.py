@@ -115,6 +115,12 @@ class QboState:
         """Requests per URL path, every one counted (throttled and faulted too)."""
         self.queries: deque[str] = deque(maxlen=10_000)
         """The latest query statements, oldest first."""
+        self.on_change: Callable[[str, str, str], None] | None = None
+        """Told of every change (entity, Id, operation): the webhooks (sandbox.qbo.webhooks)."""
+
+    def _changed(self, entity: str, entity_id: str, operation: str) -> None:
+        if self.on_change is not None:
+            self.on_change(entity, entity_id, operation)
 
     def forget_requests(self) -> None:
         """Start counting requests afresh (the seeded world's history is not the test's)."""
@@ -229,6 +235,7 @@ class QboState:
         invoice.sync_token += 1
         invoice.updated = when or self.clock()
         self.invoices.changed()
+        self._changed("Invoice", invoice.id, "Update")
         return invoice
 
     def delete_invoice(self, number: str, *, when: datetime | None = None) -> QboInvoice:
@@ -236,6 +243,7 @@ class QboState:
         the customer, unapplied."""
         invoice = self.invoice(number)
         self.ledger.release(invoice, now=when or self.clock())
+        self._changed("Invoice", invoice.id, "Delete")
         return self.invoices.remove(invoice.id)
 
     def void_invoice(self, number: str, *, when: datetime | None = None) -> QboInvoice:
@@ -249,19 +257,24 @@ class QboState:
         invoice.sync_token += 1
         invoice.updated = now
         self.invoices.changed()
+        self._changed("Invoice", invoice.id, "Void")
         return invoice
 
     def receive_payment(self, body: dict[str, Any], *, when: datetime | None = None) -> QboPayment:
         """POST /payment: apply an Intuit Payment document (PaymentRejected when refused)."""
-        return self.ledger.receive_payment(body, now=when or self.clock())
+        payment = self.ledger.receive_payment(body, now=when or self.clock())
+        self._changed("Payment", payment.id, "Create")
+        return payment
 
     def add_credit_memo(
         self, customer_id: str, total: Decimal, *, number: str, when: datetime | None = None
     ) -> QboCreditMemo:
         name = next((i.customer_name for i in self.invoices.by_customer(customer_id)), "")
-        return self.ledger.add_credit_memo(
+        memo = self.ledger.add_credit_memo(
             customer_id, name, total, number=number, now=when or self.clock()
         )
+        self._changed("CreditMemo", memo.id, "Create")
+        return memo
 
     def invoice_json(self, number: str) -> dict[str, Any]:
         return self.invoice(number).to_intuit(self.tz)

@@ -174,3 +174,52 @@ class FollowUpRow(SQLModel, table=True):
     opened_at: datetime = Field(default_factory=utcnow, sa_column=utc_column(nullable=False))
     closed_at: datetime | None = Field(default=None, sa_column=utc_column())
     closed_because: str | None = None
+
+
+class QboEventRow(SQLModel, table=True):
+    """A QuickBooks change event (webhook or CDC), stored before the webhook is answered;
+    deduplicated by the event's id."""
+
+    __tablename__ = "qbo_events"
+
+    event_id: str = Field(primary_key=True, max_length=200)
+    realm_id: str = Field(max_length=64)
+    entity: str = Field(max_length=32)
+    entity_id: str = Field(max_length=64)
+    operation: str = Field(max_length=32)
+    occurred_at: datetime | None = Field(default=None, sa_column=utc_column())
+    received_at: datetime = Field(default_factory=utcnow, sa_column=utc_column(nullable=False))
+    processed_at: datetime | None = Field(default=None, sa_column=utc_column(index=True))
+
+
+class WatchRecheckRow(SQLModel, table=True):
+    """An invoice marked for a re-check once the portal has had time to sync (one per
+    invoice however many events touch it)."""
+
+    __tablename__ = "watch_rechecks"
+
+    invoice_number: str = Field(primary_key=True, max_length=64)
+    due_at: datetime = Field(sa_column=utc_column(nullable=False, index=True))
+    marked_at: datetime = Field(sa_column=utc_column(nullable=False))
+    reason: str = Field(default="", max_length=200)
+
+
+class WatchAlertRow(SQLModel, table=True):
+    """The alert the watch posted about an invoice (updated in place, never posted twice),
+    or a collision it announced (key ``collision:<qbo payment id>:<portal payment id>``)."""
+
+    __tablename__ = "watch_alerts"
+
+    key: str = Field(primary_key=True, max_length=200)
+    channel: str = Field(max_length=64)
+    message_ts: str | None = Field(default=None, max_length=32)
+    alerted_at: datetime = Field(sa_column=utc_column(nullable=False))
+
+
+class WatchMarkRow(SQLModel, table=True):
+    """A named point in time the watch keeps (the last change seen, the last delivery)."""
+
+    __tablename__ = "watch_marks"
+
+    name: str = Field(primary_key=True, max_length=64)
+    at: datetime = Field(sa_column=utc_column(nullable=False))

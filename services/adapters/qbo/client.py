@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from functools import partial
 from types import TracebackType
 from typing import Any, TypeVar
+from urllib.parse import parse_qsl
 from urllib.parse import quote as url_quote
 
 import httpx
@@ -386,13 +387,14 @@ class QboClient:
         headers: Mapping[str, str],
         token: str,
     ) -> R:
+        path, _, query = path.partition("?")  # a path may carry its own query (CDC)
         try:
             async with self.limiter.slot():
                 response, body = await send(
                     self._http,
                     method,
                     f"/v3/company/{self._realm_id}{path}",
-                    params={"minorversion": self._minor_version},
+                    params={**dict(parse_qsl(query)), "minorversion": self._minor_version},
                     content=content,
                     headers={**headers, "Authorization": f"Bearer {token}"},
                 )
