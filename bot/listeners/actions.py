@@ -15,6 +15,7 @@ from bot.context import REPLY, Caller, deps
 from bot.errors import reply_for
 from bot.flows.check import resync_anyway, run_check
 from bot.flows.resync import resync_invoice_button, start_full_resync
+from bot.waits import telling_waits
 from commands.actions import ActionId, ButtonState
 from commands.parse import parse_date
 from services.errors import UsageError
@@ -57,7 +58,8 @@ def _run(container: Container, caller: Caller, work: Coroutine[Any, Any, None], 
     async def on_error(exc: BaseException) -> None:
         await caller.tell(**reply_for(exc, container.metrics).as_kwargs())
 
-    container.tasks.spawn(work, name=name, on_error=on_error)
+    with telling_waits(container, caller):
+        container.tasks.spawn(work, name=name, on_error=on_error)
 
 
 def _refuse(container: Container, caller: Caller, exc: UsageError) -> None:
