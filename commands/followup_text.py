@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from decimal import Decimal
 
-from commands.format import escape, fmt_money
+from commands.format import escape, fmt_day, fmt_money
 from services.followups import FollowUp
 
 LISTED = 30
@@ -16,7 +16,7 @@ def followup_line(followup: FollowUp) -> str:
     return (
         f"• Invoice {followup.invoice}: *{escape(followup.reference)}* "
         f"({fmt_money(followup.amount)}): {escape(followup.what)}; acknowledged by "
-        f"<@{followup.acknowledged_by}> on {followup.opened_at:%b %d}"
+        f"<@{followup.acknowledged_by}> on {fmt_day(followup.opened_at)}"
     )
 
 

@@ -75,7 +75,7 @@ class Console:
         typed_settle: float = 10.0,
     ) -> None:
         self.emulator = emulator
-        self.renderer = Renderer(emulator.state, ansi=ansi)
+        self.renderer = Renderer(emulator.state, ansi=ansi, reader=user or emulator.user)
         """Bold and italics as terminal styles with ``ansi`` (a terminal), else plain."""
         self.typed_settle = typed_settle
         """Typed: how long the prompt waits for the answer to settle, at most."""
