@@ -13,10 +13,11 @@ from bot.bootstrap import Container
 from bot.context import Caller
 from bot.flows.replicas import resume_jobs, spawn_job
 from commands.blocks import Message, check_message, context, error_message, section
+from commands.format import escape
 from commands.guard_blocks import acknowledge_message, full_resync_question
 from commands.resync_blocks import job_title, replace_actions
 from services.check import pick_integration
-from services.errors import NotAllowedError, UsageError
+from services.errors import BotError, NotAllowedError, UsageError
 from services.guard import Assessment
 from services.jobs import AlreadyRunning, Job, JobKind, Outcome, active_key
 from services.models import Comparison, Integration, RecordType, Verdict
@@ -187,7 +188,14 @@ async def resync_record_command(
     if existing is not None:
         await tell_already_running(deps, caller, existing)
         return
-    text = f"Record resync of {record_type.value} {record_id} requested by <@{caller.user_id}>."
+    record = await deps.portal.get_record(record_type, record_id)
+    if record is None:
+        raise BotError(
+            f"The portal has no {record_type.value} with id {record_id}: nothing was resynced. "
+            "Check the id (the one the portal and QuickBooks use for it)."
+        )
+    what = f"{record_type.value} *{escape(record.name)}* (id {record_id})"
+    text = f"Record resync of {what} requested by <@{caller.user_id}>."
     job = await create_job(
         deps,
         caller,

@@ -22,6 +22,7 @@ from services.models import (
     InvoiceRecord,
     PortalInvoice,
     PortalPayment,
+    PortalRecord,
     ProcessedRecord,
     RecordResync,
     RecordType,
@@ -115,6 +116,9 @@ class FakePortal:
 
     async def list_failed_payments(self, *, since: datetime) -> list[PortalPayment]:
         return [p for p in self.world.portal_payments if p.status is TransferStatus.FAILED]
+
+    async def get_record(self, record_type: RecordType, record_id: str) -> PortalRecord | None:
+        return None
 
     async def list_integrations(self) -> list[Integration]:
         return [
