@@ -323,6 +323,13 @@ async def start_full_resync(
             f"The sync date {since:%b %d, %Y} is in the future: pick today or earlier."
         )
     integration = await integration_for(deps, invoice)
+    connected = integration.connected_at
+    if connected is not None and since < connected.date():
+        raise UsageError(
+            f"{integration.name} was connected to the portal on {connected:%b %d, %Y}, and "
+            f"the portal holds nothing from it before then: a full resync from "
+            f"{since:%b %d, %Y} cannot be run. Pick {connected:%Y-%m-%d} or later."
+        )
     existing = await deps.jobs.find_active(
         key=active_key(JobKind.FULL, RecordType.INVOICE, integration.id)
     )
