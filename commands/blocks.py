@@ -25,7 +25,7 @@ from commands.cause_blocks import (
     fix_first_confirm,
     resync_anyway_button,
 )
-from commands.followup_text import followups_text, still_to_account
+from commands.followup_text import accounted_buttons, followups_text, still_to_account
 from commands.format import fmt_clock, fmt_moment, fmt_money, fmt_when
 from commands.parse import USAGE
 from services.followups import PAYMENTS as PAYMENT_RISKS
@@ -168,6 +168,8 @@ def check_message(
     ]
     if followups:
         blocks.append(section(followups_text(followups)))
+        if (accounted := accounted_buttons(followups)) is not None:
+            blocks.append(accounted)
     if diagnosis is not None and diagnosis.cause.value != "in_sync":
         blocks.extend(cause_blocks(diagnosis))
     actions = resync_buttons(comparison, full_resync_since=full_resync_since, diagnosis=diagnosis)
