@@ -239,6 +239,8 @@ def sound_state(action_id: Any, value: Any) -> bool:
         return state.invoice is not None
     if action_id == ActionId.START_FULL_RESYNC.value:
         return state.since is not None
+    if action_id in (ActionId.MARK_ACCOUNTED.value, ActionId.CONFIRM_ACCOUNTED.value):
+        return state.invoice is not None and state.followup is not None
     return bool(action_id == ActionId.RESYNC_FULL.value)
 
 
@@ -268,7 +270,7 @@ async def test_any_click_gets_a_not_valid_answer_or_a_valid_action(
         if wanted:  # all of it in the work started (the date prompt's answer too)
             assert answered == 0
         else:  # "not valid any more", privately; a date picked is only acknowledged
-            picked = action["action_id"] == ActionId.PICK_SYNC_DATE
+            picked = action["action_id"] in (ActionId.PICK_SYNC_DATE, ActionId.ACCOUNTED_REASON)
             text = action["value"] is None or isinstance(action["value"], str)
             assert answered == (0 if picked and text else 1)
     elif new_work:
