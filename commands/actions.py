@@ -48,6 +48,9 @@ class ButtonState(BaseModel):
     """The fingerprint of the amounts the person acknowledges the write takes out of view
     (services.guard): the guard re-reads the evidence and lets the write through only if
     they are still exactly these."""
+    origin: str | None = Field(default=None, pattern=r"^\d{1,12}\.\d{1,8}$")
+    """The ts of the message whose button led to the guard's question: once the question
+    is answered and the write starts, that message's buttons are replaced too."""
     followup: int | None = Field(default=None, ge=1, le=2**31 - 1)
     """The follow-up a "Mark accounted for" button closes (that one only)."""
 

@@ -157,13 +157,13 @@ async def on_start_full_resync(
     _run(
         container,
         caller,
-        start_from_prompt(container, caller, since, state.ack),
+        start_from_prompt(container, caller, since, state.ack, state.origin),
         f"click:{ActionId.START_FULL_RESYNC}",
     )
 
 
 async def start_from_prompt(
-    container: Container, caller: Caller, since: date, ack: str | None
+    container: Container, caller: Caller, since: date, ack: str | None, origin: str | None = None
 ) -> None:
     """The prompt says the resync is asked for; the guard's question, if any, follows
     privately, and the thread in the channel."""
@@ -171,7 +171,9 @@ async def start_from_prompt(
         replace_original=True,
         text=f"Full resync from {since:%b %d, %Y} asked for: progress in the channel.",
     )
-    await start_full_resync(container, caller, since=since, invoice=None, thread_ts=None, ack=ack)
+    await start_full_resync(
+        container, caller, since=since, invoice=None, thread_ts=None, ack=ack, origin=origin
+    )
 
 
 async def on_check_again(

@@ -81,6 +81,9 @@ async def test_failed_record_resync_escalates_to_a_full_resync_that_fixes_it(
     assert any("Processed records" in t and "Invoice 11261 was processed" in t for t in texts)
     assert "Fixed." in texts[-1]
     assert "In sync" in str(root.blocks) and buttons(root) == []
+    # The escalation's button was answered through the guard's question: not live any more.
+    assert buttons(failure) == [] and "started by <@U0ALICE001>" in str(failure.blocks)
+    assert buttons(question) == [] and "started by" in question.text  # the question, too
     assert world.portal.request_count("POST", SYNCS) == 1
 
 
