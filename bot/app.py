@@ -13,6 +13,7 @@ from slack_bolt.response import BoltResponse
 from bot.bootstrap import Container
 from bot.delivery import SkipRedeliveries
 from bot.errors import reply_for
+from bot.forms import FormBodies
 from bot.listeners.actions import (
     on_check_again,
     on_confirm_accounted,
@@ -70,6 +71,7 @@ def build_app(container: Container) -> AsyncApp:
     )
 
     app.use(SkipRedeliveries(container.metrics))
+    app.use(FormBodies())
     app.use(CheckActions(container))
     app.use(InjectDeps(container))
     app.command(settings.slack_command)(invoice_command)
