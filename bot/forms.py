@@ -11,7 +11,6 @@ from urllib.parse import parse_qsl
 
 from slack_bolt.async_app import AsyncBoltRequest
 from slack_bolt.middleware.async_middleware import AsyncMiddleware
-from slack_bolt.request.async_internals import build_async_context
 from slack_bolt.response import BoltResponse
 
 
@@ -40,5 +39,7 @@ class FormBodies(AsyncMiddleware):
             fields = form_fields(req.raw_body)
             if fields is not None:
                 req.body = dict(fields)
-                req.context = build_async_context(req.context, req.body)
+                for key in ("team_id", "user_id", "channel_id", "response_url"):
+                    if fields.get(key):  # what bolt takes from a slash command's form
+                        req.context[key] = fields[key]
         return await next()

@@ -238,6 +238,11 @@ async def test_an_unknown_company_or_contact_is_a_private_error(
     company, contact = emu.state.ephemerals("U0ALICE001")
     assert "The portal has no company with id 999999: nothing was resynced" in company.text
     assert "The portal has no contact with id 999999" in contact.text
+    await emu.send_command("/invoice", "resync company payload")  # bolt took it for a click
+    await settle(world, bot)
+    assert (
+        "The portal has no company with id payload" in emu.state.ephemerals("U0ALICE001")[-1].text
+    )
     assert world.portal.request_count("POST", "/api/v1/record-resyncs") == resyncs_before
 
 
