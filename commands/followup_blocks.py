@@ -70,7 +70,7 @@ def closed_line(followup: FollowUp) -> str:
     why = escape((followup.closed_because or "").removeprefix("marked accounted for: "))
     return (
         f"*{escape(followup.reference)}* ({fmt_money(followup.amount)}) on invoice "
-        f"{followup.invoice}: marked accounted for by <@{followup.closed_by}> on {when}: {why}"
+        f"{followup.invoice}: marked accounted for by <@{followup.closed_by}> ({when}): {why}"
     )
 
 

@@ -38,8 +38,8 @@ def fmt_moment(moment: datetime) -> str:
 
 
 def fmt_day(moment: datetime) -> str:
-    """The day of a moment in the reader's zone: `Nov 30, 2026` (`yesterday`)."""
-    return slack_date(moment, "{date_short_pretty}", f"{moment.astimezone(UTC):%b %d, %Y}")
+    """The day of a moment in the reader's zone: `Nov 30, 2026`."""
+    return slack_date(moment, "{date_short}", f"{moment.astimezone(UTC):%b %d, %Y}")
 
 
 def slack_date(moment: datetime, tokens: str, fallback: str) -> str:

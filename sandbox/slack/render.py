@@ -212,6 +212,11 @@ class Renderer:
             return ["  ".join(self.element(message, block, e) for e, _ in block_elements(block))]
         if kind == "input":
             element = block.get("element") or {}
+            if element.get("type") == "plain_text_input":
+                key = (message.ts, str(block.get("block_id")), str(element.get("action_id")))
+                typed = self.state.selections.get(key, {}).get("value")
+                shown = f'"{typed}"' if typed else "(type TEXT fills it)"
+                return [f"{text(block.get('label'))}: {shown}"]
             return [f"{text(block.get('label'))}: {self.element(message, block, element)}"]
         if kind == "image":
             return [f"[image: {block.get('alt_text', '')}]"]
