@@ -13,8 +13,12 @@ from slack_bolt.response import BoltResponse
 from bot.bootstrap import Container
 from bot.delivery import SkipRedeliveries
 from bot.errors import reply_for
+from bot.forms import FormBodies
 from bot.listeners.actions import (
     on_check_again,
+    on_confirm_accounted,
+    on_input,
+    on_mark_accounted,
     on_pick_sync_date,
     on_resync_anyway,
     on_resync_full,
@@ -67,6 +71,7 @@ def build_app(container: Container) -> AsyncApp:
     )
 
     app.use(SkipRedeliveries(container.metrics))
+    app.use(FormBodies())
     app.use(CheckActions(container))
     app.use(InjectDeps(container))
     app.command(settings.slack_command)(invoice_command)
@@ -76,6 +81,9 @@ def build_app(container: Container) -> AsyncApp:
     app.action(ActionId.START_FULL_RESYNC.value)(on_start_full_resync)
     app.action(ActionId.RESYNC_ANYWAY.value)(on_resync_anyway)
     app.action(ActionId.CHECK_AGAIN.value)(on_check_again)
+    app.action(ActionId.MARK_ACCOUNTED.value)(on_mark_accounted)
+    app.action(ActionId.CONFIRM_ACCOUNTED.value)(on_confirm_accounted)
+    app.action(ActionId.ACCOUNTED_REASON.value)(on_input)
 
     async def on_error(error: Exception, body: dict[str, Any], respond: Any) -> BoltResponse:
         return await tell_error(container, error, body, respond)

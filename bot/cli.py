@@ -7,8 +7,6 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -32,20 +30,15 @@ def setup_logging(level: str) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-class GracefulServer(uvicorn.Server):
-    """uvicorn's server, except that it leaves the signals to ``Shutdown``: uvicorn raises
-    SIGTERM again once it has stopped, which would end the process before the bot hands its
-    running jobs to the other replicas and closes its clients."""
-
-    @contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
 class Shutdown:
     """SIGTERM and SIGINT, from start to exit: the first asks the server to stop (or, while
     the bot is still starting, not to serve at all); later ones are only logged, so the
-    hand-over of running jobs is never cut short."""
+    hand-over of running jobs is never cut short.
+
+    While ``uvicorn.Server.serve()`` runs, uvicorn handles the signals itself (it stops
+    serving), then restores these handlers and raises each signal it caught again: they
+    arrive here, where they ask for the shutdown already under way instead of ending the
+    process before the bot hands its running jobs to the other replicas."""
 
     def __init__(self) -> None:
         self.requested = False
@@ -127,7 +120,7 @@ async def _serve(settings: Settings, container: Container, shutdown: Shutdown) -
             access_log=False,
             log_level="warning",
         )
-        server = shutdown.server = GracefulServer(config)
+        server = shutdown.server = uvicorn.Server(config)
         server.should_exit = shutdown.requested  # a signal during the start: do not serve
         if settings.socket_mode:
             from bot.socket import socket_mode

@@ -59,6 +59,10 @@ class Settings(BaseSettings):
     qbo_max_per_minute: int = 500
     """Requests started per minute, at most (Intuit's limit per company is 500)."""
 
+    wait_notice_seconds: float = 5.0
+    """A throttled request (QuickBooks or the portal) waiting longer than this is told to the
+    person waiting for its answer, with the time it is sent again."""
+
     # Billing portal (Portal REST API, docs/portal-api.yaml)
     portal_base_url: str = "http://127.0.0.1:8081"
     portal_api_key: SecretStr = SecretStr("")

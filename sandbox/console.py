@@ -42,6 +42,8 @@ The console understands:
   click N               press button [N] (and accept its confirm dialog, if it has one)
   click N --cancel      open button [N]'s confirm dialog and decline it: nothing is sent
   click N YYYY-MM-DD    pick a date in date picker [N]
+  type TEXT             type TEXT into the newest text box shown to you (then press
+                        its button, e.g. the reason for Mark accounted for)
   show                  print every message again, each with its thread
   open N                show uploaded file [file N] (a CSV as a table)
   save N PATH           save uploaded file [file N] to PATH
@@ -83,7 +85,7 @@ class Console:
         qbo_wait: float = 0.0,
     ) -> None:
         self.emulator = emulator
-        self.renderer = Renderer(emulator.state, ansi=ansi)
+        self.renderer = Renderer(emulator.state, ansi=ansi, reader=user or emulator.user)
         """Bold and italics as terminal styles with ``ansi`` (a terminal), else plain."""
         self.typed_settle = typed_settle
         """Typed: how long the prompt waits for the answer to settle, at most."""
@@ -163,6 +165,8 @@ class Console:
             await self.emulator.send_line(line, channel=self.channel, user=self.user)
         elif word == "click":
             await self.click(line.split()[1:])
+        elif word == "type":
+            self.type_text(line.split(maxsplit=1)[1] if " " in line else "")
         elif word == "open":
             self.open_file(line.split()[1:])
         elif word == "save":
@@ -176,6 +180,22 @@ class Console:
         else:
             self.write(HINT)
         return True
+
+    def type_text(self, text: str) -> None:
+        """Fill the newest text input the person can see (Slack sends what is typed with
+        the next button pressed in that message)."""
+        state = self.emulator.state
+        for message in reversed(list(state.messages.values())):
+            if message.deleted or message.ephemeral_to not in (None, self.user):
+                continue
+            for block in message.blocks:
+                element = block.get("element") or {}
+                if block.get("type") == "input" and element.get("type") == "plain_text_input":
+                    key = (message.ts, str(block.get("block_id")), str(element.get("action_id")))
+                    state.selections[key] = {"type": "plain_text_input", "value": text}
+                    self.write(f"Typed into {_text(block.get('label')) or 'the text box'}.")
+                    return
+        self.write("There is no text box to type into.")
 
     async def click(self, args: list[str]) -> None:
         cancel = "--cancel" in args

@@ -78,6 +78,19 @@ class Integration(Frozen):
     provider: str
     kind: IntegrationKind
     last_successful_sync_at: UtcDateTime | None = None
+    connected_at: UtcDateTime | None = None
+    """When the integration was connected to the portal (None: the portal does not say):
+    the portal holds nothing from it before then."""
+
+
+class PortalRecord(Frozen):
+    """A company or a contact as the portal has it: what a record resync of it touches."""
+
+    record_type: RecordType
+    id: str
+    name: str
+    company_id: str | None = None
+    """A contact's company."""
 
 
 class SyncStatus(StrEnum):

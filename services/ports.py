@@ -17,6 +17,7 @@ from services.models import (
     InvoiceRecord,
     PortalInvoice,
     PortalPayment,
+    PortalRecord,
     ProcessedRecord,
     RecordResync,
     RecordType,
@@ -93,6 +94,10 @@ class BillingPortal(Protocol):
         ...
 
     async def list_integrations(self) -> list[Integration]: ...
+
+    async def get_record(self, record_type: RecordType, record_id: str) -> PortalRecord | None:
+        """A company or a contact by its id; None when the portal has none."""
+        ...
 
     async def get_integration(self, integration_id: str) -> Integration: ...
 

@@ -30,6 +30,8 @@ from sandbox.portal.state import (
 from sandbox.portal.sync import run_full_sync, run_record_resync
 from sandbox.portal.wire import (
     ApiError,
+    company_json,
+    contact_json,
     error_response,
     integration_json,
     invalid,
@@ -238,6 +240,22 @@ async def get_integration(request: Request) -> Response:
     return JSONResponse(integration_json(integration_of(request)))
 
 
+async def get_company(request: Request) -> Response:
+    company_id = path_param(request, "company_id", ID_RE, 64)
+    company = state_of(request).companies.get(company_id)
+    if company is None:
+        raise ApiError(404, "not_found", f"No company {company_id}.")
+    return JSONResponse(company_json(company))
+
+
+async def get_contact(request: Request) -> Response:
+    contact_id = path_param(request, "contact_id", ID_RE, 64)
+    contact = state_of(request).contacts.get(contact_id)
+    if contact is None:
+        raise ApiError(404, "not_found", f"No contact {contact_id}.")
+    return JSONResponse(contact_json(contact))
+
+
 async def start_sync(request: Request) -> Response:
     state = state_of(request)
     path_param(request, "integration_id", ID_RE, 64)  # 422 before 404 (error precedence)
@@ -377,6 +395,8 @@ ROUTES = [
         methods=["GET"],
     ),
     Route("/invoices", endpoint(list_invoices, "status", "limit", "cursor"), methods=["GET"]),
+    Route("/companies/{company_id}", endpoint(get_company), methods=["GET"]),
+    Route("/contacts/{contact_id}", endpoint(get_contact), methods=["GET"]),
     Route("/integrations", endpoint(list_integrations), methods=["GET"]),
     Route("/integrations/{integration_id}", endpoint(get_integration), methods=["GET"]),
     Route(

@@ -17,6 +17,7 @@ import httpx
 
 from sandbox.portal.ledger import Payment, story_payments
 from sandbox.scenarios import (
+    CONNECTED_AGO,
     INTEGRATION_ID,
     INTEGRATION_NAME,
     LAST_SYNC_AGO,
@@ -73,6 +74,8 @@ class Integration:
     provider: str
     kind: Literal["accounting", "psa"]
     last_successful_sync_at: datetime | None
+    connected_at: datetime | None = None
+    """When the integration was connected: the portal holds nothing from before it."""
 
 
 @dataclass(frozen=True)
@@ -212,7 +215,12 @@ class PortalState:
         first answers about payments, and QBO accepts or refuses each one."""
         last_sync = now - LAST_SYNC_AGO
         integration = Integration(
-            INTEGRATION_ID, INTEGRATION_NAME, "quickbooks_online", "accounting", last_sync
+            INTEGRATION_ID,
+            INTEGRATION_NAME,
+            "quickbooks_online",
+            "accounting",
+            last_sync,
+            connected_at=now - CONNECTED_AGO,
         )
         state = cls(
             api_key=api_key,

@@ -174,6 +174,8 @@ class FollowUpRow(SQLModel, table=True):
     opened_at: datetime = Field(default_factory=utcnow, sa_column=utc_column(nullable=False))
     closed_at: datetime | None = Field(default=None, sa_column=utc_column())
     closed_because: str | None = None
+    closed_by: str | None = Field(default=None, max_length=64)
+    """The Slack user who marked it accounted for by hand; None when the evidence closed it."""
 
 
 class QboEventRow(SQLModel, table=True):

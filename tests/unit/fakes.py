@@ -22,6 +22,7 @@ from services.models import (
     InvoiceRecord,
     PortalInvoice,
     PortalPayment,
+    PortalRecord,
     ProcessedRecord,
     RecordResync,
     RecordType,
@@ -115,6 +116,9 @@ class FakePortal:
 
     async def list_failed_payments(self, *, since: datetime) -> list[PortalPayment]:
         return [p for p in self.world.portal_payments if p.status is TransferStatus.FAILED]
+
+    async def get_record(self, record_type: RecordType, record_id: str) -> PortalRecord | None:
+        return None
 
     async def list_integrations(self) -> list[Integration]:
         return [
@@ -222,13 +226,23 @@ class MemoryFollowUps:
     async def all_open(self, *, limit: int = 200) -> list[FollowUp]:
         return [r for r in self.rows if r.closed_at is None][:limit]
 
-    async def close(self, *, followup_id: int, because: str, at: datetime) -> None:
+    async def close(
+        self, *, followup_id: int, because: str, at: datetime, by: str | None = None
+    ) -> bool:
+        was_open = any(r.id == followup_id and r.closed_at is None for r in self.rows)
         self.rows = [
-            r.model_copy(update={"closed_at": at, "closed_because": because})
-            if r.id == followup_id
+            r.model_copy(update={"closed_at": at, "closed_because": because, "closed_by": by})
+            if r.id == followup_id and r.closed_at is None
             else r
             for r in self.rows
         ]
+        return was_open
+
+    async def get(self, *, followup_id: int) -> FollowUp | None:
+        return next((r for r in self.rows if r.id == followup_id), None)
+
+    async def closed_by_hand(self, *, limit: int = 10) -> list[FollowUp]:
+        return [r for r in reversed(self.rows) if r.closed_by][:limit]
 
 
 class MemoryJobs:

@@ -41,10 +41,10 @@ def test_commands_do_no_io() -> None:
         assert not names & {"httpx", "sqlmodel", "sqlalchemy", "slack_bolt", "asyncio"}, path
 
 
-def test_nothing_in_bot_or_services_touches_gc_or_bolt_internals() -> None:
-    """Python runs its own garbage collector; bolt is used through its public modules (its
+def test_nothing_in_bot_services_or_sandbox_touches_gc_or_bolt_internals() -> None:
+    """Python runs its own garbage collector (the sandbox's too); bolt is used through its public modules (its
     adapters, ``slack_bolt.async_app``), never ``slack_bolt.request``'s internals."""
-    for package in ("bot", "services"):
+    for package in ("bot", "services", "sandbox"):
         for path in (ROOT / package).rglob("*.py"):
             for node in ast.walk(ast.parse(path.read_text())):
                 if isinstance(node, ast.Import):

@@ -33,6 +33,8 @@ from services.adapters.portal.payments import (
 )
 from services.adapters.portal.wire import (
     SYSTEM,
+    CompanyWire,
+    ContactWire,
     Integrations,
     IntegrationWire,
     Invoice,
@@ -59,6 +61,7 @@ from services.models import (
     Integration,
     PortalInvoice,
     PortalPayment,
+    PortalRecord,
     ProcessedRecord,
     RecordResync,
     RecordType,
@@ -213,6 +216,17 @@ class PortalClient:
         found = [i.domain() for i in parse(Integrations, body).integrations]
         self._integrations = (now, found)
         return list(found)
+
+    async def get_record(self, record_type: RecordType, record_id: str) -> PortalRecord | None:
+        """A company or a contact (contract 1.2); None when the portal has none."""
+        path = "/companies" if record_type is RecordType.COMPANY else "/contacts"
+        try:
+            body = await self._call("GET", f"{path}/{_segment(record_id)}")
+        except NotFoundError:
+            return None
+        if record_type is RecordType.COMPANY:
+            return parse(CompanyWire, body).domain()
+        return parse(ContactWire, body).domain()
 
     async def get_integration(self, integration_id: str) -> Integration:
         body = await self._call("GET", f"/integrations/{_segment(integration_id)}")
