@@ -22,6 +22,7 @@ from bot.listeners.actions import (
     on_start_full_resync,
 )
 from bot.listeners.commands import invoice_command
+from bot.listeners.fixes import on_approve_fix, on_prepare_fix, on_reject_fix
 from bot.payloads import CheckActions
 from bot.redact import install_redaction
 from commands.actions import ActionId
@@ -76,6 +77,9 @@ def build_app(container: Container) -> AsyncApp:
     app.action(ActionId.START_FULL_RESYNC.value)(on_start_full_resync)
     app.action(ActionId.RESYNC_ANYWAY.value)(on_resync_anyway)
     app.action(ActionId.CHECK_AGAIN.value)(on_check_again)
+    app.action(ActionId.PREPARE_FIX.value)(on_prepare_fix)
+    app.action(ActionId.APPROVE_FIX.value)(on_approve_fix)
+    app.action(ActionId.REJECT_FIX.value)(on_reject_fix)
 
     async def on_error(error: Exception, body: dict[str, Any], respond: Any) -> BoltResponse:
         return await tell_error(container, error, body, respond)

@@ -27,14 +27,16 @@ from bot.tasks import Kind, TaskRunner
 from services.adapters.portal import PortalClient
 from services.adapters.qbo import QboClient
 from services.adapters.qbo.auth import needs_seed
+from services.fixes import FixService
 from services.followups import FollowUpStore
 from services.guard import WriteGuard
 from services.models import TokenSet, utcnow
-from services.ports import AccountingSystem, BillingPortal
+from services.ports import AccountingSystem, AccountingWriter, BillingPortal
 from services.resync import PollPolicy, ResyncRunner
 from services.storage.audit import AuditLog
 from services.storage.db import Database
 from services.storage.digests import DigestRuns
+from services.storage.fixes import FixProposalStore
 from services.storage.followups import SqlFollowUps
 from services.storage.jobs import JobStore
 from services.storage.payment_alerts import PaymentAlerts
@@ -66,6 +68,8 @@ class Container:
     """The periodic sweep for jobs whose replica died (bot.flows.replicas)."""
     alerter: asyncio.Task[None] | None = None
     """The poll for failed portal payments (bot.flows.payment_alerts)."""
+    fixes: FixService | None = None
+    """Fixes in QuickBooks (services.fixes); None when the accounting adapter cannot write."""
 
     def __post_init__(self) -> None:
         self.digests = DigestRuns(self.db)
@@ -148,6 +152,7 @@ async def bootstrap(
     slack: AsyncWebClient | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
     clock: Callable[[], datetime] = utcnow,
+    writer: AccountingWriter | None = None,
 ) -> Container:
     install_redaction(settings)  # before anything can log a secret
     metrics = Metrics()
@@ -200,7 +205,9 @@ async def bootstrap(
         accounting=accounting, portal=portal, tolerance=settings.money_tolerance, clock=clock
     )
     followups = SqlFollowUps(db)
-    return Container(
+    if writer is None and isinstance(accounting, QboClient):
+        writer = accounting
+    container = Container(
         settings=settings,
         db=db,
         accounting=accounting,
@@ -224,3 +231,16 @@ async def bootstrap(
         clock=clock,
         metrics=metrics,
     )
+    if writer is not None:
+        container.fixes = FixService(
+            accounting=accounting,
+            writer=writer,
+            portal=portal,
+            records=FixProposalStore(db, worker=jobs.worker),
+            followups=followups,
+            audit=container.audit,
+            proposal_hours=settings.fix_proposal_hours,
+            tolerance=settings.money_tolerance,
+            clock=clock,
+        )
+    return container

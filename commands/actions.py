@@ -22,6 +22,9 @@ class ActionId(StrEnum):
     START_FULL_RESYNC = "start_full_resync"
     RESYNC_ANYWAY = "resync_anyway"
     CHECK_AGAIN = "check_again"
+    PREPARE_FIX = "prepare_fix"
+    APPROVE_FIX = "approve_fix"
+    REJECT_FIX = "reject_fix"
 
 
 ACTION_PATTERN = re.compile("^(" + "|".join(a.value for a in ActionId) + ")$")
@@ -43,6 +46,8 @@ class ButtonState(BaseModel):
     """The fingerprint of the amounts the person acknowledges the write takes out of view
     (services.guard): the guard re-reads the evidence and lets the write through only if
     they are still exactly these."""
+    proposal: str | None = Field(default=None, pattern=r"^[0-9a-f]{12}$")
+    """A fix proposal in QuickBooks (services.fixes), for Approve and Reject."""
 
     def dump(self) -> str:
         value = self.model_dump_json(exclude_none=True)

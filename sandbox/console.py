@@ -43,6 +43,7 @@ The console understands:
   save N PATH           save uploaded file [file N] to PATH
   pay N AMOUNT [REF]    (sandbox) a client pays AMOUNT on invoice N in the portal; the
                         portal posts it to QuickBooks, which may refuse it
+  as USER               type as another person from now on (as bob, as alice)
   help                  this list
   quit, exit            leave (the end of the input works too)
 Buttons and files keep their number for the whole session. Messages marked "only visible
@@ -157,9 +158,23 @@ class Console:
             self.save_file(line.split(maxsplit=2)[1:])
         elif word == "pay" and self.portal is not None:
             await self.pay(line.split()[1:])
+        elif word == "as":
+            self.switch_user(line.split()[1:])
         else:
             self.write(HINT)
         return True
+
+    def switch_user(self, args: list[str]) -> None:
+        """``as bob``: type as another person of the workspace from now on."""
+        wanted = args[0].lstrip("@").lower() if args else ""
+        people = [u for u in self.state.users.values() if not u.is_bot and u.name != "slackbot"]
+        found = next((u for u in people if wanted in (u.name.lower(), u.id.lower())), None)
+        if found is None:
+            names = ", ".join(f"@{u.name}" for u in people)
+            self.write(f"Usage: as USER (one of {names}).")
+            return
+        self.user = found.id
+        self.write(f"You are now @{found.name}.")
 
     async def click(self, args: list[str]) -> None:
         cancel = "--cancel" in args

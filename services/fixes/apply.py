@@ -217,8 +217,11 @@ class FixService:
         try:
             comparison, evidence = await self._read(fix.invoice)
         except UpstreamError as exc:
-            return await self._stop(proposal, S.FAILED, "I could not re-read the invoice, so "
-                                    "nothing was written: " + in_words(exc))  # fmt: skip
+            return await self._stop(
+                proposal,
+                S.FAILED,
+                "I could not re-read the invoice, so nothing was written: " + in_words(exc),
+            )
         reason: str | None
         if evidence is None:
             reason = f"invoice {fix.invoice} can no longer be found"
@@ -311,8 +314,13 @@ class FixService:
             proposal_id=proposal.id, frm=(S.WRITTEN,), to=S.DONE, detail=" ".join(notes) or None
         )
         final = done or proposal
-        await self._audit(final, proposal.decided_by or "", "fix.apply", "done",
-                          f"dismissed={dismissed} in_sync={not comparison.out_of_sync}")  # fmt: skip
+        await self._audit(
+            final,
+            proposal.decided_by or "",
+            "fix.apply",
+            "done",
+            f"dismissed={dismissed} in_sync={not comparison.out_of_sync}",
+        )
         return FixResult(
             final,
             comparison=comparison,

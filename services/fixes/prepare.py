@@ -251,14 +251,24 @@ def _credit(f: Facts) -> Fix | NoFix:
     for memo in memos:
         amount = min(memo.remaining, d, f.acct.balance)
         if amount > 0:
-            return _base(f, kind=FixKind.APPLY_CREDIT, cause=Cause.CREDIT_NOT_APPLIED,
-                         amount=amount, memo=memo)  # fmt: skip
+            return _base(
+                f,
+                kind=FixKind.APPLY_CREDIT,
+                cause=Cause.CREDIT_NOT_APPLIED,
+                amount=amount,
+                memo=memo,
+            )
     payments = sorted((p for p in f.evidence.payments if p.unapplied > 0), key=lambda p: p.id)
     for payment in payments:
         amount = min(payment.unapplied, d, f.acct.balance)
         if amount > 0:
-            return _base(f, kind=FixKind.APPLY_PAYMENT, cause=Cause.CREDIT_NOT_APPLIED,
-                         amount=amount, payment=payment)  # fmt: skip
+            return _base(
+                f,
+                kind=FixKind.APPLY_PAYMENT,
+                cause=Cause.CREDIT_NOT_APPLIED,
+                amount=amount,
+                payment=payment,
+            )
     return NoFix(invoice=f.number, reason="No credit is left to apply to the invoice.")
 
 

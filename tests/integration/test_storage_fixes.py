@@ -25,11 +25,13 @@ def the_fix() -> Fix:
 async def test_one_open_proposal_per_invoice_and_one_approval(db: Database) -> None:
     a, b = FixProposalStore(db, worker="a"), FixProposalStore(db, worker="b")
     later = utcnow() + timedelta(hours=24)
-    first = await a.create(fix=the_fix(), proposed_by="U1", channel="C", thread_ts="1.1",
-                           expires_at=later)  # fmt: skip
+    first = await a.create(
+        fix=the_fix(), proposed_by="U1", channel="C", thread_ts="1.1", expires_at=later
+    )
     with pytest.raises(AlreadyProposed) as caught:
-        await b.create(fix=the_fix(), proposed_by="U2", channel="C", thread_ts="1.1",
-                       expires_at=later)  # fmt: skip
+        await b.create(
+            fix=the_fix(), proposed_by="U2", channel="C", thread_ts="1.1", expires_at=later
+        )
     assert caught.value.existing.id == first.id
     assert first.fix == the_fix() and first.request_id == f"fix-{first.id}"
 
@@ -51,21 +53,26 @@ async def test_one_open_proposal_per_invoice_and_one_approval(db: Database) -> N
     written = WriteResult(txn_type="Payment", txn_id="9001", sync_token="1", request_id="r")
     winner = a if moves[0] or moves[2] else b
     await winner.move(proposal_id=first.id, frm=(S.APPROVED,), to=S.WRITING)
-    stored = await winner.move(proposal_id=first.id, frm=(S.WRITING,), to=S.WRITTEN,
-                               result=written)  # fmt: skip
+    stored = await winner.move(proposal_id=first.id, frm=(S.WRITING,), to=S.WRITTEN, result=written)
     assert stored is not None and stored.result == written
     done = await winner.move(proposal_id=first.id, frm=(S.WRITTEN,), to=S.DONE)
     assert done is not None and done.state is S.DONE
-    again = await a.create(fix=the_fix(), proposed_by="U1", channel="C", thread_ts="1.1",
-                           expires_at=later)  # fmt: skip
+    again = await a.create(
+        fix=the_fix(), proposed_by="U1", channel="C", thread_ts="1.1", expires_at=later
+    )
     assert again.id != first.id  # finished: the invoice is free again
 
 
 async def test_a_dead_workers_approved_proposal_is_taken_over(db: Database) -> None:
     dead = FixProposalStore(db, worker="dead", lease=timedelta(milliseconds=50))
     live = FixProposalStore(db, worker="live")
-    proposal = await dead.create(fix=the_fix(), proposed_by="U1", channel="C", thread_ts="1.1",
-                                 expires_at=utcnow() + timedelta(hours=1))  # fmt: skip
+    proposal = await dead.create(
+        fix=the_fix(),
+        proposed_by="U1",
+        channel="C",
+        thread_ts="1.1",
+        expires_at=utcnow() + timedelta(hours=1),
+    )
     await dead.move(proposal_id=proposal.id, frm=(S.PROPOSED,), to=S.APPROVED, claim=True)
     await dead.move(proposal_id=proposal.id, frm=(S.APPROVED,), to=S.WRITING, claim=True)
     await asyncio.sleep(0.1)

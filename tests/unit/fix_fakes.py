@@ -67,9 +67,14 @@ class MemoryAudit:
         self, *, actor: str, action: str, target: str = "", outcome: str, detail: str = ""
     ) -> None:
         self.entries.append(
-            {"actor": actor, "action": action, "target": target, "outcome": outcome,
-             "detail": detail}
-        )  # fmt: skip
+            {
+                "actor": actor,
+                "action": action,
+                "target": target,
+                "outcome": outcome,
+                "detail": detail,
+            }
+        )
 
     def outcomes(self, action: str) -> list[str]:
         return [e["outcome"] for e in self.entries if e["action"] == action]

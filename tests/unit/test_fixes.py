@@ -72,8 +72,10 @@ def test_a_failed_duplicate_transfer_gets_the_hand_entered_payment_applied() -> 
     assert fix.kind is FixKind.APPLY_PAYMENT and fix.amount == Decimal("10.00")
     assert fix.dismiss is not None and fix.dismiss.reference == "CB-4471"
     assert (fix.qbo_before, fix.qbo_after, fix.portal_before) == (
-        Decimal("50.00"), Decimal("40.00"), Decimal("40.00"),
-    )  # fmt: skip
+        Decimal("50.00"),
+        Decimal("40.00"),
+        Decimal("40.00"),
+    )
     assert any("`UnappliedAmt` $10.00 → $0.00" in line for line in fix.changes())
 
 
