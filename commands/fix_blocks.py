@@ -18,7 +18,7 @@ from slack_sdk.models.blocks import (
 from commands.actions import ActionId, ButtonState
 from commands.format import escape, fmt_money
 from services.fixes import FixResult, Proposal, ProposalState
-from services.models import Cause, Diagnosis
+from services.models import Action, Cause, Diagnosis
 
 FIXABLE = (Cause.PAYMENT_NOT_TRANSFERRED, Cause.INVOICE_RECREATED, Cause.CREDIT_NOT_APPLIED)
 """Causes with a fix the bot can prepare in QuickBooks."""
@@ -29,7 +29,13 @@ def _md(text: str) -> SectionBlock:
 
 
 def offers_fix(diagnosis: Diagnosis | None) -> bool:
-    return diagnosis is not None and diagnosis.complete and diagnosis.cause in FIXABLE
+    """The causes whose fix lies in QuickBooks, with all the evidence read."""
+    return (
+        diagnosis is not None
+        and diagnosis.complete
+        and diagnosis.cause in FIXABLE
+        and diagnosis.action is Action.FIX_IN_QUICKBOOKS
+    )
 
 
 def prepare_fix_button(number: str) -> ButtonElement:

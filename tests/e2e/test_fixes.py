@@ -1,0 +1,104 @@
+"""Fixes in QuickBooks end to end: alice prepares, bob approves, the bot writes once, and
+QuickBooks, the portal and the check agree; self-approval and a changed payment refused."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+from bot.demo import RunningBot, SandboxWorld
+from sandbox.qbo.payments import QboPayment
+from sandbox.slack.state import ALICE, BOB
+from tests.e2e.conftest import buttons, channel_messages, settle, thread
+
+
+def cb_4471(world: SandboxWorld) -> QboPayment:
+    [payment] = [p for p in world.qbo.ledger.payments.values() if p.ref_num == "CB-4471"]
+    return payment
+
+
+def private_to(world: SandboxWorld, user: str) -> list[str]:
+    messages = world.emulator.state.messages.values()
+    return [m.text for m in messages if m.ephemeral_to == user]
+
+
+async def propose(world: SandboxWorld, bot: RunningBot) -> str:
+    """alice checks 11265 and prepares the fix; the proposal's root ts."""
+    await world.emulator.send_command("/invoice", "check 11265", user=ALICE.id)
+    await settle(world, bot)
+    root = channel_messages(world)[-1]
+    assert buttons(root)[-1] == "Prepare fix in QuickBooks"
+    await world.emulator.click(world.emulator.number_of("Prepare fix"), user=ALICE.id)
+    await settle(world, bot)
+    return str(root.ts)
+
+
+async def test_alice_proposes_bob_approves_and_it_is_fixed_once(
+    world: SandboxWorld, bot: RunningBot
+) -> None:
+    root = await propose(world, bot)
+    approve = world.emulator.number_of("Approve")
+    await world.emulator.click(approve, user=BOB.id)
+    await world.emulator.click(approve, user=BOB.id)  # a double click
+    await settle(world, bot)
+
+    invoice = world.qbo.invoice("11265")
+    assert invoice.balance == Decimal("40.00")
+    assert cb_4471(world).lines == [(invoice.id, Decimal("10.00"))]
+    assert len(world.qbo.writes) == 1 and len(world.qbo.write_answers) == 1
+    assert world.portal.invoices["11265"].balance == Decimal("40.00")
+    assert [p.reference for p in world.portal.dismissed] == ["CB-4471"]
+    said = [m.text for m in thread(world, root)]
+    assert any("Proposed fix in QuickBooks" in t for t in said)
+    assert any("Approved by <@U0BOB00001>" in t for t in said)
+    assert any("Done in QuickBooks" in t and "in sync" in t for t in said)
+    assert any("already approved" in t for t in private_to(world, BOB.id))
+    audit = {(a.action, a.outcome) for a in await bot.container.audit.recent(limit=50)}
+    assert {
+        ("fix.propose", "proposed"),
+        ("fix.approve", "approved"),
+        ("fix.write", "written"),
+        ("fix.apply", "done"),
+    } <= audit
+
+    await world.emulator.send_command("/invoice", "check 11265", user=BOB.id)
+    await settle(world, bot)
+    check = json.dumps(channel_messages(world)[-1].blocks)
+    assert "In sync" in check and "to account for" not in check
+
+
+async def test_alice_cannot_approve_her_own_proposal(world: SandboxWorld, bot: RunningBot) -> None:
+    await propose(world, bot)
+    await world.emulator.click(world.emulator.number_of("Approve"), user=ALICE.id)
+    await settle(world, bot)
+    assert any("someone else must approve" in t for t in private_to(world, ALICE.id))
+    assert world.qbo.writes == [] and world.qbo.invoice("11265").balance == Decimal("50.00")
+    refused = [a for a in await bot.container.audit.recent() if a.action == "fix.approve"]
+    assert [(a.actor, a.outcome) for a in refused] == [(ALICE.id, "refused")]
+
+
+async def test_a_payment_changed_since_the_proposal_is_refused(
+    world: SandboxWorld, bot: RunningBot
+) -> None:
+    root = await propose(world, bot)
+    payment = cb_4471(world)
+    world.qbo.update_payment(  # someone applies $5.00 of CB-4471 by hand in QuickBooks
+        {
+            "Id": payment.id,
+            "SyncToken": str(payment.sync_token),
+            "sparse": True,
+            "Line": [
+                {
+                    "Amount": Decimal("5.00"),
+                    "LinkedTxn": [{"TxnId": world.qbo.invoice("11265").id, "TxnType": "Invoice"}],
+                }
+            ],
+        }
+    )
+    await world.emulator.click(world.emulator.number_of("Approve"), user=BOB.id)
+    await settle(world, bot)
+
+    said = [m.text for m in thread(world, root)]
+    assert any("Not applied: payment CB-4471 was changed in QuickBooks" in t for t in said)
+    assert world.qbo.writes == [] and world.qbo.invoice("11265").balance == Decimal("45.00")
+    assert world.portal.dismissed == []
