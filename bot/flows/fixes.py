@@ -76,7 +76,8 @@ async def prepare_fix(
     if isinstance(proposed, NoFix):
         await _say(deps, caller.channel_id, thread_ts, no_fix_text(number, proposed.reason))
         return
-    if proposed.message_ts is not None or proposed.proposed_by != caller.user_id:
+    posting = await deps.fixes.records.claim_message(proposal_id=proposed.id)
+    if not posting:
         await caller.tell(
             **error_message(
                 f"A fix for invoice {number} is already proposed by <@{proposed.proposed_by}>: "

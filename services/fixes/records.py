@@ -111,6 +111,10 @@ class FixRecords(Protocol):
         in none of them. ``claim``: this worker takes it (a lease) in the same update."""
         ...
 
+    async def claim_message(self, *, proposal_id: str) -> bool:
+        """True for the one caller that posts the proposal's message (it has none yet)."""
+        ...
+
     async def claim_due(self, *, limit: int = 10) -> list[Proposal]:
         """Approved, unfinished proposals whose worker's lease ran out, claimed by this one."""
         ...

@@ -16,6 +16,8 @@ from services.models import WriteResult, utcnow
 from services.storage.db import Database
 from services.storage.tables import FixProposalRow
 
+POSTING = "posting"
+"""``message_ts`` while the proposal's message is being posted."""
 UPDATABLE = {"decided_by", "message_ts", "result", "detail"}
 
 
@@ -122,6 +124,15 @@ class FixProposalStore:
             if moved.rowcount != 1:
                 return None
         return await self.get(proposal_id=proposal_id)
+
+    async def claim_message(self, *, proposal_id: str) -> bool:
+        statement = (
+            update(FixProposalRow)
+            .where(col(FixProposalRow.id) == proposal_id, col(FixProposalRow.message_ts).is_(None))
+            .values(message_ts=POSTING)
+        )
+        async with self._db.engine.begin() as conn:
+            return (await conn.execute(statement)).rowcount == 1
 
     async def claim_due(self, *, limit: int = 10) -> list[Proposal]:
         now = utcnow()

@@ -4,12 +4,15 @@ QuickBooks, the portal and the check agree; self-approval and a changed payment 
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from decimal import Decimal
+from typing import Any
 
-from bot.demo import RunningBot, SandboxWorld
+from bot.demo import RunningBot, SandboxWorld, running_bot
 from sandbox.qbo.payments import QboPayment
 from sandbox.slack.state import ALICE, BOB
-from tests.e2e.conftest import buttons, channel_messages, settle, thread
+from tests.e2e.conftest import FAST, buttons, channel_messages, settle, thread
 
 
 def cb_4471(world: SandboxWorld) -> QboPayment:
@@ -102,3 +105,58 @@ async def test_a_payment_changed_since_the_proposal_is_refused(
     assert any("Not applied: payment CB-4471 was changed in QuickBooks" in t for t in said)
     assert world.qbo.writes == [] and world.qbo.invoice("11265").balance == Decimal("45.00")
     assert world.portal.dismissed == []
+
+
+@asynccontextmanager
+async def bot_with(
+    world: SandboxWorld, database_url: str, approvers: list[str]
+) -> AsyncIterator[RunningBot]:
+    settings = world.bot_settings(database_url=database_url, **FAST, fix_approvers=approvers)
+    async with running_bot(settings) as running:
+        world.emulator.request_url = running.url
+        yield running
+
+
+async def test_approvers_by_user_group_and_outsiders_refused(
+    world: SandboxWorld, database_url: str
+) -> None:
+    """FIX_APPROVERS=S0FINADMIN (alice's group): alice approves as a member; bob, outside
+    it, is refused privately and audited."""
+    async with bot_with(world, database_url, ["S0FINADMIN"]) as bot:
+        await world.emulator.send_command("/invoice", "check 11266", user=BOB.id)
+        await settle(world, bot)
+        prepare = world.emulator.number_of("Prepare fix")
+        await world.emulator.click(prepare, user=BOB.id)
+        await world.emulator.click(prepare, user=BOB.id)  # a double click: one proposal
+        await settle(world, bot)
+        proposals = [m for m in channel_and_threads(world) if "Proposed fix" in m.text]
+        assert len(proposals) == 1
+        await world.emulator.click(world.emulator.number_of("Approve"), user=ALICE.id)
+        await settle(world, bot)
+        assert world.qbo.invoice("11266").balance == Decimal("100.00")  # CM-1042 applied
+        memo = next(iter(world.qbo.ledger.credit_memos.values()))
+        assert memo.remaining == Decimal(0) and len(world.qbo.writes) == 1
+
+        await propose(world, bot)  # alice proposes 11265; bob is no approver
+        await world.emulator.click(world.emulator.number_of("Approve"), user=BOB.id)
+        await settle(world, bot)
+        assert any("Only the people in FIX_APPROVERS" in t for t in private_to(world, BOB.id))
+        assert len(world.qbo.writes) == 1
+        refused = [a for a in await bot.container.audit.recent() if a.outcome == "refused"]
+        assert [(a.actor, a.action) for a in refused] == [(BOB.id, "fix.approve")]
+
+
+async def test_without_fix_approvers_the_feature_is_off_and_says_how(
+    world: SandboxWorld, database_url: str
+) -> None:
+    async with bot_with(world, database_url, []) as bot:
+        await world.emulator.send_command("/invoice", "check 11265", user=ALICE.id)
+        await settle(world, bot)
+        await world.emulator.click(world.emulator.number_of("Prepare fix"), user=ALICE.id)
+        await settle(world, bot)
+        assert any("set FIX_APPROVERS" in t for t in private_to(world, ALICE.id))
+        assert not any("Proposed fix" in m.text for m in channel_and_threads(world))
+
+
+def channel_and_threads(world: SandboxWorld) -> list[Any]:
+    return [m for m in world.emulator.state.messages.values() if not m.ephemeral_to]

@@ -55,6 +55,13 @@ class MemoryFixRecords:
         self.rows[proposal_id] = row.model_copy(update={"state": to, **fields})
         return self.rows[proposal_id]
 
+    async def claim_message(self, *, proposal_id: str) -> bool:
+        row = self.rows[proposal_id]
+        if row.message_ts is not None:
+            return False
+        self.rows[proposal_id] = row.model_copy(update={"message_ts": "posting"})
+        return True
+
     async def claim_due(self, *, limit: int = 10) -> list[Proposal]:
         return [p for p in self.rows.values() if p.state in RUNNING][:limit]
 

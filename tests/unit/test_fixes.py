@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 
 from services.diagnosis import diagnose
-from services.errors import NotAllowedError
+from services.errors import ClosedPeriodError, NotAllowedError
 from services.fixes import Decision, Fix, FixKind, FixService, NoFix, ProposalState, prepare_fix
 from services.models import AtRisk, RiskKind, TransferStatus
 from tests.diagnosis_support import (
@@ -178,3 +178,19 @@ async def test_an_expired_proposal_says_so_and_changes_nothing() -> None:
         await fixes.approve(proposal.id, user=BOB, allowed=True)
     assert records.rows[proposal.id].state is ProposalState.EXPIRED
     assert world.qbo_writes == []
+
+
+async def test_quickbooks_refusals_are_said_in_words_and_leave_everything() -> None:
+    world = failed_duplicate_world()
+    fixes, _, audit, writer = service(world)
+    writer.fail_with = ClosedPeriodError(
+        "Account Period Closed", system="QuickBooks Online", status=400, code="6200"
+    )
+    proposal = await fixes.propose("11265", user=ALICE, channel="C1", thread_ts="1.1")
+    assert not isinstance(proposal, NoFix)
+    result = await fixes.apply(await fixes.approve(proposal.id, user=BOB, allowed=True))
+    assert result.proposal.state is ProposalState.REFUSED
+    assert "closed accounting period" in (result.proposal.detail or "")
+    assert world.qbo_writes == [] and world.dismissed == []
+    assert world.acct.balance == Decimal("50.00")
+    assert "QuickBooks code 6200" in audit.entries[-1]["detail"]
