@@ -194,3 +194,19 @@ async def test_quickbooks_refusals_are_said_in_words_and_leave_everything() -> N
     assert world.qbo_writes == [] and world.dismissed == []
     assert world.acct.balance == Decimal("50.00")
     assert "QuickBooks code 6200" in audit.entries[-1]["detail"]
+
+
+async def test_a_portal_still_apart_after_the_fix_asks_for_a_resync() -> None:
+    """The portal showed $45.00 (stale as well): after the fix QuickBooks says $40.00, so
+    the record wants a resync (the bot starts it through the runner and its guard)."""
+    world = failed_duplicate_world()
+    world.portal = mirror("45.00")
+    world.portal_payments[0] = world.portal_payments[0].model_copy(
+        update={"amount": Decimal("10.00")}
+    )
+    fixes, _, _, _ = service(world)
+    proposal = await fixes.propose("11265", user=ALICE, channel="C1", thread_ts="1.1")
+    assert not isinstance(proposal, NoFix)
+    result = await fixes.apply(await fixes.approve(proposal.id, user=BOB, allowed=True))
+    assert result.proposal.state is ProposalState.DONE and result.needs_resync
+    assert world.writes == []  # the fix service itself never writes to the portal record
