@@ -95,15 +95,20 @@ class FixService:
             )
             return NoFix(invoice=number, reason=reason)
         try:
-            proposal = await self.records.create(
-                fix=fix,
-                proposed_by=user,
-                channel=channel,
-                thread_ts=thread_ts,
-                expires_at=self.clock() + timedelta(hours=self.proposal_hours),
-            )
+            proposal = await self._create(fix, user=user, channel=channel, thread_ts=thread_ts)
         except AlreadyProposed as exc:
-            return exc.existing
+            existing = exc.existing
+            if existing.state is not S.PROPOSED or self.clock() < existing.expires_at:
+                return existing
+            expired = await self.records.move(
+                proposal_id=existing.id, frm=(S.PROPOSED,), to=S.EXPIRED
+            )
+            if expired is not None:
+                await self._audit(expired, user, "fix.propose", "expired", "replaced")
+            try:  # the expired one no longer holds the invoice
+                proposal = await self._create(fix, user=user, channel=channel, thread_ts=thread_ts)
+            except AlreadyProposed as again:
+                return again.existing
         await self.audit.record(
             actor=user,
             action="fix.propose",
@@ -112,6 +117,15 @@ class FixService:
             detail=f"proposal {proposal.id}: {fix.headline}",
         )
         return proposal
+
+    async def _create(self, fix: Fix, *, user: str, channel: str, thread_ts: str) -> Proposal:
+        return await self.records.create(
+            fix=fix,
+            proposed_by=user,
+            channel=channel,
+            thread_ts=thread_ts,
+            expires_at=self.clock() + timedelta(hours=self.proposal_hours),
+        )
 
     # -- decide --------------------------------------------------------------------------
     async def approve(self, proposal_id: str, *, user: str, allowed: bool) -> Proposal:

@@ -210,3 +210,16 @@ async def test_a_portal_still_apart_after_the_fix_asks_for_a_resync() -> None:
     result = await fixes.apply(await fixes.approve(proposal.id, user=BOB, allowed=True))
     assert result.proposal.state is ProposalState.DONE and result.needs_resync
     assert world.writes == []  # the fix service itself never writes to the portal record
+
+
+async def test_an_expired_proposal_makes_way_for_a_new_one() -> None:
+    world = failed_duplicate_world()
+    fixes, records, _, _ = service(world)
+    first = await fixes.propose("11265", user=ALICE, channel="C1", thread_ts="1.1")
+    again = await fixes.propose("11265", user=BOB, channel="C1", thread_ts="1.1")
+    assert not isinstance(first, NoFix) and not isinstance(again, NoFix)
+    assert again.id == first.id  # still open: the same proposal
+    fixes.clock = lambda: NOW + timedelta(hours=25)
+    fresh = await fixes.propose("11265", user=BOB, channel="C1", thread_ts="1.1")
+    assert not isinstance(fresh, NoFix) and fresh.id != first.id
+    assert records.rows[first.id].state is ProposalState.EXPIRED
