@@ -12,6 +12,7 @@ from typing import Any
 from bot.demo import RunningBot, SandboxWorld, running_bot
 from sandbox.qbo.payments import QboPayment
 from sandbox.slack.state import ALICE, BOB
+from services.fixes import ProposalState
 from tests.e2e.conftest import FAST, buttons, channel_messages, settle, thread
 
 
@@ -160,3 +161,45 @@ async def test_without_fix_approvers_the_feature_is_off_and_says_how(
 
 def channel_and_threads(world: SandboxWorld) -> list[Any]:
     return [m for m in world.emulator.state.messages.values() if not m.ephemeral_to]
+
+
+async def test_a_restart_mid_application_writes_once_and_says_it_once(
+    world: SandboxWorld, database_url: str
+) -> None:
+    """The bot stopped after QuickBooks took the write but before it was recorded: the next
+    start finishes the fix with the same requestid; one write, one outcome message."""
+    settings = world.bot_settings(
+        database_url=database_url, **FAST, replica_id="r1", fix_approvers=[ALICE.id, BOB.id]
+    )
+    async with running_bot(settings) as first:
+        world.emulator.request_url = first.url
+        root = await propose(world, first)
+        fixes = first.container.fixes
+        assert fixes is not None
+        [proposal_id] = await _proposals(first)
+        approved = await fixes.approve(proposal_id, user=BOB.id, allowed=True)
+        writing = await fixes.records.move(
+            proposal_id=approved.id,
+            frm=(ProposalState.APPROVED,),
+            to=ProposalState.WRITING,
+            claim=True,
+        )
+        assert writing is not None and writing.fix.payment is not None
+        await fixes.writer.apply_payment(  # QuickBooks took it; then the bot stopped
+            writing.fix.payment,
+            invoice_id=writing.fix.invoice_id,
+            amount=writing.fix.amount,
+            request_id=writing.request_id,
+        )
+    async with running_bot(settings) as second:
+        world.emulator.request_url = second.url
+        await settle(world, second)
+    assert len(world.qbo.writes) == 1 and list(world.qbo.write_answers) == [writing.request_id]
+    assert world.qbo.invoice("11265").balance == Decimal("40.00")
+    done = [m for m in thread(world, root) if "Done in QuickBooks" in m.text]
+    assert len(done) == 1 and writing.request_id in done[0].text
+
+
+async def _proposals(bot: RunningBot) -> list[str]:
+    rows = [a.detail for a in await bot.container.audit.recent() if a.action == "fix.propose"]
+    return [detail.split()[1].rstrip(":") for detail in rows]
