@@ -70,6 +70,8 @@ class Container:
     """The poll for failed portal payments (bot.flows.payment_alerts)."""
     fixes: FixService | None = None
     """Fixes in QuickBooks (services.fixes); None when the accounting adapter cannot write."""
+    fix_sweeper: asyncio.Task[None] | None = None
+    """The periodic sweep for approved fixes whose replica died (bot.flows.fixes)."""
 
     def __post_init__(self) -> None:
         self.digests = DigestRuns(self.db)
@@ -84,7 +86,7 @@ class Container:
         return self.jobs.worker
 
     async def aclose(self) -> None:
-        for loop_task in (self.sweeper, self.alerter):
+        for loop_task in (self.sweeper, self.alerter, self.fix_sweeper):
             if loop_task is not None:
                 loop_task.cancel()
                 await asyncio.wait([loop_task])

@@ -5,6 +5,7 @@ the thread and the audit log; refusals are private."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -150,8 +151,22 @@ async def report(deps: Container, caller: Caller | None, result: FixResult) -> N
 
 
 async def resume_fixes(deps: Container) -> None:
-    """Approved fixes a stopped replica left unfinished: finished once, said in the thread."""
+    """At start: approved fixes this replica (or a dead one) left unfinished, finished once
+    and said in the thread; then a sweep for those of replicas that die later."""
     if deps.fixes is None:
         return
-    for result in await deps.fixes.resume_due():
+    for result in await deps.fixes.resume_due(own=True):
         await report(deps, None, result)
+    if deps.fix_sweeper is None and deps.settings.job_sweep_seconds > 0:
+        deps.fix_sweeper = asyncio.create_task(_sweep(deps), name="fix-sweeper")
+
+
+async def _sweep(deps: Container) -> None:
+    assert deps.fixes is not None
+    while True:
+        await asyncio.sleep(deps.settings.job_sweep_seconds)
+        try:
+            for result in await deps.fixes.resume_due():
+                await report(deps, None, result)
+        except Exception:
+            log.warning("fix sweep failed", exc_info=True)

@@ -222,9 +222,10 @@ class FixService:
             return await self._finish(proposal)
         return FixResult(proposal)
 
-    async def resume_due(self) -> list[FixResult]:
-        """Approved proposals a stopped worker left unfinished: finished here, once."""
-        return [await self.apply(p) for p in await self.records.claim_due()]
+    async def resume_due(self, *, own: bool = False) -> list[FixResult]:
+        """Approved proposals a stopped worker left unfinished (``own``: this worker's own,
+        at start): finished here, once."""
+        return [await self.apply(p) for p in await self.records.claim_due(own=own)]
 
     async def _verify(self, proposal: Proposal) -> Proposal:
         fix = proposal.fix

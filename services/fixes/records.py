@@ -115,6 +115,7 @@ class FixRecords(Protocol):
         """True for the one caller that posts the proposal's message (it has none yet)."""
         ...
 
-    async def claim_due(self, *, limit: int = 10) -> list[Proposal]:
-        """Approved, unfinished proposals whose worker's lease ran out, claimed by this one."""
+    async def claim_due(self, *, limit: int = 10, own: bool = False) -> list[Proposal]:
+        """Approved, unfinished proposals whose worker's lease ran out, claimed by this one
+        (``own``: this worker's too, whatever their lease: at start)."""
         ...

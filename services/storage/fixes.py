@@ -134,16 +134,12 @@ class FixProposalStore:
         async with self._db.engine.begin() as conn:
             return (await conn.execute(statement)).rowcount == 1
 
-    async def claim_due(self, *, limit: int = 10) -> list[Proposal]:
+    async def claim_due(self, *, limit: int = 10, own: bool = False) -> list[Proposal]:
         now = utcnow()
-        due = and_(
-            col(FixProposalRow.state).in_([s.value for s in RUNNING]),
-            or_(
-                col(FixProposalRow.lease_until).is_(None),
-                col(FixProposalRow.lease_until) <= now,
-                col(FixProposalRow.claimed_by) == self.worker,
-            ),
-        )
+        free = [col(FixProposalRow.lease_until).is_(None), col(FixProposalRow.lease_until) <= now]
+        if own:
+            free.append(col(FixProposalRow.claimed_by) == self.worker)
+        due = and_(col(FixProposalRow.state).in_([s.value for s in RUNNING]), or_(*free))
         async with self._db.session() as session:
             ids = list(
                 (await session.exec(select(FixProposalRow.id).where(due).limit(limit))).all()

@@ -62,7 +62,7 @@ class MemoryFixRecords:
         self.rows[proposal_id] = row.model_copy(update={"message_ts": "posting"})
         return True
 
-    async def claim_due(self, *, limit: int = 10) -> list[Proposal]:
+    async def claim_due(self, *, limit: int = 10, own: bool = False) -> list[Proposal]:
         return [p for p in self.rows.values() if p.state in RUNNING][:limit]
 
 
