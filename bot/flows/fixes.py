@@ -141,13 +141,21 @@ async def _settle(deps: Container, proposal: Proposal) -> None:
 
 
 async def report(deps: Container, caller: Caller | None, result: FixResult) -> None:
+    """The outcome in the thread; a portal record still apart is resynced (through the
+    runner and its guard), on behalf of the approver when the fix was resumed."""
     proposal = result.proposal
     await _say(deps, proposal.channel, proposal.thread_ts, result_text(result))
-    if result.needs_resync and caller is not None:
+    if caller is None:
+        caller = Caller(proposal.decided_by or "", proposal.channel, respond=_nobody)
+    if result.needs_resync:
         thread = {"ts": proposal.thread_ts, "thread_ts": proposal.thread_ts}
         await resync_invoice_button(
             deps, caller, number=proposal.invoice, message=thread, root=proposal.thread_ts
         )
+
+
+async def _nobody(**_: Any) -> None:
+    """A resumed fix has no click to answer privately."""
 
 
 async def resume_fixes(deps: Container) -> None:

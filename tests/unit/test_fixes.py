@@ -223,3 +223,17 @@ async def test_an_expired_proposal_makes_way_for_a_new_one() -> None:
     fresh = await fixes.propose("11265", user=BOB, channel="C1", thread_ts="1.1")
     assert not isinstance(fresh, NoFix) and fresh.id != first.id
     assert records.rows[first.id].state is ProposalState.EXPIRED
+
+
+async def test_reject_is_open_to_the_proposer_and_the_approvers_only() -> None:
+    world = failed_duplicate_world()
+    fixes, _, audit, _ = service(world)
+    proposal = await fixes.propose("11265", user=ALICE, channel="C1", thread_ts="1.1")
+    assert not isinstance(proposal, NoFix)
+    with pytest.raises(NotAllowedError):
+        await fixes.reject(proposal.id, user=CAROL, allowed=False)
+    rejected = await fixes.reject(proposal.id, user=ALICE, allowed=False)  # her own
+    assert rejected.state is ProposalState.REJECTED and rejected.decided_by == ALICE
+    with pytest.raises(Decision, match="rejected by <@U0ALICE001>"):
+        await fixes.approve(proposal.id, user=BOB, allowed=True)
+    assert world.qbo_writes == [] and audit.outcomes("fix.reject") == ["refused", "rejected"]
