@@ -176,5 +176,7 @@ async def _sweep(deps: Container) -> None:
         try:
             for result in await deps.fixes.resume_due():
                 await report(deps, None, result)
+            for proposal in await deps.fixes.expire_due():
+                await _settle(deps, proposal)
         except Exception:
             log.warning("fix sweep failed", exc_info=True)

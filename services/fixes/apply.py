@@ -222,6 +222,18 @@ class FixService:
             return await self._finish(proposal)
         return FixResult(proposal)
 
+    async def expire_due(self) -> list[Proposal]:
+        """Proposals past FIX_PROPOSAL_HOURS, expired now (each once, whoever sweeps)."""
+        done = []
+        for proposal in await self.records.expired(now=self.clock()):
+            moved = await self.records.move(
+                proposal_id=proposal.id, frm=(S.PROPOSED,), to=S.EXPIRED
+            )
+            if moved is not None:
+                await self._audit(moved, "", "fix.expire", "expired", "")
+                done.append(moved)
+        return done
+
     async def resume_due(self, *, own: bool = False) -> list[FixResult]:
         """Approved proposals a stopped worker left unfinished (``own``: this worker's own,
         at start): finished here, once."""

@@ -111,6 +111,10 @@ class FixRecords(Protocol):
         in none of them. ``claim``: this worker takes it (a lease) in the same update."""
         ...
 
+    async def expired(self, *, now: datetime, limit: int = 50) -> list[Proposal]:
+        """Proposals still waiting for approval past their expiry."""
+        ...
+
     async def claim_message(self, *, proposal_id: str) -> bool:
         """True for the one caller that posts the proposal's message (it has none yet)."""
         ...

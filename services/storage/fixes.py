@@ -125,6 +125,18 @@ class FixProposalStore:
                 return None
         return await self.get(proposal_id=proposal_id)
 
+    async def expired(self, *, now: datetime, limit: int = 50) -> list[Proposal]:
+        query = (
+            select(FixProposalRow)
+            .where(
+                col(FixProposalRow.state) == ProposalState.PROPOSED.value,
+                col(FixProposalRow.expires_at) <= now,
+            )
+            .limit(limit)
+        )
+        async with self._db.session() as session:
+            return [to_proposal(row) for row in await session.exec(query)]
+
     async def claim_message(self, *, proposal_id: str) -> bool:
         statement = (
             update(FixProposalRow)

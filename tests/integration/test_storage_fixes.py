@@ -79,3 +79,15 @@ async def test_a_dead_workers_approved_proposal_is_taken_over(db: Database) -> N
     taken = await live.claim_due()
     assert [p.id for p in taken] == [proposal.id] and taken[0].state is S.WRITING
     assert await dead.move(proposal_id=proposal.id, frm=(S.WRITING,), to=S.WRITTEN) is None
+
+
+async def test_proposals_past_their_expiry_are_found(db: Database) -> None:
+    store = FixProposalStore(db)
+    now = utcnow()
+    proposal = await store.create(
+        fix=the_fix(), proposed_by="U1", channel="C", thread_ts="1.1", expires_at=now
+    )
+    assert await store.expired(now=now - timedelta(seconds=1)) == []
+    assert [p.id for p in await store.expired(now=now)] == [proposal.id]
+    assert await store.claim_message(proposal_id=proposal.id)
+    assert not await store.claim_message(proposal_id=proposal.id)  # one poster

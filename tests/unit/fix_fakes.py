@@ -55,6 +55,10 @@ class MemoryFixRecords:
         self.rows[proposal_id] = row.model_copy(update={"state": to, **fields})
         return self.rows[proposal_id]
 
+    async def expired(self, *, now: datetime, limit: int = 50) -> list[Proposal]:
+        waiting = [p for p in self.rows.values() if p.state is ProposalState.PROPOSED]
+        return [p for p in waiting if p.expires_at <= now][:limit]
+
     async def claim_message(self, *, proposal_id: str) -> bool:
         row = self.rows[proposal_id]
         if row.message_ts is not None:

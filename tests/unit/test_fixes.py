@@ -237,3 +237,16 @@ async def test_reject_is_open_to_the_proposer_and_the_approvers_only() -> None:
     with pytest.raises(Decision, match="rejected by <@U0ALICE001>"):
         await fixes.approve(proposal.id, user=BOB, allowed=True)
     assert world.qbo_writes == [] and audit.outcomes("fix.reject") == ["refused", "rejected"]
+
+
+async def test_the_sweep_expires_proposals_past_their_hours() -> None:
+    world = failed_duplicate_world()
+    fixes, records, audit, _ = service(world)
+    proposal = await fixes.propose("11265", user=ALICE, channel="C1", thread_ts="1.1")
+    assert not isinstance(proposal, NoFix)
+    assert await fixes.expire_due() == []
+    fixes.clock = lambda: NOW + timedelta(hours=24)
+    assert [p.id for p in await fixes.expire_due()] == [proposal.id]
+    assert await fixes.expire_due() == []  # once
+    assert records.rows[proposal.id].state is ProposalState.EXPIRED
+    assert audit.outcomes("fix.expire") == ["expired"]
