@@ -16,7 +16,7 @@ from slack_sdk.models.blocks import (
 )
 
 from commands.actions import ActionId, ButtonState
-from commands.format import escape, fmt_money
+from commands.format import escape, fmt_moment, fmt_money
 from services.fixes import FixResult, Proposal, ProposalState
 from services.models import Action, Cause, Diagnosis
 
@@ -100,7 +100,7 @@ def proposal_blocks(proposal: Proposal, *, decided: str | None = None) -> list[B
             elements=[
                 MarkdownTextObject(
                     text=f"Someone in FIX_APPROVERS other than <@{proposal.proposed_by}> approves. "
-                    f"Expires {proposal.expires_at:%b %d, %H:%M} UTC."
+                    f"Expires {fmt_moment(proposal.expires_at)}."
                 )
             ]
         )
@@ -166,4 +166,4 @@ def fixes_off_text() -> str:
 
 
 def stamp(now: datetime) -> str:
-    return f"{now:%b %d, %H:%M} UTC"
+    return fmt_moment(now)

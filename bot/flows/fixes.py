@@ -23,6 +23,7 @@ from commands.fix_blocks import (
     proposal_text,
     result_text,
 )
+from commands.format import localize
 from services.fixes import Decision, FixResult, NoFix, Proposal, ProposalState
 
 log = logging.getLogger(__name__)
@@ -115,7 +116,7 @@ async def decide_fix(deps: Container, caller: Caller, *, proposal_id: str, appro
     except Decision as exc:
         if exc.proposal is not None and exc.proposal.state is ProposalState.EXPIRED:
             await _settle(deps, exc.proposal)
-        await caller.tell(**error_message(exc.message).as_kwargs())
+        await caller.tell(**error_message(localize(exc.message)).as_kwargs())
         return
     await _settle(deps, decided)
     if approve:

@@ -183,7 +183,7 @@ class FixService:
             if expired is not None:
                 await self._audit(expired, user, action, "expired", "")
             raise Decision(
-                f"This proposal expired at {proposal.expires_at:%b %d, %H:%M} UTC (proposals "
+                f"This proposal expired at {proposal.expires_at:%Y-%m-%d %H:%M} UTC (proposals "
                 "last FIX_PROPOSAL_HOURS). Nothing was changed; prepare a new one.",
                 expired or proposal,
             )
