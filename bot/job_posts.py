@@ -58,10 +58,17 @@ class JobPoster:
     worker: str
 
     async def post_once(
-        self, job: Job, role: str, message: Message, *, in_thread: bool = True
+        self,
+        job: Job,
+        role: str,
+        message: Message,
+        *,
+        in_thread: bool = True,
+        refresh: bool = True,
     ) -> str:
-        """The ts of the job's ``role`` message: posted now, or (found again after a crash)
-        updated to ``message``. ``in_thread`` False: a top-level message (the root)."""
+        """The ts of the job's ``role`` message: posted now, or (posted before) updated to
+        ``message`` unless ``refresh`` is False. ``in_thread`` False: a top-level message
+        (the root)."""
         kwargs = message.as_kwargs() | {"metadata": metadata(job, role)}
         known = await self.outbox.get(job_id=job.id, role=role)
         if known is None:
@@ -73,8 +80,9 @@ class JobPoster:
                 log.info("job %s: its %s message was posted before a restart", job.id, role)
                 await self.outbox.record(job_id=job.id, role=role, ts=ts)
         if ts is not None:
-            await self.pacer.wait(job.channel)
-            await self.slack.chat_update(channel=job.channel, ts=ts, **kwargs)
+            if refresh:
+                await self.pacer.wait(job.channel)
+                await self.slack.chat_update(channel=job.channel, ts=ts, **kwargs)
             return ts
         await self.pacer.wait(job.channel)
         response = await self.slack.chat_postMessage(

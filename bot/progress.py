@@ -54,7 +54,9 @@ class SlackThreadReporter:
         found in the channel by its metadata, or posted now."""
         if job.thread_ts != PENDING_THREAD:
             return job
-        ts = await self.poster.post_once(job, "root", fallback_root(job), in_thread=False)
+        ts = await self.poster.post_once(
+            job, "root", fallback_root(job), in_thread=False, refresh=False
+        )
         root_ts = ts if job.root_ts == PENDING_THREAD else job.root_ts
         return await self.jobs.update(job_id=job.id, thread_ts=ts, root_ts=root_ts)
 

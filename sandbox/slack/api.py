@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
+from sandbox.kill import KillAfter, KillSwitch
 from sandbox.slack.blocks import normalize_blocks
 from sandbox.slack.limits import MAX_TEXT, check_blocks
 from sandbox.slack.responses import ResponseError, as_bool, as_list, check_use, deliver
@@ -101,6 +102,9 @@ class SlackApi:
                 WebSocketRoute("/socket-mode", self.sockets.endpoint),
             ]
         )
+        self.kill_switch = KillSwitch()
+        """The fault hook: kill a bot process right after a chosen answer (sandbox.kill)."""
+        self.app.add_middleware(KillAfter, switch=self.kill_switch)
 
     # -- HTTP endpoints -------------------------------------------------------------------
 
