@@ -13,6 +13,7 @@ the test process arms it; nothing in the bot knows it is there.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 from collections.abc import Callable
@@ -95,10 +96,8 @@ class KillAfter:
 
 def kill(trigger: Trigger, seen: Seen) -> None:
     trigger.request = seen
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.kill(trigger.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
     trigger.fired.set()
 
 
