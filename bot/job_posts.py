@@ -71,10 +71,10 @@ class JobPoster:
         (the root)."""
         kwargs = message.as_kwargs() | {"metadata": metadata(job, role)}
         known = await self.outbox.get(job_id=job.id, role=role)
-        if known is None:
-            known = await self.outbox.intend(job_id=job.id, role=role, worker=self.worker)
-        ts = known.ts
-        if ts is None:
+        if known is None:  # never tried: say so before trying
+            await self.outbox.intend(job_id=job.id, role=role, worker=self.worker)
+            ts = None
+        elif (ts := known.ts) is None:  # tried, and maybe posted before a crash
             ts = await self.find(job, role, in_thread=in_thread)
             if ts is not None:
                 log.info("job %s: its %s message was posted before a restart", job.id, role)
