@@ -25,17 +25,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.demo import SandboxWorld, sandbox_world  # noqa: E402
-from tests.databases import fresh_database  # noqa: E402
-from tests.e2e.conftest import (  # noqa: E402
+from bot.demo import SandboxWorld, sandbox_world
+from tests.databases import fresh_database
+from tests.e2e.conftest import (
     buttons,
     channel_messages,
     press_guard_question,
     thread,
 )
-from tests.kill_support import FULL_SYNCS, roles  # noqa: E402
-from tests.processes import REPLICA_TIMINGS, bot_env, free_port, start_bot, stop, until  # noqa: E402
-from tests.replicas_support import all_jobs, claims  # noqa: E402
+from tests.kill_support import FULL_SYNCS, roles
+from tests.processes import REPLICA_TIMINGS, bot_env, free_port, start_bot, stop, until
+from tests.replicas_support import all_jobs, claims
 
 AT_DEFAULTS = (
     *REPLICA_TIMINGS,
