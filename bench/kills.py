@@ -125,8 +125,8 @@ async def one_round(
 async def main(rounds: int, seed: int, sync_seconds: float, takeover: bool) -> int:
     rng = random.Random(seed)
     bad = 0
+    # Takeover: the other replica resumes within 15 s; restart: the job ends within 10 s.
     limit = 15.0 if takeover else 10.0
-    """Takeover: the other replica resumes within 15 s; restart: the job ends within 10 s."""
     after = "the kill (another replica takes over)" if takeover else "the restart"
     print(f"seed {seed}, {rounds} rounds, portal full sync lasting {sync_seconds} s")
     for number in range(1, rounds + 1):
