@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
-import uuid
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -19,6 +17,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.identity import Identity, release_identity, take_identity
 from bot.metrics import Metrics
 from bot.observe import BotObserver, timed
 from bot.pacer import ChannelPacer
@@ -77,6 +76,8 @@ class Container:
     """Fixes in QuickBooks (services.fixes); None when the accounting adapter cannot write."""
     fix_sweeper: asyncio.Task[None] | None = None
     """The periodic sweep for approved fixes whose replica died (bot.flows.fixes)."""
+    identity: Identity | None = None
+    """This process's name and the lease that keeps it its own (bot.identity)."""
 
     def __post_init__(self) -> None:
         self.digests = DigestRuns(self.db)
@@ -98,6 +99,9 @@ class Container:
         # Request work is given a few seconds to finish; running jobs are then released to
         # the other replicas.
         await self.tasks.wind_down(grace=STOP_GRACE)
+        if self.identity is not None:
+            with contextlib.suppress(Exception):
+                await release_identity(self.db, self.identity)
         await self.accounting.aclose()
         await self.portal.aclose()
         await self.db.dispose()
@@ -123,11 +127,6 @@ def qbo_system(token_url: str) -> Callable[[httpx.Request], str]:
     """The metrics' name for a request of the QuickBooks client: its API or its tokens."""
     token = httpx.URL(token_url)
     return lambda request: "qbo_token" if request.url.path == token.path else "qbo"
-
-
-def replica_name() -> str:
-    """Unique per process: host, pid and a random part (at most 64 characters)."""
-    return f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 async def token_store(settings: Settings, db: Database) -> DbTokenStore:
@@ -197,11 +196,9 @@ async def bootstrap(
             lookup_concurrency=settings.portal_lookup_concurrency,
             observer=observer,
         )
-    jobs = JobStore(
-        db,
-        worker=settings.replica_id or replica_name(),
-        lease=timedelta(seconds=settings.job_lease_seconds),
-    )
+    lease = timedelta(seconds=settings.job_lease_seconds)
+    identity = await take_identity(db, replica_id=settings.replica_id, ttl=lease, clock=clock)
+    jobs = JobStore(db, worker=identity.name, lease=lease, clock=clock)
     poll = PollPolicy(
         interval=settings.resync_poll_seconds,
         max_interval=max(settings.resync_poll_seconds, 10.0),
@@ -237,6 +234,7 @@ async def bootstrap(
         ),
         clock=clock,
         metrics=metrics,
+        identity=identity,
     )
     if writer is not None:
         container.fixes = FixService(

@@ -8,12 +8,14 @@ from datetime import timedelta
 
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.job_posts import JobPoster
 from bot.pacer import ChannelPacer
-from commands.blocks import Message, check_message, context
+from commands.blocks import Message, check_message, context, section
 from commands.followup_text import LISTED
 from commands.guard_blocks import acknowledged_message, followups_csv
 from commands.resync_blocks import (
     LISTED_RECORDS,
+    job_title,
     outcome_message,
     outcome_progress_message,
     processed_records_message,
@@ -21,7 +23,7 @@ from commands.resync_blocks import (
     records_csv,
 )
 from services.followups import FollowUp
-from services.jobs import Job, JobKind, Outcome
+from services.jobs import PENDING_THREAD, Job, JobKind, Outcome
 from services.models import ProcessedRecord, SyncRun, utcnow
 from services.reconcile import choose_sync_date
 from services.resync import ResyncResult
@@ -30,22 +32,40 @@ from services.storage.jobs import JobStore
 log = logging.getLogger(__name__)
 
 
+def fallback_root(job: Job) -> Message:
+    """A root for a job whose request died before posting its own (the check message
+    replaces it at the end when the job keeps its root up to date)."""
+    text = f"{job_title(job)} requested by <@{job.requested_by}>: progress in the thread."
+    return Message(text, [section(text)])
+
+
 @dataclass
 class SlackThreadReporter:
+    """Every message it posts goes through ``poster`` (once per job and role)."""
+
     slack: AsyncWebClient
     jobs: JobStore
     pacer: ChannelPacer
+    poster: JobPoster
     _last_status: dict[str, str] = field(default_factory=dict)
+
+    async def ensure_thread(self, job: Job) -> Job:
+        """A job whose root was not recorded (its request died around the post): the root
+        found in the channel by its metadata, or posted now."""
+        if job.thread_ts != PENDING_THREAD:
+            return job
+        ts = await self.poster.post_once(
+            job, "root", fallback_root(job), in_thread=False, refresh=False
+        )
+        root_ts = ts if job.root_ts == PENDING_THREAD else job.root_ts
+        return await self.jobs.update(job_id=job.id, thread_ts=ts, root_ts=root_ts)
 
     async def progress(self, job: Job, *, status: str, elapsed: timedelta) -> Job:
         message = progress_message(job, status=status, elapsed=elapsed)
         if job.progress_ts is None:
-            await self.pacer.wait(job.channel)
-            response = await self.slack.chat_postMessage(
-                channel=job.channel, thread_ts=job.thread_ts, **message.as_kwargs()
-            )
+            ts = await self.poster.post_once(job, "progress", message)
             self._last_status[job.id] = status
-            return await self.jobs.update(job_id=job.id, progress_ts=str(response["ts"]))
+            return await self.jobs.update(job_id=job.id, progress_ts=ts)
         changed = self._last_status.get(job.id) != status
         if changed:
             await self.pacer.wait(job.channel)
@@ -57,22 +77,22 @@ class SlackThreadReporter:
 
     async def processed(self, job: Job, run: SyncRun, records: list[ProcessedRecord]) -> None:
         message = processed_records_message(run, records, invoice=job.invoice)
-        await self._post(job, message)
+        await self.poster.post_once(job, "processed", message)
         if len(records) > LISTED_RECORDS:
-            await self.slack.files_upload_v2(
-                channel=job.channel,
-                thread_ts=job.thread_ts,
+            await self.poster.upload_once(
+                job,
+                "processed-file",
                 content=records_csv(records),
                 filename=f"sync-run-{run.id}-records.csv",
                 title=f"Processed records of sync run {run.id} ({len(records)})",
             )
 
     async def acknowledged(self, job: Job, followups: list[FollowUp]) -> None:
-        await self._post(job, acknowledged_message(followups))
+        await self.poster.post_once(job, "acknowledged", acknowledged_message(followups))
         if len(followups) > LISTED:
-            await self.slack.files_upload_v2(
-                channel=job.channel,
-                thread_ts=job.thread_ts,
+            await self.poster.upload_once(
+                job,
+                "acknowledged-file",
                 content=followups_csv(followups),
                 filename=f"resync-{job.id[:8]}-follow-ups.csv",
                 title=f"Money to account for after this resync ({len(followups)})",
@@ -93,10 +113,11 @@ class SlackThreadReporter:
             escalate_since = choose_sync_date(now=utcnow(), last_modified=modified)
         if job.root_ts is not None and result.comparison is not None:
             await self._refresh_root(job, result)
-        # Last, so that the runner records the end right after it (edits are idempotent,
-        # this post is not: see ResyncRunner._finish).
-        await self._post(
+        # Last: the runner records the end right after it. Killed in between, the job runs
+        # again and this message, found by its metadata, is updated, not posted again.
+        await self.poster.post_once(
             job,
+            "outcome",
             outcome_message(
                 job,
                 job.outcome,
@@ -127,12 +148,6 @@ class SlackThreadReporter:
         message.blocks.append(context(f"{note} after a {kind} requested by <@{job.requested_by}>"))
         await self.pacer.wait(job.channel)
         await self._edit(job, job.root_ts, message)
-
-    async def _post(self, job: Job, message: Message) -> None:
-        await self.pacer.wait(job.channel)
-        await self.slack.chat_postMessage(
-            channel=job.channel, thread_ts=job.thread_ts, **message.as_kwargs()
-        )
 
     async def _edit(self, job: Job, ts: str, message: Message) -> None:
         await self.slack.chat_update(channel=job.channel, ts=ts, **message.as_kwargs())

@@ -101,12 +101,13 @@ class Settings(BaseSettings):
 
     # Several replicas on one database
     replica_id: str | None = None
-    """This process's name in job claims and leases (default: host, pid and a random part).
-    A stable name per replica lets it take its own jobs back at once after a restart."""
-    job_lease_seconds: float = 30.0
+    """This process's name in job claims and leases (default: the host name, stable per
+    deployment slot): a restarted process of the same slot takes its jobs back at once.
+    A second live process under the same name gets a unique one (bot.identity)."""
+    job_lease_seconds: float = 10.0
     """A job's claim lasts this long unless its runner renews it (every third of it): a
     crashed replica's jobs move to another replica after at most this long."""
-    job_sweep_seconds: float = 10.0
+    job_sweep_seconds: float = 3.0
     """How often each replica looks for jobs whose claim ran out (0: only at start)."""
     job_max_attempts: int = 5
     """A job claimed this many times without finishing is ended with an error."""

@@ -10,6 +10,10 @@ from pydantic import BaseModel, ConfigDict
 from services.errors import BotError
 from services.models import RecordType, UtcDateTime
 
+PENDING_THREAD = "pending"
+"""A claimed job's ``thread_ts`` (and ``root_ts``, for a root kept up to date) until its root
+message is posted and recorded."""
+
 
 class JobKind(StrEnum):
     RECORD = "record"

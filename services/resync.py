@@ -301,7 +301,8 @@ class ResyncRunner:
 
     async def _finish(self, job: Job, result: ResyncResult, reporter: ResyncReporter) -> Job:
         """Report, then record the end: a replica killed in between leaves the job
-        unfinished, and the next one reports it (twice at worst, never not at all)."""
+        unfinished, and the next one reports it again, which updates the messages already
+        posted (the reporter posts each message of a job once) instead of adding to them."""
         state = (
             JobState.DONE
             if result.outcome in (Outcome.FIXED, Outcome.COMPLETED)

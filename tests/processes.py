@@ -59,12 +59,17 @@ def bot_env(world: SandboxWorld, database_url: str, port: int) -> dict[str, str]
     return env
 
 
-async def start_bot(env: dict[str, str]) -> asyncio.subprocess.Process:
-    """A bot process, once its /healthz answers."""
+async def start_bot(
+    env: dict[str, str], *, spawned: Callable[[int], object] | None = None
+) -> asyncio.subprocess.Process:
+    """A bot process, once its /healthz answers. ``spawned``: called with its pid at once
+    (a resumed job may be at work before the bot answers)."""
     port = env["HTTP_PORT"]
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bot.cli", "run", cwd=ROOT, env=env
     )
+    if spawned is not None:
+        spawned(process.pid)
     async with httpx.AsyncClient() as client:
         for _ in range(400):
             try:

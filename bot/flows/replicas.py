@@ -15,16 +15,29 @@ import logging
 
 from bot.bootstrap import Container
 from bot.errors import log_unexpected, reply_for
+from bot.identity import keep_identity
+from bot.job_posts import JobPoster
 from bot.progress import SlackThreadReporter
 from services.jobs import InvalidTransition, Job, Outcome
 from services.resync import ResyncResult
 from services.storage.jobs import Claim, ClaimLost
+from services.storage.outbox import JobMessages
 
 log = logging.getLogger(__name__)
 
 
 def reporter(deps: Container) -> SlackThreadReporter:
-    return SlackThreadReporter(slack=deps.slack, jobs=deps.jobs, pacer=deps.pacer)
+    poster = JobPoster(
+        slack=deps.slack, outbox=JobMessages(deps.db), pacer=deps.pacer, worker=deps.jobs.worker
+    )
+    return SlackThreadReporter(slack=deps.slack, jobs=deps.jobs, pacer=deps.pacer, poster=poster)
+
+
+async def run_job(deps: Container, job: Job) -> Job:
+    """The job's thread first (its root may not have been recorded), then the runner."""
+    thread = reporter(deps)
+    job = await thread.ensure_thread(job)
+    return await deps.runner.run(job, thread)
 
 
 async def run_claimed(deps: Container, job: Job) -> Job:
@@ -33,7 +46,7 @@ async def run_claimed(deps: Container, job: Job) -> Job:
         return job  # already running in this replica
     deps.running_jobs.add(job.id)
     lost = asyncio.Event()
-    work = asyncio.create_task(deps.runner.run(job, reporter(deps)), name=f"run:{job.id}")
+    work = asyncio.create_task(run_job(deps, job), name=f"run:{job.id}")
     beat = asyncio.create_task(_heartbeat(deps, job.id, work, lost), name=f"beat:{job.id}")
     try:
         return await work
@@ -126,8 +139,10 @@ async def sweep(deps: Container, *, own: bool = False) -> int:
 async def give_up(deps: Container, claim: Claim) -> None:
     error = f"The bot stopped {claim.attempts - 1} times while running it; not trying again."
     log.error("job %s: %s", claim.job.id, error)
+    thread = reporter(deps)
+    await thread.ensure_thread(claim.job)
     job = await deps.jobs.finish(job_id=claim.job.id, outcome=Outcome.ERROR, detail=error)
-    await reporter(deps).finished(job, ResyncResult(Outcome.ERROR, error=error))
+    await thread.finished(job, ResyncResult(Outcome.ERROR, error=error))
 
 
 async def resume_jobs(deps: Container) -> int:
@@ -139,9 +154,12 @@ async def resume_jobs(deps: Container) -> int:
 
 
 async def _sweep_forever(deps: Container) -> None:
+    """Every ``job_sweep_seconds``: keep this replica's name its own, then sweep."""
     while True:
         await asyncio.sleep(deps.settings.job_sweep_seconds)
         try:
+            if deps.identity is not None:
+                await keep_identity(deps.db, deps.identity, ttl=deps.jobs.lease, clock=deps.clock)
             await sweep(deps)
         except Exception:
             log.warning("job sweep failed", exc_info=True)

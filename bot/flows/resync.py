@@ -12,7 +12,7 @@ from slack_sdk.errors import SlackApiError
 from bot.bootstrap import Container
 from bot.context import Caller
 from bot.flows.origin import close_question, replace_origin_buttons
-from bot.flows.replicas import resume_jobs, spawn_job
+from bot.flows.replicas import reporter, resume_jobs, spawn_job
 from commands.blocks import Message, check_message, context, error_message, section
 from commands.format import escape
 from commands.guard_blocks import acknowledge_message, full_resync_question
@@ -20,7 +20,7 @@ from commands.resync_blocks import job_title, replace_actions
 from services.check import pick_integration
 from services.errors import BotError, NotAllowedError, UsageError
 from services.guard import Assessment
-from services.jobs import AlreadyRunning, Job, JobKind, Outcome, active_key
+from services.jobs import PENDING_THREAD, AlreadyRunning, Job, JobKind, Outcome, active_key
 from services.models import Comparison, Integration, RecordType, Verdict
 from services.reconcile import choose_sync_date
 
@@ -55,18 +55,21 @@ async def create_job(
     deps: Container,
     caller: Caller,
     *,
-    root: Callable[[], Awaitable[str]] | None = None,
+    root: Callable[[], Awaitable[Message]] | None = None,
     root_is_thread_root: bool = False,
     **fields: Any,
 ) -> Job | None:
     """A new job, or None (the person told privately) when one is already running.
 
-    ``root``: posts the job's root message; it is called only once the job is claimed, so
-    identical commands at once post one thread and nothing that is deleted again. The
+    ``root``: builds the job's root message; it is posted only once the job is claimed, so
+    identical commands at once post one thread and nothing that is deleted again, and once
+    only (``JobPoster``: a crash between the post and its record finds it again). The
     job's thread (and, with ``root_is_thread_root``, the root to keep up to date) is that
     message."""
     if root is not None:
         fields["thread_ts"] = PENDING_THREAD
+        if root_is_thread_root:
+            fields["root_ts"] = PENDING_THREAD
     try:
         job = await deps.jobs.create(requested_by=caller.user_id, **fields)
     except AlreadyRunning as exc:
@@ -89,7 +92,7 @@ async def create_job(
     if root is None:
         return job
     try:
-        ts = await root()
+        ts = await reporter(deps).poster.post_once(job, "root", await root(), in_thread=False)
     except BaseException:
         await deps.jobs.finish(job_id=job.id, outcome=Outcome.ERROR, detail="root not posted")
         raise
@@ -98,14 +101,8 @@ async def create_job(
     return await deps.jobs.update(job_id=job.id, thread_ts=ts)
 
 
-PENDING_THREAD = "pending"
-"""A claimed job's thread until its root message is posted."""
-
-
-async def post_root(deps: Container, caller: Caller, message: Message) -> str:
-    await deps.pacer.wait(caller.channel_id)
-    response = await deps.slack.chat_postMessage(channel=caller.channel_id, **message.as_kwargs())
-    return str(response["ts"])
+async def plain_root(text: str) -> Message:
+    return Message(text, [section(text)])
 
 
 async def resync_invoice_command(deps: Container, caller: Caller, number: str) -> None:
@@ -129,7 +126,7 @@ async def resync_invoice_command(deps: Container, caller: Caller, number: str) -
     job = await create_job(
         deps,
         caller,
-        root=lambda: post_invoice_root(deps, caller, comparison),
+        root=lambda: invoice_root(deps, caller, comparison),
         root_is_thread_root=True,
         kind=JobKind.RECORD,
         record_type=RecordType.INVOICE,
@@ -141,7 +138,7 @@ async def resync_invoice_command(deps: Container, caller: Caller, number: str) -
         run_job(deps, job)
 
 
-async def post_invoice_root(deps: Container, caller: Caller, comparison: Comparison) -> str:
+async def invoice_root(deps: Container, caller: Caller, comparison: Comparison) -> Message:
     """The invoice's check, without buttons, as the root of a resync's thread."""
     now = deps.clock()
     modified = comparison.accounting.last_updated if comparison.accounting else None
@@ -155,7 +152,7 @@ async def post_invoice_root(deps: Container, caller: Caller, comparison: Compari
     note = f"Record resync requested by <@{caller.user_id}>: progress in the thread."
     root = Message(message.text, [b for b in message.blocks if b.type != "actions"])
     root.blocks.append(context(note))
-    return await post_root(deps, caller, root)
+    return root
 
 
 async def ask_acknowledgement(
@@ -204,7 +201,7 @@ async def resync_record_command(
     job = await create_job(
         deps,
         caller,
-        root=lambda: post_root(deps, caller, Message(text, [section(text)])),
+        root=lambda: plain_root(text),
         kind=JobKind.RECORD,
         record_type=record_type,
         target=record_id,
@@ -253,7 +250,7 @@ async def resync_invoice_button(
         deps,
         caller,
         # Pressed in a private message with no thread behind it: the job starts one.
-        root=None if thread_ts else (lambda: post_invoice_root(deps, caller, comparison)),
+        root=None if thread_ts else (lambda: invoice_root(deps, caller, comparison)),
         root_is_thread_root=True,
         kind=JobKind.RECORD,
         record_type=RecordType.INVOICE,
@@ -371,9 +368,7 @@ async def start_full_resync(
     job = await create_job(
         deps,
         caller,
-        root=(lambda: post_root(deps, caller, Message(text, [section(text)])))
-        if thread_ts is None
-        else None,
+        root=(lambda: plain_root(text)) if thread_ts is None else None,
         kind=JobKind.FULL,
         record_type=RecordType.INVOICE,
         target=integration.id,

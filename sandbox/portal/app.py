@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
+from sandbox.kill import KillAfter
 from sandbox.portal.gate import Gate, quiet_drops
 from sandbox.portal.idempotency import IdempotencyStore, check_key, idempotent
 from sandbox.portal.payments import cursor_of, page_payments, transfer_pending
@@ -462,5 +463,6 @@ def create_portal_app(state: PortalState) -> Starlette:
     app.state.portal = state
     app.state.idempotency = IdempotencyStore()
     app.add_middleware(Gate, state=state)
+    app.add_middleware(KillAfter, switch=state.kill_switch)  # outermost: after the answer
     logging.getLogger("uvicorn.error").addFilter(quiet_drops)
     return app

@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 import httpx
 
+from sandbox.kill import KillSwitch
 from sandbox.portal.ledger import Payment, story_payments
 from sandbox.scenarios import (
     CONNECTED_AGO,
@@ -181,6 +182,8 @@ class PortalState:
     """Seconds the portal waits for each QBO answer."""
     faults: deque[Fault] = field(default_factory=deque)
     """Injected failures still to come (see :meth:`inject`)."""
+    kill_switch: KillSwitch = field(default_factory=KillSwitch)
+    """Kill a bot process right after a chosen answer (sandbox.kill)."""
     clock: Callable[[], datetime] = utcnow
     qbo_transport: httpx.AsyncBaseTransport | None = None
     """Tests can route the portal's QBO calls through an in-process transport."""

@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
+from sandbox.kill import KillAfter, KillSwitch
 from sandbox.slack.blocks import normalize_blocks
 from sandbox.slack.limits import MAX_TEXT, check_blocks
 from sandbox.slack.responses import ResponseError, as_bool, as_list, check_use, deliver
@@ -101,6 +102,9 @@ class SlackApi:
                 WebSocketRoute("/socket-mode", self.sockets.endpoint),
             ]
         )
+        self.kill_switch = KillSwitch()
+        """The fault hook: kill a bot process right after a chosen answer (sandbox.kill)."""
+        self.app.add_middleware(KillAfter, switch=self.kill_switch)
 
     # -- HTTP endpoints -------------------------------------------------------------------
 
@@ -225,6 +229,24 @@ class SlackApi:
             raise ApiError("no_text")
         return text, normalize_blocks(blocks), attachments
 
+    def _metadata(self, params: Params) -> dict[str, Any] | None:
+        """Message metadata: ``{"event_type": str, "event_payload": {...}}``, as an object
+        (JSON bodies) or a JSON string (form bodies)."""
+        value = params.get("metadata")
+        if value is None or value == "":
+            return None
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError:
+                raise ApiError("invalid_metadata_format") from None
+        if not isinstance(value, dict):
+            raise ApiError("invalid_metadata_format")
+        event_type, payload = value.get("event_type"), value.get("event_payload")
+        if not isinstance(event_type, str) or not event_type or not isinstance(payload, dict):
+            raise ApiError("invalid_metadata_schema")
+        return {"event_type": event_type, "event_payload": payload}
+
     def _thread_root(self, channel: Channel, thread_ts: Any) -> str | None:
         if not thread_ts:
             return None
@@ -254,6 +276,7 @@ class SlackApi:
     async def _post_message(self, params: Params, request: Request) -> Params:
         channel = self._channel(params)
         text, blocks, attachments = self._content(params)
+        metadata = self._metadata(params)
         message = self.state.post(
             channel.id,
             text=text,
@@ -261,9 +284,11 @@ class SlackApi:
             attachments=attachments,
             thread_ts=self._thread_root(channel, params.get("thread_ts")),
             reply_broadcast=as_bool(params.get("reply_broadcast")),
+            metadata=metadata,
         )
         team = self.state.team.id
-        return {"channel": channel.id, "ts": message.ts, "message": message.payload(team)}
+        payload = message.payload(team, with_metadata=True)
+        return {"channel": channel.id, "ts": message.ts, "message": payload}
 
     async def _update(self, params: Params, request: Request) -> Params:
         channel = self._channel(params)
@@ -278,13 +303,16 @@ class SlackApi:
             "attachments": params.get("attachments", message.versions[-1].attachments),
         }
         text, blocks, attachments = self._content(merged)
-        self.state.edit(message, text=text, blocks=blocks, attachments=attachments)
+        metadata = self._metadata(params)
+        self.state.edit(
+            message, text=text, blocks=blocks, attachments=attachments, metadata=metadata
+        )
         team = self.state.team.id
         return {
             "channel": channel.id,
             "ts": message.ts,
             "text": text,
-            "message": message.payload(team),
+            "message": message.payload(team, with_metadata=True),
         }
 
     async def _post_ephemeral(self, params: Params, request: Request) -> Params:
@@ -397,18 +425,30 @@ class SlackApi:
         }
 
     async def _history(self, params: Params, request: Request) -> Params:
+        """Newest first; ``oldest`` (exclusive) and ``include_all_metadata`` as Slack has them."""
         channel = self._channel(params)
         team = self.state.team.id
-        messages = [m.payload(team) for m in reversed(self.state.history(channel.id))]
+        meta = as_bool(params.get("include_all_metadata"))
+        oldest = float(params.get("oldest") or 0)
+        messages = [
+            m.payload(team, with_metadata=meta)
+            for m in reversed(self.state.history(channel.id))
+            if float(m.ts) > oldest
+        ]
         return {"messages": messages, "has_more": False}
 
     async def _replies(self, params: Params, request: Request) -> Params:
+        """The thread's root, then its replies, oldest first."""
         channel = self._channel(params)
         root = self._message(channel, params.get("ts"))
         root = self.state.messages.get(root.thread_ts or root.ts, root)
         team = self.state.team.id
+        meta = as_bool(params.get("include_all_metadata"))
         thread = [root, *self.state.replies(channel.id, root.ts)]
-        return {"messages": [m.payload(team) for m in thread], "has_more": False}
+        return {
+            "messages": [m.payload(team, with_metadata=meta) for m in thread],
+            "has_more": False,
+        }
 
     async def _usergroups(self, params: Params, request: Request) -> Params:
         groups = self.state.usergroups.values()

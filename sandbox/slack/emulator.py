@@ -106,6 +106,8 @@ class SlackEmulator:
         self.verification_token = "sandbox-verification-token"
         self.api = SlackApi(self.state, token=bot_token, rate_limit=rate_limit)
         self.app = self.api.app
+        self.kill_switch = self.api.kill_switch
+        """Kill a bot process right after a chosen answer of the Web API (sandbox.kill)."""
         """The Starlette app: serve it yourself (then set ``base_url``) or use ``start()``."""
         self.base_url: str | None = None
         """Where the app is served, e.g. ``http://127.0.0.1:8123`` (set by ``start()``)."""

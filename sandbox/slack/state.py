@@ -111,6 +111,9 @@ class Message:
     files: list[UploadedFile] = field(default_factory=list)
     bot_id: str | None = None
     deleted: bool = False
+    metadata: dict[str, Any] | None = None
+    """Slack message metadata (``event_type``, ``event_payload``), set by chat.postMessage
+    or chat.update; shown by conversations.history/replies with ``include_all_metadata``."""
 
     @property
     def text(self) -> str:
@@ -124,8 +127,9 @@ class Message:
     def edited(self) -> bool:
         return len(self.versions) > 1
 
-    def payload(self, team_id: str) -> dict[str, Any]:
-        """The message as Slack's API shows it (chat.postMessage's ``message``, block_actions)."""
+    def payload(self, team_id: str, *, with_metadata: bool = False) -> dict[str, Any]:
+        """The message as Slack's API shows it (chat.postMessage's ``message``, block_actions);
+        ``with_metadata``: its metadata too (conversations.* with ``include_all_metadata``)."""
         out: dict[str, Any] = {
             "type": "message",
             "user": self.user,
@@ -145,6 +149,8 @@ class Message:
             out["edited"] = {"user": self.user, "ts": f"{self.versions[-1].at:.6f}"}
         if self.files:
             out["files"] = [{"id": f.id, "name": f.name, "title": f.title} for f in self.files]
+        if with_metadata and self.metadata is not None:
+            out["metadata"] = self.metadata
         return out
 
 
@@ -283,6 +289,7 @@ class SlackState:
         ephemeral_to: str | None = None,
         reply_broadcast: bool = False,
         files: list[UploadedFile] | None = None,
+        metadata: dict[str, Any] | None = None,
     ) -> Message:
         author = user or self.bot.user_id
         message = Message(
@@ -296,6 +303,7 @@ class SlackState:
             reply_broadcast=reply_broadcast,
             files=files or [],
             bot_id=self.bot.bot_id if author == self.bot.user_id else None,
+            metadata=metadata,
         )
         self.messages[message.ts] = message
         self._record(message, "posted")
@@ -308,7 +316,10 @@ class SlackState:
         text: str,
         blocks: list[Block],
         attachments: list[dict[str, Any]] | None = None,
+        metadata: dict[str, Any] | None = None,
     ) -> None:
+        if metadata is not None:
+            message.metadata = metadata
         message.versions.append(Version(text, blocks, attachments or [], self.clock()))
         self._record(message, "edited")
 

@@ -6,7 +6,7 @@ one is a single conditional UPDATE (and, on PostgreSQL, the sweep selects its ca
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -52,14 +52,22 @@ def claimable(worker: str, *, now: datetime) -> ColumnElement[bool]:
 
 
 class JobClaims:
-    def __init__(self, db: Database, *, worker: str, lease: timedelta) -> None:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        worker: str,
+        lease: timedelta,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
         self._db = db
         self.worker = worker
         self.lease = lease
+        self.clock = clock
 
     async def claim(self, *, job_id: str) -> Claim | None:
         """Take the job unless another worker's lease on it is still running."""
-        now = utcnow()
+        now = self.clock()
         statement = (
             update(JobRow)
             .where(col(JobRow.id) == job_id, claimable(self.worker, now=now))
@@ -83,7 +91,7 @@ class JobClaims:
         """Claim unfinished jobs nobody holds a live lease on (their worker finished badly,
         crashed or shut down), oldest first. ``own``: this worker's jobs too, whatever their
         lease (a replica with a stable name, starting again); ``skip``: jobs it runs now."""
-        now = utcnow()
+        now = self.clock()
         free = [col(JobRow.lease_until).is_(None), col(JobRow.lease_until) <= now]
         if own:
             free.append(col(JobRow.claimed_by) == self.worker)
@@ -125,7 +133,7 @@ class JobClaims:
                 col(JobRow.claimed_by) == self.worker,
                 col(JobRow.state).in_(OPEN_STATES),
             )
-            .values(lease_until=utcnow() + self.lease)
+            .values(lease_until=self.clock() + self.lease)
         )
         async with self._db.engine.begin() as conn:
             return (await conn.execute(statement)).rowcount == 1

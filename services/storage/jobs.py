@@ -10,6 +10,7 @@ write is fenced: a worker that lost its claim cannot move the job any more (Clai
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -40,9 +41,14 @@ __all__ = ["UNFINISHED", "Claim", "ClaimLost", "JobStore", "to_job"]
 
 class JobStore(JobClaims):
     def __init__(
-        self, db: Database, *, worker: str = "local", lease: timedelta = timedelta(seconds=30)
+        self,
+        db: Database,
+        *,
+        worker: str = "local",
+        lease: timedelta = timedelta(seconds=30),
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
-        super().__init__(db, worker=worker, lease=lease)
+        super().__init__(db, worker=worker, lease=lease, clock=clock)
 
     async def create(
         self,
@@ -63,7 +69,7 @@ class JobStore(JobClaims):
         one for the same target. ``acknowledged``: the fingerprint of the amounts the
         requester agreed the write may take out of view (services.guard)."""
         key = active_key(kind, record_type, target)
-        now = utcnow()
+        now = self.clock()
         row = JobRow(
             id=str(uuid.uuid4()),
             kind=kind.value,
@@ -124,7 +130,7 @@ class JobStore(JobClaims):
             "detail": detail,
             "active_key": None,
             "lease_until": None,
-            "finished_at": utcnow(),
+            "finished_at": self.clock(),
         }
         return await self._write(job_id, values, to=state)
 
@@ -139,7 +145,7 @@ class JobStore(JobClaims):
         statement = (
             update(JobRow)
             .where(*guard)
-            .values(**values, updated_at=utcnow())
+            .values(**values, updated_at=self.clock())
             .returning(*JobRow.__table__.columns)  # type: ignore[attr-defined]
         )
         async with self._db.engine.begin() as conn:

@@ -6,8 +6,8 @@ atomically, and lost when it expires, so a crashed holder cannot keep one foreve
             return  # another replica has it
         ...  # renewed in the background while the block runs
 
-Keyword-only functions; times come from ``services.models.utcnow`` (replicas' clocks are
-assumed to agree to well within a lease's length).
+Keyword-only functions; times come from ``clock`` (``services.models.utcnow`` by default;
+replicas' clocks are assumed to agree to well within a lease's length).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -42,11 +42,16 @@ class Lease:
     expires_at: datetime
 
 
-async def acquire(db: Database, *, name: str, holder: str, ttl: timedelta) -> bool:
+Clock = Callable[[], datetime]
+
+
+async def acquire(
+    db: Database, *, name: str, holder: str, ttl: timedelta, clock: Clock = utcnow
+) -> bool:
     """Take the lease if it is free, expired or already ``holder``'s (then it is extended).
     One statement (INSERT ... ON CONFLICT DO UPDATE ... WHERE), so two replicas racing for
     it cannot both win."""
-    now = utcnow()
+    now = clock()
     insert = pg_insert if db.dialect == "postgresql" else sqlite_insert
     statement = (
         insert(TABLE)
@@ -63,12 +68,14 @@ async def acquire(db: Database, *, name: str, holder: str, ttl: timedelta) -> bo
     return row is not None and row.holder == holder
 
 
-async def renew(db: Database, *, name: str, holder: str, ttl: timedelta) -> bool:
+async def renew(
+    db: Database, *, name: str, holder: str, ttl: timedelta, clock: Clock = utcnow
+) -> bool:
     """Extend the lease; False if ``holder`` does not hold it any more."""
     statement = (
         update(TABLE)
         .where(TABLE.c.name == name, TABLE.c.holder == holder)
-        .values(expires_at=utcnow() + ttl)
+        .values(expires_at=clock() + ttl)
     )
     async with db.engine.begin() as conn:
         result = await conn.execute(statement)
@@ -83,7 +90,21 @@ async def release(db: Database, *, name: str, holder: str) -> bool:
     return result.rowcount == 1
 
 
-async def current(db: Database, *, name: str) -> Lease | None:
+async def take_over(
+    db: Database, *, name: str, holder: str, previous: str, ttl: timedelta, clock: Clock = utcnow
+) -> bool:
+    """Take the lease from ``previous`` whatever its expiry (a holder known to be dead)."""
+    statement = (
+        update(TABLE)
+        .where(TABLE.c.name == name, TABLE.c.holder == previous)
+        .values(holder=holder, expires_at=clock() + ttl)
+    )
+    async with db.engine.begin() as conn:
+        result = await conn.execute(statement)
+    return result.rowcount == 1
+
+
+async def current(db: Database, *, name: str, clock: Clock = utcnow) -> Lease | None:
     """The live lease of that name, if any."""
     async with db.engine.connect() as conn:
         row = (
@@ -91,7 +112,7 @@ async def current(db: Database, *, name: str) -> Lease | None:
                 select(TABLE.c.holder, TABLE.c.expires_at).where(TABLE.c.name == name)
             )
         ).first()
-    if row is None or row.expires_at <= utcnow():
+    if row is None or row.expires_at <= clock():
         return None
     return Lease(name=name, holder=row.holder, expires_at=row.expires_at)
 

@@ -254,3 +254,17 @@ class FixProposalRow(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_column=utc_column(nullable=False))
     expires_at: datetime = Field(sa_column=utc_column(nullable=False))
     updated_at: datetime = Field(default_factory=utcnow, sa_column=utc_column(nullable=False))
+
+
+class JobMessageRow(SQLModel, table=True):
+    """A message a resync job posts (its outbox): written before the post, its ``ts`` after.
+    A row without ``ts`` after a crash: the message may be in Slack already (found there by
+    its metadata, services.storage.outbox)."""
+
+    __tablename__ = "job_messages"
+
+    job_id: str = Field(primary_key=True, max_length=36)
+    role: str = Field(primary_key=True, max_length=32)
+    """root, progress, acknowledged, processed, outcome."""
+    ts: str | None = Field(default=None, max_length=32)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=utc_column(nullable=False))

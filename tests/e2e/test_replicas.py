@@ -62,8 +62,11 @@ async def test_jobs_spread_over_replicas_each_run_exactly_once(
     world: SandboxWorld, database_url: str
 ) -> None:
     ports = [free_port(), free_port()]
+    # Nothing is killed here: the default lease, so that a heartbeat late on a loaded
+    # machine does not move a job (the orphans' claims have run out already).
     envs = [
-        bot_env(world, database_url, port) | {"REPLICA_ID": f"r{i}"} for i, port in enumerate(ports)
+        bot_env(world, database_url, port) | {"REPLICA_ID": f"r{i}", "JOB_LEASE_SECONDS": "10"}
+        for i, port in enumerate(ports)
     ]
     replicas = await asyncio.gather(*(start_bot(env) for env in envs))  # both migrate at once
     clicked = [str(11000 + i) for i in range(6)]

@@ -4,6 +4,7 @@ keeps losing its replica is ended with a message instead of being retried for ev
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
@@ -13,6 +14,7 @@ from pydantic import SecretStr
 from sqlmodel import select
 
 from bot.demo import SandboxWorld, running_bot, sandbox_world
+from sandbox.slack.emulator import SlackEmulator
 from services.adapters.portal import PortalClient
 from services.jobs import JobKind, JobState, Outcome
 from services.models import RecordType, utcnow
@@ -189,3 +191,27 @@ async def test_a_full_resync_that_finished_while_nobody_held_it_is_not_run_again
     assert world.portal.request_count("POST", SYNCS) == 1
     texts = [str(m.blocks) for m in world.emulator.state.replies(CHANNEL, row.thread_ts)]
     assert sum("Processed records" in t for t in texts) == 1
+
+
+async def test_identical_commands_on_two_replicas_at_once_start_one_job(
+    world: SandboxWorld, database_url: str
+) -> None:
+    """Only the unique key on unfinished jobs tells these apart: both replicas find no job
+    running, check the invoice, and create one at the same moment."""
+    world.portal.record_resync_seconds = 1.0
+    a = world.bot_settings(database_url=database_url, replica_id="a", **FAST)
+    b = world.bot_settings(database_url=database_url, replica_id="b", **FAST)
+    emu = world.emulator
+    twin = SlackEmulator(signing_secret=emu.signing_secret, state=emu.state)
+    twin.base_url = emu.base_url  # the same workspace, sending to the other replica
+    async with running_bot(a) as first, running_bot(b) as second:
+        emu.request_url, twin.request_url = first.url, second.url
+        sends = [e.send_command("/invoice", "resync 11260") for e in (emu, twin) for _ in range(2)]
+        assert all(r.status == 200 for r in await asyncio.gather(*sends))
+        await until(lambda: len(emu.state.ephemerals()) == 3, timeout=10)
+        await until(lambda: not (first.container.tasks.busy or second.container.tasks.busy))
+        await twin.stop()
+    assert len(emu.state.history(CHANNEL)) == 1  # one thread, nothing posted and deleted
+    assert emu.state.calls_to("chat.delete") == []
+    assert world.portal.request_count("POST", "/api/v1/record-resyncs") == 1
+    assert all("already" in m.text for m in emu.state.ephemerals())
