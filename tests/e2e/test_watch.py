@@ -18,7 +18,7 @@ from bot.app import build_app
 from bot.bootstrap import bootstrap
 from bot.demo import RunningBot, SandboxWorld, running_bot
 from bot.flows.watch import CDC_MARK, watch_of
-from bot.http import QBO_WEBHOOK_PATH, build_http_app
+from bot.http import MAX_WEBHOOK_BYTES, QBO_WEBHOOK_PATH, build_http_app
 from sandbox.qbo.webhooks import Change, payload, sign
 from sandbox.server import serving
 from services.models import utcnow
@@ -101,6 +101,21 @@ async def test_a_bad_signature_is_refused_and_changes_nothing(
     watch = watch_of(bot.container)
     assert await watch.store.event_count() == 0
     assert metric(bot, "refused_signature") == 2
+
+
+async def test_a_body_over_1_mib_is_refused_unread(world: SandboxWorld, bot: RunningBot) -> None:
+    huge = b"[" + b" " * MAX_WEBHOOK_BYTES + b"]"
+    assert (await deliver(bot, huge)).status_code == 413  # said so by its Content-Length
+
+    async def chunks() -> AsyncIterator[bytes]:  # no Content-Length: streamed
+        for _ in range(3):
+            yield b" " * (MAX_WEBHOOK_BYTES // 2)
+
+    async with httpx.AsyncClient() as client:
+        streamed = await client.post(bot.server.url + QBO_WEBHOOK_PATH, content=chunks())
+    assert streamed.status_code == 413
+    assert metric(bot, "too_large") == 2 and metric(bot, "refused_signature") == 0
+    assert await watch_of(bot.container).store.event_count() == 0
 
 
 @pytest.mark.parametrize(
