@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import statistics
 import tempfile
@@ -34,6 +35,10 @@ from sandbox.qbo.webhooks import WebhookSender, sign
 VERIFIER = "bench-verifier"
 
 
+ENTITY_IDS = itertools.count(1)
+"""A change's id is its entity and time to the second: each event names another entity."""
+
+
 def delivery(realm: str, events: int) -> bytes:
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
     return json.dumps(
@@ -43,10 +48,10 @@ def delivery(realm: str, events: int) -> bytes:
                 "id": str(uuid.uuid4()),
                 "type": "qbo.customer.updated.v1",  # stored, not acted on: times the endpoint
                 "time": now,
-                "intuitentityid": str(n),
+                "intuitentityid": str(next(ENTITY_IDS)),
                 "intuitaccountid": realm,
             }
-            for n in range(events)
+            for _ in range(events)
         ]
     ).encode()
 

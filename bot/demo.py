@@ -194,6 +194,7 @@ async def demo_stack(
                     verifier=WEBHOOK_VERIFIER,
                     format=webhook_format,
                     window=WEBHOOK_WINDOW,
+                    clock=world.qbo.clock,  # a change's time is its LastUpdatedTime
                 )
                 world.qbo.on_change = webhooks.notify
                 try:

@@ -22,6 +22,9 @@ from services.storage.stats import job_counts, ping
 
 SLACK_PATH = "/slack/events"
 QBO_WEBHOOK_PATH = "/quickbooks/webhooks"
+MAX_WEBHOOK_BYTES = 1 << 20
+"""A QuickBooks webhook body larger than this (1 MiB; Intuit's are a few KiB) is refused
+(413) before its signature is checked, and never read past it."""
 PROBE_TIMEOUT = 2.0
 """Seconds a health probe waits for the database."""
 
@@ -44,6 +47,22 @@ async def database_state(container: Container) -> str:
         log.warning("health: database unreachable (%s)", type(exc).__name__)
         return "unreachable"
     return "ok"
+
+
+async def capped_body(request: Request, limit: int) -> bytes | None:
+    """The request's body, or None when it is (or says it is) larger than ``limit`` bytes:
+    read no further than that, whatever Content-Length says."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def missing_settings(container: Container) -> list[str]:
@@ -94,9 +113,12 @@ def build_http_app(bolt: AsyncApp, container: Container) -> Starlette:
     async def quickbooks_webhooks(request: Request) -> Response:
         """Intuit's webhook: signature checked, events stored, then answered; the work
         follows the answer (bot.flows.watch)."""
-        status, body = await watch_of(container).receive(
-            await request.body(), request.headers.get("intuit-signature")
-        )
+        watch = watch_of(container)
+        raw = await capped_body(request, MAX_WEBHOOK_BYTES)
+        if raw is None:
+            watch.events.labels("too_large").inc()
+            return JSONResponse({"error": "body too large"}, 413)
+        status, body = await watch.receive(raw, request.headers.get("intuit-signature"))
         return JSONResponse(body, status)
 
     routes = [

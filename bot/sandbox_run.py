@@ -102,6 +102,7 @@ async def run_sandbox(
             url=f"http://127.0.0.1:{options.bot_port}{QBO_WEBHOOK_PATH}",
             verifier=WEBHOOK_VERIFIER,
             window=WEBHOOK_WINDOW,
+            clock=world.qbo.clock,  # a change's time is its LastUpdatedTime
         )
         world.qbo.on_change = webhooks.notify
         output.write(banner(world, bot_port=options.bot_port) + "\n")

@@ -4,10 +4,13 @@ transfer runs. Pure."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 
 from commands.blocks import Message, check_message, context, section
-from commands.format import escape, fmt_money, fmt_when
+from commands.followup_text import still_to_account
+from commands.format import escape, fmt_day, fmt_moment, fmt_money, fmt_when
+from services.followups import FollowUp
 from services.models import Comparison
 from services.watch import Collision
 
@@ -25,26 +28,45 @@ def change_alert(
     now: datetime,
     full_resync_since: date,
     grace: timedelta,
+    waited: timedelta,
+    followups: Sequence[FollowUp] = (),
 ) -> Message:
     """A change in QuickBooks the portal still does not show after the grace: the check
-    (cause, evidence, only the buttons that help) under one line saying what happened."""
-    check = check_message(comparison, now=now, full_resync_since=full_resync_since)
+    (cause, evidence, money still to account for, only the buttons that help) under one
+    line saying what happened. ``waited``: from the last change to this re-check (less
+    than ``grace`` only when changes kept coming)."""
+    check = check_message(
+        comparison, now=now, full_resync_since=full_resync_since, followups=followups
+    )
+    acct = comparison.accounting
+    synced = ", once the portal had had time to sync" if waited >= grace else ""
     head = section(
         f":eyes: *QuickBooks changed and the portal still differs*\n"
-        f"{escape(reason)} on {fmt_when(comparison.accounting.last_updated if comparison.accounting else None, now=now)}; "
-        f"re-checked {_span(grace)} later, once the portal had had time to sync."
+        f"{escape(reason)} on {fmt_when(acct.last_updated if acct else None, now=now)}; "
+        f"re-checked {_span(waited)} after the last change{synced}."
     )
-    footer = context(f"Watched {now:%b %d, %H:%M} UTC (updated in place as it changes)")
+    footer = context(f"Watched {fmt_moment(now)} (updated in place as it changes)")
     return Message(text=f"Watch: {check.text}", blocks=[head, *check.blocks[:-1], footer])
 
 
-def _span(grace: timedelta) -> str:
-    seconds = grace.total_seconds()
-    return f"{seconds:g} s" if seconds < 120 else f"{seconds / 60:g} min"
+def _span(waited: timedelta) -> str:
+    seconds = round(max(waited.total_seconds(), 0))
+    return f"{seconds} s" if seconds < 120 else f"{round(seconds / 60)} min"
 
 
-def resolved_alert(number: str, *, now: datetime) -> Message:
-    """The invoice an alert was about now agrees on both sides."""
+def resolved_alert(number: str, *, now: datetime, followups: Sequence[FollowUp] = ()) -> Message:
+    """The invoice an alert was about now agrees on both sides; with money a resync took
+    out of view still to account for, it says so (the balances matching is not the end)."""
+    footer = context(f"Re-checked {fmt_moment(now)}")
+    if followups:
+        owed = still_to_account(followups)
+        return Message(
+            text=f"Invoice {number}: balances match; {owed}.",
+            blocks=[
+                section(f":warning: *Invoice {escape(number)}*: balances match; {owed}."),
+                footer,
+            ],
+        )
     return Message(
         text=f"Invoice {number}: the balances agree again.",
         blocks=[
@@ -52,7 +74,7 @@ def resolved_alert(number: str, *, now: datetime) -> Message:
                 f":white_check_mark: *Invoice {escape(number)}*: QuickBooks Online and the "
                 "portal agree again."
             ),
-            context(f"Re-checked {now:%b %d, %H:%M} UTC"),
+            footer,
         ],
     )
 
@@ -63,7 +85,7 @@ def collision_message(collision: Collision, *, now: datetime) -> Message:
     number = escape(collision.invoice_number)
     portal_line = (
         f"*Portal payment* {escape(portal.reference)}: {fmt_money(portal.amount, portal.currency)}"
-        f" paid by the client on {portal.paid_at:%b %d, %H:%M} UTC, *pending transfer* to "
+        f" paid by the client on {fmt_moment(portal.paid_at)}, *pending transfer* to "
         "QuickBooks"
     )
     who = f" by {escape(collision.recorded_by)}" if collision.recorded_by else ""
@@ -88,6 +110,32 @@ def collision_message(collision: Collision, *, now: datetime) -> Message:
             "When the portal's transfer runs, QuickBooks will refuse it as a duplicate or take "
             f"the money twice. *Before it runs:*\n{steps}"
         ),
-        context(f"Caught {now:%b %d, %H:%M} UTC, before the portal's transfer"),
+        context(f"Caught {fmt_moment(now)}, before the portal's transfer"),
     ]
     return Message(text=text, blocks=blocks)
+
+
+CATCH_UP = "The next digest compares every open invoice; run `/invoice digest` to have it now."
+
+
+def cdc_too_old(since: datetime, *, days: int) -> Message:
+    """The watch lost track for longer than QuickBooks' Change Data Capture reaches."""
+    return _notice(
+        f"I lost track of QuickBooks Online changes since {fmt_day(since)}, more than {days} "
+        f"days ago, which is as far back as QuickBooks can list them. {CATCH_UP}"
+    )
+
+
+def cdc_cut_short(since: datetime, entities: Sequence[str]) -> Message:
+    """A catch-up QuickBooks answered only in part (more changes than it lists at once)."""
+    return _notice(
+        f"QuickBooks Online changed more {' and '.join(entities)} records since "
+        f"{fmt_moment(since)} than it lists at once; I am re-checking the ones it listed. "
+        f"{CATCH_UP}"
+    )
+
+
+def _notice(text: str) -> Message:
+    return Message(
+        text=text, blocks=[section(f":hourglass: {text}"), context("The QuickBooks watch")]
+    )

@@ -15,12 +15,21 @@ from decimal import Decimal
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
+from services.errors import (
+    AuthenticationError,
+    ReconnectRequired,
+    ThrottledError,
+    TransientError,
+)
 from services.models import AccountingPayment, PortalPayment, TransferStatus
 from services.ports import BillingPortal
 from services.watch_events import ChangeEvent
 
 CDC_DAYS = 30
 """QuickBooks' Change Data Capture reaches back 30 days at most."""
+SYSTEM_DOWN = (ThrottledError, TransientError, AuthenticationError, ReconnectRequired)
+"""Failures that say nothing about the events read: the events wait, untouched, for the
+next round (any other failure is the events' own: tried again, then set aside)."""
 
 
 @dataclass(frozen=True)
@@ -58,8 +67,19 @@ class ChangeFeed(Protocol):
 
     async def changes_since(self, since: datetime) -> list[ChangeEvent]:
         """Every invoice, payment and credit memo changed since ``since`` (CDC; the caller
-        keeps ``since`` within CDC_DAYS)."""
+        keeps ``since`` within CDC_DAYS). CdcTruncated when QuickBooks could not list
+        them all."""
         ...
+
+
+class CdcTruncated(Exception):
+    """More changes than QuickBooks' CDC answers at once: ``events`` is what it listed,
+    ``entities`` the ones it cut short (the digest has to catch up)."""
+
+    def __init__(self, events: Sequence[ChangeEvent], *, entities: Sequence[str]) -> None:
+        super().__init__(f"CDC answered its maximum for {', '.join(entities)}")
+        self.events = list(events)
+        self.entities = list(entities)
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,11 @@ both payload formats (the legacy ``eventNotifications`` and the CloudEvents arra
 
 Intuit signs the raw body: ``intuit-signature`` is base64(HMAC-SHA256(verifier token,
 body)). One delivery may carry events of several companies (realms); the caller keeps its
-own and counts the rest. A legacy event has no id of its own: its id is made of what it
-says (realm, entity, id, operation, time), so a repeated delivery has the same ids.
+own and counts the rest. Every change, whatever brought it (either webhook format or a CDC
+catch-up), has one id: realm, entity, entity id and the entity's last update time to the
+second (``change_id``), so a change delivered twice, or by a webhook and then by CDC, is
+stored once. A legacy event without ``lastUpdated`` is refused (400): with no time, its
+id would stand for every later change of that entity.
 """
 
 from __future__ import annotations
@@ -60,6 +63,18 @@ class Delivery:
     """Events of companies other than ours (ignored)."""
 
 
+def change_id(
+    realm_id: str, entity: str, entity_id: str, when: datetime | None, *, fallback: str
+) -> str:
+    """The one id of a change, from any source: ``realm:Entity:id:2026-12-06T10:00:00Z``
+    (its last update time, to the second: CDC has no milliseconds); ``fallback`` (a
+    source's own unique id) for a change without a time."""
+    if when is None:
+        return fallback[:200]
+    second = when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return f"{realm_id}:{entity}:{entity_id}:{second}"[:200]
+
+
 def signature_ok(body: bytes, header: str | None, verifier: str) -> bool:
     """The ``intuit-signature`` header matches the body (compared in constant time)."""
     if not header or not verifier:
@@ -108,13 +123,15 @@ def _cloud_event(item: Any, n: int) -> ChangeEvent:
     if len(parts) < 3 or parts[0] != "qbo":
         raise MalformedDelivery(f"event {n}: type {kind[:60]!r} is not qbo.<entity>.<operation>")
     entity = ENTITIES.get(parts[1].lower(), parts[1])
+    realm, entity_id = _text(item, "intuitaccountid", n), _text(item, "intuitentityid", n)
+    when = _time(item.get("time"), n)
     return ChangeEvent(
-        id=f"ce:{event_id}",
-        realm_id=_text(item, "intuitaccountid", n),
+        id=change_id(realm, entity, entity_id, when, fallback=f"ce:{event_id}"),
+        realm_id=realm,
         entity=entity,
-        entity_id=_text(item, "intuitentityid", n),
+        entity_id=entity_id,
         operation=PAST.get(parts[2].lower(), parts[2].lower()),
-        occurred_at=_time(item.get("time"), n),
+        occurred_at=when,
     )
 
 
@@ -135,15 +152,18 @@ def _legacy(notifications: Any) -> list[ChangeEvent]:
                 raise MalformedDelivery(f"notification {n}: an entity is not an object")
             name, entity_id = _text(entity, "name", n), _text(entity, "id", n)
             operation = _text(entity, "operation", n).lower()
-            when = entity.get("lastUpdated")
+            when = _time(entity.get("lastUpdated"), n)
+            if when is None:
+                raise MalformedDelivery(f"notification {n}: an entity has no lastUpdated")
+            kind = ENTITIES.get(name.lower(), name)
             events.append(
                 ChangeEvent(
-                    id=f"legacy:{realm}:{name}:{entity_id}:{operation}:{when}"[:200],
+                    id=change_id(realm, kind, entity_id, when, fallback=""),
                     realm_id=realm,
-                    entity=ENTITIES.get(name.lower(), name),
+                    entity=kind,
                     entity_id=entity_id,
                     operation=operation,
-                    occurred_at=_time(when, n),
+                    occurred_at=when,
                 )
             )
     return events

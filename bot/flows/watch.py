@@ -19,22 +19,46 @@ from prometheus_client import Counter
 from slack_sdk.errors import SlackApiError
 
 from bot.bootstrap import Container
-from bot.flows.check import check_or_none
+from bot.flows.check import check_with_followups
 from bot.settings import Settings
-from commands.blocks import Message, context, section
-from commands.watch_blocks import change_alert, collision_message, resolved_alert
+from commands.blocks import Message
+from commands.watch_blocks import (
+    cdc_cut_short,
+    cdc_too_old,
+    change_alert,
+    collision_message,
+    resolved_alert,
+)
 from services.errors import UpstreamError
+from services.followups import FollowUp
 from services.models import Comparison
 from services.reconcile import choose_sync_date
-from services.storage.watch import WatchStore
-from services.watch import CDC_DAYS, ChangeFeed, Collision, in_quiet_hours, touched_by
-from services.watch_events import MalformedDelivery, parse_delivery, signature_ok
+from services.storage.watch import DueRecheck, WatchStore
+from services.watch import (
+    CDC_DAYS,
+    SYSTEM_DOWN,
+    CdcTruncated,
+    ChangeFeed,
+    Collision,
+    in_quiet_hours,
+    touched_by,
+)
+from services.watch_events import ChangeEvent, MalformedDelivery, parse_delivery, signature_ok
 
 log = logging.getLogger(__name__)
 CDC_MARK = "cdc"
 DELIVERY_MARK = "delivery"
 CDC_OVERLAP = timedelta(minutes=1)
 """Each catch-up reaches back this much before the last one (clocks differ)."""
+EVENT_LEASE = timedelta(minutes=5)
+"""A replica acting on claimed events has this long before another may take them."""
+RETRY_AFTER = timedelta(minutes=1)
+MAX_ATTEMPTS = 3
+"""An event that fails this many times (other than by a system not answering) is set
+aside: logged, counted (outcome ``set_aside``), never blocking the events after it."""
+RECHECK_LEASE = timedelta(minutes=10)
+RECHECK_LATEST = 2
+"""Changes that keep coming put a re-check off, up to this many graces after the first."""
 
 
 @dataclass
@@ -90,34 +114,67 @@ class Watch:
 
     # -- after the answer ---------------------------------------------------------------
     async def drain(self) -> int:
-        """Act on the stored events not acted on yet; how many. A read that fails leaves
-        them for the next round."""
+        """Act on the stored events not acted on yet (claimed, so one replica acts on each);
+        how many. A system not answering leaves them for the next round; an event that
+        fails otherwise is tried alone, again later, and set aside after MAX_ATTEMPTS."""
         if self.feed is None:
             return 0
         done = 0
         async with self.lock:
-            while events := await self.store.unprocessed(limit=200):
-                watched = [e for e in events if e.watched and e.operation != "delete"]
+            while events := await self.store.claim_events(
+                now=self.deps.clock(), lease=EVENT_LEASE, limit=200
+            ):
                 try:
-                    touched = await touched_by(watched, feed=self.feed, portal=self.deps.portal)
-                except UpstreamError:
-                    raise  # a system not answering: the events wait for the next round
-                except Exception:  # never a queue stuck behind events nobody can act on
-                    log.exception("watch: %d events could not be acted on; dropped", len(events))
-                    await self.store.processed(
-                        event_ids=[e.id for e in events], now=self.deps.clock()
-                    )
-                    continue
-                for collision in touched.collisions:
-                    await self.announce(collision)
-                now = self.deps.clock()
-                for number, reason in touched.invoices.items():
-                    await self.store.mark(
-                        numbers=[number], due_at=now + self.grace, now=now, reason=reason
-                    )
-                await self.store.processed(event_ids=[e.id for e in events], now=now)
-                done += len(events)
+                    done += await self._act(events)
+                except SYSTEM_DOWN:
+                    await self.store.release_events(event_ids=[e.id for e in events])
+                    raise
+                except Exception:  # never a queue stuck behind one event: each alone
+                    log.warning("watch: %d events failed together; one by one", len(events))
+                    for n, event in enumerate(events):
+                        try:
+                            done += await self._act([event])
+                        except SYSTEM_DOWN:
+                            await self.store.release_events(event_ids=[e.id for e in events[n:]])
+                            raise
+                        except Exception:
+                            await self._failed(event)
         return done
+
+    async def _act(self, events: list[ChangeEvent]) -> int:
+        assert self.feed is not None
+        watched = [e for e in events if e.watched and e.operation != "delete"]
+        touched = await touched_by(watched, feed=self.feed, portal=self.deps.portal)
+        for collision in touched.collisions:
+            await self.announce(collision)
+        now = self.deps.clock()
+        for number, reason in touched.invoices.items():
+            await self.store.mark(
+                numbers=[number],
+                due_at=now + self.grace,
+                now=now,
+                reason=reason,
+                latest=RECHECK_LATEST * self.grace,
+            )
+        await self.store.processed(event_ids=[e.id for e in events], now=now)
+        return len(events)
+
+    async def _failed(self, event: ChangeEvent) -> None:
+        now = self.deps.clock()
+        aside = await self.store.failed(
+            event_id=event.id, now=now, retry_at=now + RETRY_AFTER, max_attempts=MAX_ATTEMPTS
+        )
+        if aside:
+            self.events.labels("set_aside").inc()
+            log.error(
+                "watch: %s %s could not be acted on %d times; set aside",
+                event.entity,
+                event.entity_id,
+                MAX_ATTEMPTS,
+                exc_info=True,
+            )
+        else:
+            log.warning("watch: %s %s failed; again later", event.entity, event.entity_id)
 
     async def announce(self, collision: Collision) -> bool:
         """Post a collision at once (quiet hours or not), once across replicas."""
@@ -128,36 +185,50 @@ class Watch:
         ):
             return False
         message = collision_message(collision, now=self.deps.clock())
-        try:
-            ts = await self._post(channel, message)
-        except Exception:
-            await self.store.release_alert(key=key)
-            raise
-        await self.store.alert_posted(key=key, message_ts=ts, now=self.deps.clock())
+        await self._post_claimed(key, channel, message)
         log.info("collision on %s announced", collision.invoice_number)
         return True
 
+    async def _post_claimed(self, key: str, channel: str, message: Message) -> None:
+        """Post under a claimed key; the claim is given back however the post fails (a
+        cancellation too), so the alert is not silenced."""
+        try:
+            ts = await self._post(channel, message)
+        except BaseException:
+            await asyncio.shield(self.store.release_alert(key=key))
+            raise
+        await self.store.alert_posted(key=key, message_ts=ts, now=self.deps.clock())
+
     async def run_due(self) -> int:
         """Re-check the invoices whose grace has passed; how many alerts were posted or
-        updated."""
+        updated. A re-check stays claimed until its alert has gone out: one lost in a crash
+        comes round again once its claim lapses."""
         changed = 0
-        for number, reason in (await self.store.take_due(now=self.deps.clock())).items():
-            comparison = await check_or_none(self.deps, number, purpose="watch")
-            if comparison is None:  # a system did not answer: try again after the grace
-                await self._again(number, reason)
+        for due in await self.store.take_due(now=self.deps.clock(), lease=RECHECK_LEASE):
+            try:
+                comparison, followups = await check_with_followups(
+                    self.deps, due.number, purpose="watch"
+                )
+            except UpstreamError as exc:  # a system did not answer: again after the grace
+                log.warning("watch: could not check invoice %s: %s", due.number, exc)
+                await self._again(due)
                 continue
             try:
-                changed += await self._alert(comparison, reason)
+                changed += await self._alert(comparison, followups, due)
             except Exception:  # Slack did not take it: the re-check comes round again
-                log.warning("watch: could not alert about %s", number, exc_info=True)
-                await self._again(number, reason)
+                log.warning("watch: could not alert about %s", due.number, exc_info=True)
+                await self._again(due)
+                continue
+            await self.store.done(due=due)
         return changed
 
-    async def _again(self, number: str, reason: str) -> None:
+    async def _again(self, due: DueRecheck) -> None:
         now = self.deps.clock()
-        await self.store.mark(numbers=[number], due_at=now + self.grace, now=now, reason=reason)
+        await self.store.again(number=due.number, due_at=now + self.grace, now=now)
 
-    async def _alert(self, comparison: Comparison, reason: str) -> int:
+    async def _alert(
+        self, comparison: Comparison, followups: list[FollowUp], due: DueRecheck
+    ) -> int:
         channel = self.deps.settings.payment_alerts_channel
         if not channel:
             return 0
@@ -167,7 +238,8 @@ class Watch:
         if not comparison.out_of_sync:
             if existing is None or existing[1] is None:
                 return 0
-            await self._update(existing[0], existing[1], resolved_alert(comparison.number, now=now))
+            message = resolved_alert(comparison.number, now=now, followups=followups)
+            await self._update(existing[0], existing[1], message)
             return 1
         diagnosis = comparison.diagnosis
         urgent = diagnosis is not None and diagnosis.resync_hides_money
@@ -177,24 +249,21 @@ class Watch:
         acct = comparison.accounting
         message = change_alert(
             comparison,
-            reason=reason,
+            reason=due.reason,
             now=now,
             full_resync_since=choose_sync_date(
                 now=now, last_modified=acct.last_updated if acct else None
             ),
             grace=self.grace,
+            waited=now - due.changed_at,
+            followups=followups,
         )
         if existing is not None and existing[1] is not None:
             await self._update(existing[0], existing[1], message)
             return 1
         if not await self.store.claim_alert(key=key, channel=channel, now=now):
             return 0
-        try:
-            ts = await self._post(channel, message)
-        except Exception:
-            await self.store.release_alert(key=key)
-            raise
-        await self.store.alert_posted(key=key, message_ts=ts, now=now)
+        await self._post_claimed(key, channel, message)
         return 1
 
     def quiet(self, now: datetime) -> bool:
@@ -229,29 +298,30 @@ class Watch:
             await self._too_old(since)
             await self.store.set_mark(name=CDC_MARK, at=now)
             return 0
-        events = await self.feed.changes_since(since - CDC_OVERLAP)
+        cut: CdcTruncated | None = None
+        try:
+            events = await self.feed.changes_since(since - CDC_OVERLAP)
+        except CdcTruncated as exc:  # more than QuickBooks lists: keep what it did list
+            cut, events = exc, exc.events
         new = await self.store.store_events(events=events, now=now)
         await self.store.set_mark(name=CDC_MARK, at=now)
         log.info("watch: CDC catch-up (%s): %d changes, %d new", why, len(events), new)
+        if cut is not None:
+            await self._too_many(since, cut)
         self.wake.set()
         return new
 
+    async def _too_many(self, since: datetime, cut: CdcTruncated) -> None:
+        log.warning("watch: CDC since %s cut short (%s)", since, cut)
+        await self._notice(cdc_cut_short(since, cut.entities))
+
     async def _too_old(self, since: datetime) -> None:
         log.warning("watch: last change seen %s is beyond CDC's %d days", since, CDC_DAYS)
-        channel = self.deps.settings.payment_alerts_channel
-        if not channel:
-            return
-        text = (
-            f"I lost track of QuickBooks Online changes since {since:%b %d, %Y}, more than "
-            f"{CDC_DAYS} days ago, which is as far back as QuickBooks can list them. The "
-            "next digest compares every open invoice; run `/invoice digest` to have it now."
-        )
-        await self._post(
-            channel,
-            Message(
-                text=text, blocks=[section(f":hourglass: {text}"), context("The QuickBooks watch")]
-            ),
-        )
+        await self._notice(cdc_too_old(since, days=CDC_DAYS))
+
+    async def _notice(self, message: Message) -> None:
+        if channel := self.deps.settings.payment_alerts_channel:
+            await self._post(channel, message)
 
     # -- the loop -----------------------------------------------------------------------
     async def run_forever(self) -> None:
@@ -287,7 +357,8 @@ def watch_of(deps: Container, feed: ChangeFeed | None = None) -> Watch:
         events = Counter(
             "invoicebot_qbo_webhook_events",
             "QuickBooks webhook events by outcome: stored, duplicate, other_realm (another "
-            "company's, ignored); deliveries refused_signature or malformed",
+            "company's, ignored), set_aside (failed too often); deliveries refused_signature, "
+            "malformed or too_large",
             ["outcome"],
             registry=deps.metrics.registry,
         )

@@ -21,6 +21,8 @@ from sandbox.qbo.wire import fault, intuit_time, json_response
 CDC_DAYS = 30
 CDC_ENTITIES = ("Invoice", "Payment", "CreditMemo")
 BATCH_MAX = 30
+CDC_MAX = 1000
+"""At most this many objects in one CDC answer, across the entities asked for (as Intuit)."""
 
 
 def _now_text(state: QboState) -> str:
@@ -34,7 +36,8 @@ def _bad(state: QboState, detail: str, message: str = "Invalid request") -> Resp
 
 
 async def cdc(state: QboState, request: Request) -> Response:
-    """What changed since ``changedSince`` (at most 30 days back), by entity."""
+    """What changed since ``changedSince`` (at most 30 days back), by entity; at most
+    CDC_MAX objects in all (the rest is left out, as QuickBooks does)."""
     entities = [e.strip() for e in request.query_params.get("entities", "").split(",") if e.strip()]
     raw = request.query_params.get("changedSince", "")
     try:
@@ -46,6 +49,7 @@ async def cdc(state: QboState, request: Request) -> Response:
     if since < state.clock() - timedelta(days=CDC_DAYS):
         return _bad(state, f"changedSince must be within the last {CDC_DAYS} days")
     parts: list[dict[str, Any]] = []
+    room = CDC_MAX
     for entity in entities:
         if entity not in CDC_ENTITIES:
             return _bad(state, f"Unsupported entity {entity[:40]}")
@@ -56,6 +60,8 @@ async def cdc(state: QboState, request: Request) -> Response:
             docs = [p for p in state.ledger.payments.values() if p.updated >= since]
         else:
             docs = [m for m in state.ledger.credit_memos.values() if m.updated >= since]
+        docs = sorted(docs, key=lambda d: d.updated)[:room]
+        room -= len(docs)
         parts.append({entity: [_doc(state, d) for d in docs]})
     return json_response({"CDCResponse": [{"QueryResponse": parts}], "time": _now_text(state)})
 

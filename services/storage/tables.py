@@ -192,6 +192,10 @@ class QboEventRow(SQLModel, table=True):
     occurred_at: datetime | None = Field(default=None, sa_column=utc_column())
     received_at: datetime = Field(default_factory=utcnow, sa_column=utc_column(nullable=False))
     processed_at: datetime | None = Field(default=None, sa_column=utc_column(index=True))
+    claimed_until: datetime | None = Field(default=None, sa_column=utc_column())
+    """A replica acting on it until then (or, after a failure, when to try again)."""
+    attempts: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    """Times acting on it failed other than by a system not answering."""
 
 
 class WatchRecheckRow(SQLModel, table=True):
@@ -204,6 +208,10 @@ class WatchRecheckRow(SQLModel, table=True):
     due_at: datetime = Field(sa_column=utc_column(nullable=False, index=True))
     marked_at: datetime = Field(sa_column=utc_column(nullable=False))
     reason: str = Field(default="", max_length=200)
+    claimed_until: datetime | None = Field(default=None, sa_column=utc_column())
+    """A replica re-checking it until then; the row goes once its alert has gone out."""
+    changed_at: datetime | None = Field(default=None, sa_column=utc_column())
+    """The last change that marked it (``marked_at`` is the first)."""
 
 
 class WatchAlertRow(SQLModel, table=True):

@@ -5,10 +5,11 @@ Keyword-only methods; every insert that may race another replica is one statemen
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -20,6 +21,19 @@ EVENTS = QboEventRow.__table__  # type: ignore[attr-defined]
 RECHECKS = WatchRecheckRow.__table__  # type: ignore[attr-defined]
 ALERTS = WatchAlertRow.__table__  # type: ignore[attr-defined]
 MARKS = WatchMarkRow.__table__  # type: ignore[attr-defined]
+ALERT_LEASE = timedelta(minutes=5)
+"""A claim to post an alert that has not been posted after this long is taken over."""
+
+
+@dataclass(frozen=True)
+class DueRecheck:
+    """An invoice whose re-check is due, claimed by this caller until ``claimed_until``."""
+
+    number: str
+    reason: str
+    changed_at: datetime
+    """The last change that marked it."""
+    claimed_until: datetime
 
 
 class WatchStore:
@@ -52,35 +66,76 @@ class WatchStore:
                 new += (await conn.execute(statement)).rowcount or 0
         return new
 
-    async def unprocessed(self, *, limit: int = 500) -> list[ChangeEvent]:
+    async def claim_events(
+        self, *, now: datetime, lease: timedelta, limit: int = 200
+    ) -> list[ChangeEvent]:
+        """The events not acted on yet that nobody holds, each claimed by this caller until
+        ``now + lease`` (another replica skips them)."""
+        free = or_(EVENTS.c.claimed_until.is_(None), EVENTS.c.claimed_until <= now)
         statement = (
             select(EVENTS)
-            .where(EVENTS.c.processed_at.is_(None))
+            .where(EVENTS.c.processed_at.is_(None), free)
             .order_by(EVENTS.c.received_at, EVENTS.c.event_id)
             .limit(limit)
         )
-        async with self._db.engine.connect() as conn:
-            rows = (await conn.execute(statement)).all()
-        return [
-            ChangeEvent(
-                id=row.event_id,
-                realm_id=row.realm_id,
-                entity=row.entity,
-                entity_id=row.entity_id,
-                operation=row.operation,
-                occurred_at=row.occurred_at,
-            )
-            for row in rows
-        ]
+        claimed = []
+        async with self._db.engine.begin() as conn:
+            for row in (await conn.execute(statement)).all():
+                won = await conn.execute(
+                    update(EVENTS)
+                    .where(EVENTS.c.event_id == row.event_id, EVENTS.c.processed_at.is_(None), free)
+                    .values(claimed_until=now + lease)
+                )
+                if won.rowcount:
+                    claimed.append(
+                        ChangeEvent(
+                            id=row.event_id,
+                            realm_id=row.realm_id,
+                            entity=row.entity,
+                            entity_id=row.entity_id,
+                            operation=row.operation,
+                            occurred_at=row.occurred_at,
+                        )
+                    )
+        return claimed
 
     async def processed(self, *, event_ids: Sequence[str], now: datetime) -> None:
+        await self._events(event_ids, processed_at=now, claimed_until=None)
+
+    async def release_events(self, *, event_ids: Sequence[str]) -> None:
+        """Give claimed events back (a system did not answer: the next round takes them)."""
+        await self._events(event_ids, claimed_until=None)
+
+    async def failed(
+        self, *, event_id: str, now: datetime, retry_at: datetime, max_attempts: int
+    ) -> bool:
+        """Acting on one event failed: tried again from ``retry_at``, or set aside (marked
+        processed) after ``max_attempts``; True when set aside."""
+        async with self._db.engine.begin() as conn:
+            await conn.execute(
+                update(EVENTS)
+                .where(EVENTS.c.event_id == event_id)
+                .values(attempts=EVENTS.c.attempts + 1, claimed_until=retry_at)
+            )
+            gone = await conn.execute(
+                update(EVENTS)
+                .where(EVENTS.c.event_id == event_id, EVENTS.c.attempts >= max_attempts)
+                .values(processed_at=now, claimed_until=None)
+            )
+        return bool(gone.rowcount)
+
+    async def _events(self, event_ids: Sequence[str], **values: Any) -> None:
         if not event_ids:
             return
-        statement = (
-            update(EVENTS).where(EVENTS.c.event_id.in_(list(event_ids))).values(processed_at=now)
-        )
+        statement = update(EVENTS).where(EVENTS.c.event_id.in_(list(event_ids))).values(**values)
         async with self._db.engine.begin() as conn:
             await conn.execute(statement)
+
+    async def pending_events(self) -> int:
+        """Events not acted on (nor set aside) yet."""
+        statement = select(EVENTS.c.event_id).where(EVENTS.c.processed_at.is_(None))
+        async with self._db.engine.connect() as conn:
+            return len((await conn.execute(statement)).all())
 
     async def event_count(self) -> int:
         async with self._db.engine.connect() as conn:
@@ -88,51 +143,113 @@ class WatchStore:
 
     # -- re-checks ----------------------------------------------------------------------
     async def mark(
-        self, *, numbers: Sequence[str], due_at: datetime, now: datetime, reason: str
+        self,
+        *,
+        numbers: Sequence[str],
+        due_at: datetime,
+        now: datetime,
+        reason: str,
+        latest: timedelta | None = None,
     ) -> int:
-        """Mark invoices for a re-check at ``due_at``; one already marked keeps its time (many
-        events on one invoice: one re-check). How many were newly marked."""
+        """Mark invoices for a re-check at ``due_at``. One already marked is re-checked at the
+        later of the two times, but no later than ``latest`` after its first mark (changes
+        that never stop still get a re-check); a claimed one is re-checked again. How many
+        were newly marked."""
         new = 0
         async with self._db.engine.begin() as conn:
             for number in dict.fromkeys(numbers):
+                key = number[:64]
                 statement = (
                     self._insert(RECHECKS)
                     .values(
-                        invoice_number=number[:64],
+                        invoice_number=key,
                         due_at=due_at,
                         marked_at=now,
+                        changed_at=now,
                         reason=reason[:200],
                     )
                     .on_conflict_do_nothing(index_elements=[RECHECKS.c.invoice_number])
                 )
-                new += (await conn.execute(statement)).rowcount or 0
+                if (await conn.execute(statement)).rowcount:
+                    new += 1
+                    continue
+                row = (
+                    await conn.execute(
+                        select(RECHECKS.c.marked_at).where(RECHECKS.c.invoice_number == key)
+                    )
+                ).first()
+                if row is None:  # taken and done meanwhile: the next change marks it
+                    continue
+                due = due_at if latest is None else min(due_at, row.marked_at + latest)
+                await conn.execute(
+                    update(RECHECKS)
+                    .where(RECHECKS.c.invoice_number == key, RECHECKS.c.due_at < due)
+                    .values(due_at=due)
+                )
+                await conn.execute(
+                    update(RECHECKS)
+                    .where(RECHECKS.c.invoice_number == key)
+                    .values(changed_at=now, claimed_until=None)
+                )
         return new
+
+    async def again(self, *, number: str, due_at: datetime, now: datetime) -> None:
+        """The re-check could not be done: once more at ``due_at``."""
+        statement = (
+            update(RECHECKS)
+            .where(RECHECKS.c.invoice_number == number[:64])
+            .values(due_at=due_at, marked_at=now, claimed_until=None)
+        )
+        async with self._db.engine.begin() as conn:
+            await conn.execute(statement)
 
     async def marked(self) -> dict[str, datetime]:
         async with self._db.engine.connect() as conn:
             rows = await conn.execute(select(RECHECKS.c.invoice_number, RECHECKS.c.due_at))
             return {row.invoice_number: row.due_at for row in rows}
 
-    async def take_due(self, *, now: datetime, limit: int = 50) -> dict[str, str]:
-        """The invoices due for their re-check (number -> why), each taken by one caller."""
+    async def take_due(
+        self, *, now: datetime, lease: timedelta, limit: int = 50
+    ) -> list[DueRecheck]:
+        """The invoices due for their re-check, each claimed by one caller until ``now +
+        lease``; the row stays until ``done`` (a re-check lost in a crash comes round again
+        when the lease ends)."""
+        free = or_(RECHECKS.c.claimed_until.is_(None), RECHECKS.c.claimed_until <= now)
         statement = (
-            select(RECHECKS.c.invoice_number, RECHECKS.c.due_at, RECHECKS.c.reason)
-            .where(RECHECKS.c.due_at <= now)
+            select(RECHECKS)
+            .where(RECHECKS.c.due_at <= now, free)
             .order_by(RECHECKS.c.due_at)
             .limit(limit)
         )
-        taken: dict[str, str] = {}
+        until = now + lease
+        taken: list[DueRecheck] = []
         async with self._db.engine.begin() as conn:
             for row in (await conn.execute(statement)).all():
-                gone = await conn.execute(
-                    delete(RECHECKS).where(
-                        RECHECKS.c.invoice_number == row.invoice_number,
-                        RECHECKS.c.due_at == row.due_at,
-                    )
+                won = await conn.execute(
+                    update(RECHECKS)
+                    .where(RECHECKS.c.invoice_number == row.invoice_number, free)
+                    .values(claimed_until=until)
                 )
-                if gone.rowcount:
-                    taken[row.invoice_number] = row.reason
+                if won.rowcount:
+                    taken.append(
+                        DueRecheck(
+                            number=row.invoice_number,
+                            reason=row.reason,
+                            changed_at=row.changed_at or row.marked_at,
+                            claimed_until=until,
+                        )
+                    )
         return taken
+
+    async def done(self, *, due: DueRecheck) -> bool:
+        """The re-check's alert has gone out: the row goes, unless a change marked it again
+        meanwhile (then it stays, for the next re-check)."""
+        statement = delete(RECHECKS).where(
+            RECHECKS.c.invoice_number == due.number,
+            RECHECKS.c.claimed_until == due.claimed_until,
+        )
+        async with self._db.engine.begin() as conn:
+            return bool((await conn.execute(statement)).rowcount)
 
     # -- alerts -------------------------------------------------------------------------
     async def alert(self, *, key: str) -> tuple[str, str | None] | None:
@@ -142,15 +259,30 @@ class WatchStore:
             row = (await conn.execute(statement)).first()
         return None if row is None else (row.channel, row.message_ts)
 
-    async def claim_alert(self, *, key: str, channel: str, now: datetime) -> bool:
-        """True when nobody posted (or is posting) an alert under ``key`` yet."""
+    async def claim_alert(
+        self, *, key: str, channel: str, now: datetime, lease: timedelta = ALERT_LEASE
+    ) -> bool:
+        """True when nobody posted an alert under ``key`` yet, nor is posting one: a claim
+        never finished (its poster died) is taken over once ``lease`` has passed."""
+        key = key[:200]
         statement = (
             self._insert(ALERTS)
-            .values(key=key[:200], channel=channel, alerted_at=now)
+            .values(key=key, channel=channel, alerted_at=now)
             .on_conflict_do_nothing(index_elements=[ALERTS.c.key])
         )
+        stale = (
+            update(ALERTS)
+            .where(
+                ALERTS.c.key == key,
+                ALERTS.c.message_ts.is_(None),
+                ALERTS.c.alerted_at <= now - lease,
+            )
+            .values(channel=channel, alerted_at=now)
+        )
         async with self._db.engine.begin() as conn:
-            return bool((await conn.execute(statement)).rowcount)
+            if (await conn.execute(statement)).rowcount:
+                return True
+            return bool((await conn.execute(stale)).rowcount)
 
     async def alert_posted(self, *, key: str, message_ts: str, now: datetime) -> None:
         statement = (

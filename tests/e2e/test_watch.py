@@ -18,7 +18,7 @@ from bot.app import build_app
 from bot.bootstrap import bootstrap
 from bot.demo import RunningBot, SandboxWorld, running_bot
 from bot.flows.watch import CDC_MARK, watch_of
-from bot.http import QBO_WEBHOOK_PATH, build_http_app
+from bot.http import MAX_WEBHOOK_BYTES, QBO_WEBHOOK_PATH, build_http_app
 from sandbox.qbo.webhooks import Change, payload, sign
 from sandbox.server import serving
 from services.models import utcnow
@@ -65,10 +65,21 @@ async def deliver(bot: RunningBot, body: Any, *, verifier: str = VERIFIER) -> ht
         )
 
 
-def invoice_change(world: SandboxWorld, number: str, *, realm: str | None = None) -> Any:
+def invoice_change(
+    world: SandboxWorld,
+    number: str,
+    *,
+    realm: str | None = None,
+    later: int = 0,
+    at: datetime | None = None,
+    form: Any = "cloudevents",
+) -> Any:
+    """A change event of the invoice at ``at`` (default: ``later`` seconds after now; a
+    change's id is its entity and last update time to the second)."""
     invoice = world.qbo.invoice(number)
-    change = Change("Invoice", invoice.id, "Update", datetime.now(UTC))
-    return payload([change], realm_id=realm or world.qbo.realm_id, form="cloudevents")
+    when = at or datetime.now(UTC) + timedelta(seconds=later)
+    change = Change("Invoice", invoice.id, "Update", when)
+    return payload([change], realm_id=realm or world.qbo.realm_id, form=form)
 
 
 def metric(bot: RunningBot, outcome: str) -> float:
@@ -92,6 +103,21 @@ async def test_a_bad_signature_is_refused_and_changes_nothing(
     assert metric(bot, "refused_signature") == 2
 
 
+async def test_a_body_over_1_mib_is_refused_unread(world: SandboxWorld, bot: RunningBot) -> None:
+    huge = b"[" + b" " * MAX_WEBHOOK_BYTES + b"]"
+    assert (await deliver(bot, huge)).status_code == 413  # said so by its Content-Length
+
+    async def chunks() -> AsyncIterator[bytes]:  # no Content-Length: streamed
+        for _ in range(3):
+            yield b" " * (MAX_WEBHOOK_BYTES // 2)
+
+    async with httpx.AsyncClient() as client:
+        streamed = await client.post(bot.server.url + QBO_WEBHOOK_PATH, content=chunks())
+    assert streamed.status_code == 413
+    assert metric(bot, "too_large") == 2 and metric(bot, "refused_signature") == 0
+    assert await watch_of(bot.container).store.event_count() == 0
+
+
 @pytest.mark.parametrize(
     "body",
     [b"not json", b"{}", b"[]", [{"specversion": "1.0", "id": "x"}], {"eventNotifications": [1]}],
@@ -106,19 +132,19 @@ async def test_a_malformed_body_is_a_400_with_nothing_stored(
 async def test_mixed_realms_and_a_repeated_delivery_make_one_recheck(
     world: SandboxWorld, bot: RunningBot, clock: Clock
 ) -> None:
-    ours, theirs = invoice_change(world, "11003"), invoice_change(world, "11004", realm="999")
+    at = datetime.now(UTC).replace(microsecond=0)
+    ours = invoice_change(world, "11003", at=at)
+    theirs = invoice_change(world, "11004", realm="999", at=at)
     mixed = ours + theirs
     first = await deliver(bot, mixed)
     assert first.status_code == 200 and first.json() == {"stored": 1, "ignored": 1}
     again = await deliver(bot, mixed)  # Intuit delivers again: nothing new
     assert again.json() == {"stored": 0, "ignored": 1}
-    legacy = payload(  # the same invoice in the legacy format, another event
-        [Change("Invoice", world.qbo.invoice("11003").id, "Update", datetime.now(UTC))],
-        realm_id=world.qbo.realm_id,
-        form="legacy",
-    )
-    assert (await deliver(bot, legacy)).json()["stored"] == 1
-    assert metric(bot, "other_realm") == 2 and metric(bot, "duplicate") == 1
+    same = invoice_change(world, "11003", at=at + timedelta(milliseconds=300), form="legacy")
+    assert (await deliver(bot, same)).json()["stored"] == 0  # one change, either format
+    legacy = invoice_change(world, "11003", at=at + timedelta(seconds=5), form="legacy")
+    assert (await deliver(bot, legacy)).json()["stored"] == 1  # a later change
+    assert metric(bot, "other_realm") == 2 and metric(bot, "duplicate") == 2
     watch = watch_of(bot.container)
     assert await watch.drain() == 2
     marked = await watch.store.marked()
@@ -141,7 +167,7 @@ async def test_a_change_is_rechecked_after_the_grace_and_alerted_once(
     shown = str(alert.blocks)
     assert "Invoice 11003" in shown and "Stale copy" in shown and "Resync invoice" in shown
     world.qbo.update_invoice("11003", balance=world.qbo.invoice("11003").balance - 1)
-    await deliver(bot, invoice_change(world, "11003"))  # changed again: the same alert
+    await deliver(bot, invoice_change(world, "11003", later=5))  # changed again: the same alert
     await watch.drain()
     clock.now += timedelta(minutes=15)
     assert await watch.run_due() == 1

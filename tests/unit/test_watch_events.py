@@ -28,14 +28,26 @@ LEGACY = {
                         "operation": "Update",
                         "lastUpdated": "2026-12-06T14:42:19-0800",
                     },
-                    {"name": "Customer", "id": "9", "operation": "Create", "lastUpdated": None},
+                    {
+                        "name": "Customer",
+                        "id": "9",
+                        "operation": "Create",
+                        "lastUpdated": "2026-12-06T14:40:00-0800",
+                    },
                 ]
             },
         },
         {
             "realmId": "2",
             "dataChangeEvent": {
-                "entities": [{"name": "Payment", "id": "5", "operation": "Create"}]
+                "entities": [
+                    {
+                        "name": "Payment",
+                        "id": "5",
+                        "operation": "Create",
+                        "lastUpdated": "2026-12-06T14:40:00-0800",
+                    }
+                ]
             },
         },
     ]
@@ -66,7 +78,7 @@ def test_cloud_events_name_the_entity_and_operation_in_their_type() -> None:
     ]
     [event] = parse_delivery(json.dumps(body).encode(), realm_id="1").ours
     assert event == ChangeEvent(
-        id="ce:ev-1",
+        id="1:CreditMemo:77:2026-12-06T21:31:25Z",
         realm_id="1",
         entity="CreditMemo",
         entity_id="77",

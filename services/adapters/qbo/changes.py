@@ -3,6 +3,8 @@ names, the open invoices of a customer, and Change Data Capture (``GET /cdc``)."
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -14,10 +16,12 @@ from services.adapters.qbo.answers import json_body
 from services.adapters.qbo.client import QboClient
 from services.adapters.qbo.faults import SYSTEM
 from services.errors import UpstreamError
-from services.watch import OpenInvoice, RecordedPayment
-from services.watch_events import ChangeEvent
+from services.watch import CdcTruncated, OpenInvoice, RecordedPayment
+from services.watch_events import ChangeEvent, change_id
 
 CDC_ENTITIES = ("Invoice", "Payment", "CreditMemo")
+CDC_MAX = 1000
+"""QuickBooks' CDC answers at most this many objects, across the entities asked for."""
 
 
 class QboChanges:
@@ -66,14 +70,45 @@ class QboChanges:
         return {number: invoice.balance for number, invoice in found.items()}
 
     async def changes_since(self, since: datetime) -> list[ChangeEvent]:
+        """Every change since ``since``. CDC answers at most CDC_MAX objects, across the
+        entities asked for: a full answer is asked again one entity at a time; an entity
+        that alone fills an answer raises CdcTruncated (with what was read)."""
+        body = await self._cdc(CDC_ENTITIES, since)
+        if sum(cdc_counts(body).values()) < CDC_MAX:
+            return parse_cdc(body, realm_id=self._realm_id)
+        events: list[ChangeEvent] = []
+        full: list[str] = []
+        for entity in CDC_ENTITIES:
+            body = await self._cdc((entity,), since)
+            events += parse_cdc(body, realm_id=self._realm_id)
+            if cdc_counts(body).get(entity, 0) >= CDC_MAX:
+                full.append(entity)
+        if full:
+            raise CdcTruncated(events, entities=full)
+        return events
+
+    async def _cdc(self, entities: Sequence[str], since: datetime) -> Mapping[str, Any]:
         params = urlencode(
             {
-                "entities": ",".join(CDC_ENTITIES),
+                "entities": ",".join(entities),
                 "changedSince": since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             }
         )
-        body = await self._client._request("GET", f"/cdc?{params}", read=json_body)
-        return parse_cdc(body, realm_id=self._realm_id)
+        body: Mapping[str, Any] = await self._client._request(
+            "GET", f"/cdc?{params}", read=json_body
+        )
+        return body
+
+
+def cdc_counts(body: Mapping[str, Any]) -> dict[str, int]:
+    """How many objects of each entity a CDC answer holds."""
+    counts: dict[str, int] = {}
+    for response in body.get("CDCResponse") or []:
+        for part in (response or {}).get("QueryResponse") or []:
+            for entity in CDC_ENTITIES:
+                found = (part or {}).get(entity) or []
+                counts[entity] = counts.get(entity, 0) + len(found)
+    return counts
 
 
 def parse_cdc(body: Mapping[str, Any], *, realm_id: str) -> list[ChangeEvent]:
@@ -89,19 +124,28 @@ def parse_cdc(body: Mapping[str, Any], *, realm_id: str) -> list[ChangeEvent]:
                 for raw in (part or {}).get(entity) or []:
                     if not isinstance(raw, Mapping) or "Id" not in raw:
                         continue
-                    when = str((raw.get("MetaData") or {}).get("LastUpdatedTime") or "")
+                    text = str((raw.get("MetaData") or {}).get("LastUpdatedTime") or "")
+                    when = evidence._datetime(text) if text else None
                     deleted = str(raw.get("status") or "").lower() == "deleted"
+                    entity_id = str(raw["Id"])
+                    fallback = f"cdc:{entity}:{entity_id}:{_digest(raw)}"
                     events.append(
                         ChangeEvent(
-                            id=f"cdc:{entity}:{raw['Id']}:{when}"[:200],
+                            id=change_id(realm_id, entity, entity_id, when, fallback=fallback),
                             realm_id=realm_id,
                             entity=entity,
-                            entity_id=str(raw["Id"]),
+                            entity_id=entity_id,
                             operation="delete" if deleted else "update",
-                            occurred_at=evidence._datetime(when) if when else None,
+                            occurred_at=when,
                         )
                     )
     return events
+
+
+def _digest(raw: Mapping[str, Any]) -> str:
+    """A short hash of a document's contents (its id when it has no update time)."""
+    text = json.dumps(raw, sort_keys=True, default=str).encode()
+    return hashlib.sha256(text).hexdigest()[:16]
 
 
 def _digits(ids: Sequence[str]) -> list[str]:
