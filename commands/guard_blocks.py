@@ -123,7 +123,7 @@ def acknowledged_message(followups: list[FollowUp]) -> Message:
 
 
 def refused_note(reason: str) -> Message:
-    text = f":no_entry: *Nothing was sent to the portal.* {reason}"
+    text = f":no_entry: *Nothing was sent to the portal.* {escape(reason)}"
     return Message(text=text.replace("*", ""), blocks=[section(text), context("Nothing changed.")])
 
 

@@ -334,13 +334,6 @@ async def start_full_resync(
             f"The sync date {since:%b %d, %Y} is in the future: pick today or earlier."
         )
     integration = await integration_for(deps, invoice)
-    connected = integration.connected_at
-    if connected is not None and since < connected.date():
-        raise UsageError(
-            f"{integration.name} was connected to the portal on {connected:%b %d, %Y}, and "
-            f"the portal holds nothing from it before then: a full resync from "
-            f"{since:%b %d, %Y} cannot be run. Pick {connected:%Y-%m-%d} or later."
-        )
     existing = await deps.jobs.find_active(
         key=active_key(JobKind.FULL, RecordType.INVOICE, integration.id)
     )
@@ -353,7 +346,7 @@ async def start_full_resync(
             deps,
             caller,
             assessment,
-            what=f"A full resync of {integration.name} from {since:%b %d, %Y}",
+            what=f"A full resync of {escape(integration.name)} from {since:%b %d, %Y}",
             invoice=invoice,
             since=since,
             root=root_ts,
@@ -365,7 +358,7 @@ async def start_full_resync(
         await caller.tell(**question.as_kwargs())
         return
     text = (
-        f"Full resync of *{integration.name}* from {since:%b %d, %Y}, "
+        f"Full resync of *{escape(integration.name)}* from {since:%b %d, %Y}, "
         f"requested by <@{caller.user_id}>: progress in the thread."
     )
     job = await create_job(
