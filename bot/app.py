@@ -26,6 +26,7 @@ from bot.listeners.actions import (
     on_start_full_resync,
 )
 from bot.listeners.commands import invoice_command
+from bot.listeners.fixes import on_approve_fix, on_prepare_fix, on_reject_fix
 from bot.payloads import CheckActions
 from bot.redact import install_redaction
 from commands.actions import ActionId
@@ -84,6 +85,9 @@ def build_app(container: Container) -> AsyncApp:
     app.action(ActionId.MARK_ACCOUNTED.value)(on_mark_accounted)
     app.action(ActionId.CONFIRM_ACCOUNTED.value)(on_confirm_accounted)
     app.action(ActionId.ACCOUNTED_REASON.value)(on_input)
+    app.action(ActionId.PREPARE_FIX.value)(on_prepare_fix)
+    app.action(ActionId.APPROVE_FIX.value)(on_approve_fix)
+    app.action(ActionId.REJECT_FIX.value)(on_reject_fix)
 
     async def on_error(error: Exception, body: dict[str, Any], respond: Any) -> BoltResponse:
         return await tell_error(container, error, body, respond)

@@ -97,6 +97,7 @@ async def _run(settings: Settings) -> None:
 
 async def _serve(settings: Settings, container: Container, shutdown: Shutdown) -> None:
     from bot.app import build_app
+    from bot.flows.fixes import resume_fixes
     from bot.flows.payment_alerts import start_payment_alerts
     from bot.flows.resync import resume_jobs
     from bot.flows.watch import start_watch
@@ -110,6 +111,7 @@ async def _serve(settings: Settings, container: Container, shutdown: Shutdown) -
         resumed = await resume_jobs(container)
         if resumed:
             log.info("resumed %d unfinished resync job(s)", resumed)
+        container.tasks.spawn_long(resume_fixes(container), name="fixes:resume")
         start_payment_alerts(container)  # failed portal payments, announced as they happen
         start_watch(container)  # QuickBooks webhooks and CDC: changes and collisions
         config = uvicorn.Config(

@@ -85,6 +85,13 @@ class Settings(BaseSettings):
     full_resync_users: CsvList = Field(default_factory=list)
     full_resync_groups: CsvList = Field(default_factory=list)
 
+    # Fixes in QuickBooks: one person proposes, another approves (services.fixes).
+    fix_approvers: CsvList = Field(default_factory=list)
+    """Slack user ids (U...) and user group ids (S...) who may approve a fix in QuickBooks
+    (never their own proposal). Unset: the feature is off."""
+    fix_proposal_hours: float = Field(default=24.0, gt=0)
+    """A proposal not approved within this many hours expires."""
+
     # Resync polling
     resync_poll_seconds: float = 2.0
     resync_timeout_seconds: float = 900.0
@@ -153,7 +160,7 @@ class Settings(BaseSettings):
     @classmethod
     def _split_lists(cls, data: object) -> object:
         if isinstance(data, dict):
-            for key in ("full_resync_users", "full_resync_groups"):
+            for key in ("full_resync_users", "full_resync_groups", "fix_approvers"):
                 for name in (key, key.upper()):
                     if name in data:
                         data[name] = _csv(data[name])

@@ -27,6 +27,9 @@ class ActionId(StrEnum):
     CONFIRM_ACCOUNTED = "confirm_accounted"
     ACCOUNTED_REASON = "accounted_reason"
     """The reason's text input (read from the message's state, dispatches nothing)."""
+    PREPARE_FIX = "prepare_fix"
+    APPROVE_FIX = "approve_fix"
+    REJECT_FIX = "reject_fix"
 
 
 ACTION_PATTERN = re.compile("^(" + "|".join(a.value for a in ActionId) + ")$")
@@ -53,6 +56,8 @@ class ButtonState(BaseModel):
     is answered and the write starts, that message's buttons are replaced too."""
     followup: int | None = Field(default=None, ge=1, le=2**31 - 1)
     """The follow-up a "Mark accounted for" button closes (that one only)."""
+    proposal: str | None = Field(default=None, pattern=r"^[0-9a-f]{12}$")
+    """A fix proposal in QuickBooks (services.fixes), for Approve and Reject."""
 
     def dump(self) -> str:
         value = self.model_dump_json(exclude_none=True)

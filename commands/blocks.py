@@ -25,6 +25,7 @@ from commands.cause_blocks import (
     fix_first_confirm,
     resync_anyway_button,
 )
+from commands.fix_blocks import offers_fix, prepare_fix_button
 from commands.followup_text import accounted_buttons, followups_text, still_to_account
 from commands.format import fmt_clock, fmt_moment, fmt_money, fmt_when
 from commands.parse import USAGE
@@ -215,6 +216,8 @@ def resync_buttons(
                 plain.append(resync_anyway_button(comparison, diagnosis, since=since))
         elif diagnosis.action is Action.NONE:
             return None
+        if offers_fix(diagnosis):
+            plain.append(prepare_fix_button(number))
     return ActionsBlock(block_id=f"resync:{number}", elements=plain)
 
 

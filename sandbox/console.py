@@ -51,6 +51,7 @@ The console understands:
                         portal posts it to QuickBooks, which may refuse it
   qbo pay N AMOUNT [REF]  (sandbox) a payment recorded by hand in QuickBooks on invoice N
   qbo change N AMOUNT   (sandbox) invoice N edited in QuickBooks: AMOUNT now due
+  as USER               type as another person from now on (as bob, as alice)
   help                  this list
   quit, exit            leave (the end of the input works too)
 Buttons and files keep their number for the whole session. Messages marked "only visible
@@ -177,6 +178,8 @@ class Console:
             self.write(run_qbo_verb(self.qbo, line.split()[1:], portal=self.portal))
             if self.qbo_wait > 0:  # the webhook, then the bot's re-check after its grace
                 await asyncio.sleep(self.qbo_wait)
+        elif word == "as":
+            self.switch_user(line.split()[1:])
         else:
             self.write(HINT)
         return True
@@ -196,6 +199,18 @@ class Console:
                     self.write(f"Typed into {_text(block.get('label')) or 'the text box'}.")
                     return
         self.write("There is no text box to type into.")
+
+    def switch_user(self, args: list[str]) -> None:
+        """``as bob``: type as another person of the workspace from now on."""
+        wanted = args[0].lstrip("@").lower() if args else ""
+        people = [u for u in self.state.users.values() if not u.is_bot and u.name != "slackbot"]
+        found = next((u for u in people if wanted in (u.name.lower(), u.id.lower())), None)
+        if found is None:
+            names = ", ".join(f"@{u.name}" for u in people)
+            self.write(f"Usage: as USER (one of {names}).")
+            return
+        self.user = found.id
+        self.write(f"You are now @{found.name}.")
 
     async def click(self, args: list[str]) -> None:
         cancel = "--cancel" in args

@@ -197,6 +197,26 @@ async def list_payments(request: Request) -> Response:
     return JSONResponse({"payments": [payment_json(p) for p in page], "next_cursor": cursor})
 
 
+async def dismiss_payment(request: Request) -> Response:
+    """Dismiss Syncing: a failed transfer marked resolved; no payments endpoint lists it
+    from then on."""
+    payment_id = path_param(request, "payment_id", ID_RE, 64)
+    await json_object(request, ())
+    state = state_of(request)
+    await transfer_pending(state)  # the payment run goes first, as for every payments answer
+    for number, payments in state.payments.items():
+        for payment in payments:
+            if payment.id != payment_id:
+                continue
+            if payment.transfer_status != "failed":
+                message = f"Payment {payment_id} is {payment.transfer_status}."
+                raise ApiError(409, "not_failed", message)
+            state.payments[number] = [p for p in payments if p.id != payment_id]
+            state.dismissed.append(payment)
+            return JSONResponse(payment_json(payment))
+    raise ApiError(404, "not_found", f"No payment {payment_id}.")
+
+
 def timestamp_param(request: Request, name: str) -> datetime | None:
     raw = request.query_params.get(name)
     if raw is None:
@@ -394,6 +414,7 @@ ROUTES = [
         endpoint(list_payments, "transfer_status", "transferred_since", "limit", "cursor"),
         methods=["GET"],
     ),
+    Route("/payments/{payment_id}/dismiss", endpoint(write(dismiss_payment)), methods=["POST"]),
     Route("/invoices", endpoint(list_invoices, "status", "limit", "cursor"), methods=["GET"]),
     Route("/companies/{company_id}", endpoint(get_company), methods=["GET"]),
     Route("/contacts/{contact_id}", endpoint(get_contact), methods=["GET"]),

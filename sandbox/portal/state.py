@@ -160,6 +160,8 @@ class PortalState:
     resyncs: dict[str, RecordResync] = field(default_factory=dict)
     payments: dict[str, list[Payment]] = field(default_factory=dict)
     """Invoice number -> the payments clients made on it in the portal, oldest first."""
+    dismissed: list[Payment] = field(default_factory=list)
+    """Failed transfers marked resolved (``POST /payments/{id}/dismiss``), in order."""
     requests: Counter[str] = field(default_factory=Counter)
     """``"METHOD /path"`` -> number of requests received (faulted and refused ones too)."""
     # Knobs.

@@ -10,6 +10,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from services.errors import StaleObjectError, ValidationFault
 from services.followups import FollowUp
 from services.jobs import Job, JobState, Outcome
 from services.models import (
@@ -20,6 +21,7 @@ from services.models import (
     Integration,
     IntegrationKind,
     InvoiceRecord,
+    LinkedTxn,
     PortalInvoice,
     PortalPayment,
     PortalRecord,
@@ -29,6 +31,7 @@ from services.models import (
     SyncRun,
     SyncStatus,
     TransferStatus,
+    WriteResult,
 )
 from services.ports import Listed
 from tests.diagnosis_support import NOW, SYNCED
@@ -45,6 +48,9 @@ class World:
     on_write: Callable[[World], None] | None = None
     connected_at: datetime | None = None
     """When the portal's integration was connected (contract 1.2), if it says."""
+    qbo_writes: list[str] = field(default_factory=list)
+    """``requestid`` of every write QuickBooks carried out (at most once each)."""
+    dismissed: list[str] = field(default_factory=list)
 
 
 class FakeAccounting:
@@ -93,6 +99,71 @@ class FakeAccounting:
         return None
 
 
+class FakeWriter:
+    """QuickBooks' writes on the world: SyncTokens checked (5010), ``requestid`` replayed."""
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+        self.answers: dict[str, WriteResult] = {}
+        self.fail_with: Exception | None = None
+
+    async def apply_payment(
+        self, payment: AccountingPayment, *, invoice_id: str, amount: Decimal, request_id: str
+    ) -> WriteResult:
+        if request_id in self.answers:
+            return self.answers[request_id]
+        current = next(p for p in self.world.qbo_payments if p.id == payment.id)
+        if current.sync_token != payment.sync_token:
+            raise StaleObjectError("Stale Object Error", system="QuickBooks Online", code="5010")
+        self._refuse_if_asked()
+        link = LinkedTxn(txn_id=invoice_id, txn_type="Invoice", amount=amount)
+        token = str(int(current.sync_token or "0") + 1)
+        updated = current.model_copy(
+            update={
+                "applied": (*current.applied, link),
+                "unapplied": current.unapplied - amount,
+                "sync_token": token,
+            }
+        )
+        self.world.qbo_payments = [
+            updated if p.id == payment.id else p for p in self.world.qbo_payments
+        ]
+        return self._done(request_id, payment.id, token, amount, updated.unapplied)
+
+    async def apply_credit_memo(
+        self, memo: CreditMemo, *, invoice_id: str, amount: Decimal, request_id: str
+    ) -> WriteResult:
+        if request_id in self.answers:
+            return self.answers[request_id]
+        self._refuse_if_asked()
+        current = next(m for m in self.world.memos if m.id == memo.id)
+        if amount > current.remaining:
+            raise ValidationFault("Business Validation Error", system="QuickBooks Online")
+        kept = current.model_copy(update={"remaining": current.remaining - amount})
+        self.world.memos = [kept if m.id == memo.id else m for m in self.world.memos]
+        return self._done(request_id, f"9{len(self.answers) + 1}", "0", amount, Decimal(0))
+
+    def _refuse_if_asked(self) -> None:
+        if self.fail_with is not None:
+            raise self.fail_with
+
+    def _done(
+        self, request_id: str, txn_id: str, token: str, amount: Decimal, unapplied: Decimal
+    ) -> WriteResult:
+        acct = self.world.acct
+        self.world.acct = acct.model_copy(update={"balance": acct.balance - amount})
+        self.world.qbo_writes.append(request_id)
+        result = WriteResult(
+            txn_type="Payment",
+            txn_id=txn_id,
+            sync_token=token,
+            request_id=request_id,
+            unapplied=unapplied,
+        )
+        self.answers[request_id] = result
+        return result
+
+
 class FakePortal:
     def __init__(self, world: World) -> None:
         self.world = world
@@ -136,6 +207,14 @@ class FakePortal:
 
     async def get_invoice_payments(self, numbers: Sequence[str]) -> dict[str, list[PortalPayment]]:
         return {self.world.portal.number: list(self.world.portal_payments)}
+
+    async def dismiss_payment(
+        self, payment_id: str, *, idempotency_key: str | None = None
+    ) -> PortalPayment:
+        found = next(p for p in self.world.portal_payments if p.id == payment_id)
+        self.world.portal_payments = [p for p in self.world.portal_payments if p.id != payment_id]
+        self.world.dismissed.append(payment_id)
+        return found
 
     def _write(self, what: str) -> None:
         self.world.writes.append(what)

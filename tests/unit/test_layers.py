@@ -74,3 +74,18 @@ def test_only_the_guarded_runner_writes_to_the_portal() -> None:
         and "adapters" not in path.parts  # the adapters implement the methods
     )
     assert callers == ["services/resync.py"]
+
+
+def test_only_the_fix_service_writes_to_quickbooks() -> None:
+    """Every write to QuickBooks (and the dismissal of a portal transfer that goes with it)
+    goes through services.fixes, which re-reads the evidence first."""
+    import re
+
+    writes = re.compile(r"\.(apply_payment|apply_credit_memo|dismiss_payment)\(")
+    callers = sorted(
+        str(path.relative_to(ROOT))
+        for package in ("bot", "commands", "services")
+        for path in (ROOT / package).rglob("*.py")
+        if writes.search(path.read_text()) and "adapters" not in path.parts
+    )
+    assert callers == ["services/fixes/apply.py"]

@@ -31,6 +31,7 @@ from services.adapters.portal.payments import (
     PaymentLookup,
     PaymentPage,
 )
+from services.adapters.portal.payments import Payment as PaymentWire
 from services.adapters.portal.wire import (
     SYSTEM,
     CompanyWire,
@@ -342,6 +343,18 @@ class PortalClient:
                 raise UpstreamError("the portal's payment pages repeat a cursor", system=SYSTEM)
             seen.add(page.next_cursor)
             params["cursor"] = page.next_cursor
+
+    async def dismiss_payment(
+        self, payment_id: str, *, idempotency_key: str | None = None
+    ) -> PortalPayment:
+        """``POST /payments/{id}/dismiss`` (contract 1.2): the failed transfer resolved."""
+        body = await self._call(
+            "POST",
+            f"/payments/{_segment(payment_id)}/dismiss",
+            json={},
+            headers=_idempotent(idempotency_key),
+        )
+        return parse(PaymentWire, body).domain()
 
     # HTTP.
     async def _call(
