@@ -13,6 +13,7 @@ from bot.bootstrap import Container
 from bot.context import Caller
 from bot.flows.origin import close_question, replace_origin_buttons
 from bot.flows.replicas import resume_jobs, spawn_job
+from commands.actions import Origin, origin_of
 from commands.blocks import Message, check_message, context, error_message, section
 from commands.format import escape
 from commands.guard_blocks import acknowledge_message, full_resync_question
@@ -167,7 +168,7 @@ async def ask_acknowledgement(
     invoice: str | None,
     since: date | None = None,
     root: str | None = None,
-    origin: str | None = None,
+    origin: Origin | None = None,
 ) -> None:
     """Privately: what the write would take out of view, and the button that acknowledges
     exactly those amounts (``origin``: the message whose button asked). Nothing runs until
@@ -222,7 +223,7 @@ async def resync_invoice_button(
     message: dict[str, Any],
     root: str | None,
     ack: str | None = None,
-    origin: str | None = None,
+    origin: Origin | None = None,
 ) -> None:
     """The Resync invoice button (and Resync anyway, with ``ack``), on a check message,
     a digest line, an alert or in a thread: the guard re-reads the evidence first.
@@ -244,7 +245,7 @@ async def resync_invoice_button(
             what=f"A resync of invoice {number}",
             invoice=number,
             root=root or thread_ts,
-            origin=message_ts or None,
+            origin=origin_of(message),
         )
         return
     comparison = assessment.comparison
@@ -314,7 +315,7 @@ async def start_full_resync(
     clicked: dict[str, Any] | None = None,
     ack: str | None = None,
     typed: bool = False,
-    origin: str | None = None,
+    origin: Origin | None = None,
 ) -> None:
     """Full integration resync from ``since``; a root message first when there is no thread.
 
@@ -350,7 +351,7 @@ async def start_full_resync(
             invoice=invoice,
             since=since,
             root=root_ts,
-            origin=str((clicked or {}).get("ts") or "") or None,
+            origin=origin_of(clicked or {}),
         )
         return
     if typed:
