@@ -11,16 +11,15 @@ from slack_sdk.errors import SlackApiError
 
 from bot.bootstrap import Container
 from bot.context import Caller
-from bot.flows.origin import close_question, replace_origin_buttons
+from bot.flows.origin import ask_acknowledgement, close_question, replace_origin_buttons
 from bot.flows.replicas import resume_jobs, spawn_job
 from commands.actions import Origin, origin_of
 from commands.blocks import Message, check_message, context, error_message, section
 from commands.format import escape
-from commands.guard_blocks import acknowledge_message, full_resync_question
+from commands.guard_blocks import full_resync_question
 from commands.resync_blocks import job_title, replace_actions
 from services.check import pick_integration
 from services.errors import BotError, NotAllowedError, UsageError
-from services.guard import Assessment
 from services.jobs import AlreadyRunning, Job, JobKind, Outcome, active_key
 from services.models import Comparison, Integration, RecordType, Verdict
 from services.reconcile import choose_sync_date
@@ -157,33 +156,6 @@ async def post_invoice_root(deps: Container, caller: Caller, comparison: Compari
     root = Message(message.text, [b for b in message.blocks if b.type != "actions"])
     root.blocks.append(context(note))
     return await post_root(deps, caller, root)
-
-
-async def ask_acknowledgement(
-    deps: Container,
-    caller: Caller,
-    assessment: Assessment,
-    *,
-    what: str,
-    invoice: str | None,
-    since: date | None = None,
-    root: str | None = None,
-    origin: Origin | None = None,
-) -> None:
-    """Privately: what the write would take out of view, and the button that acknowledges
-    exactly those amounts (``origin``: the message whose button asked). Nothing runs until
-    it is pressed."""
-    await deps.audit.record(
-        actor=caller.user_id,
-        action="resync_full" if since is not None else "resync_record",
-        target=invoice or str(since),
-        outcome="needs_acknowledgement",
-        detail="; ".join(e.key for e in assessment.exposures)[:2000],
-    )
-    message = acknowledge_message(
-        assessment, what=what, invoice=invoice, since=since, root=root, origin=origin
-    )
-    await caller.tell(**message.as_kwargs())
 
 
 async def resync_record_command(
