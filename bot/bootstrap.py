@@ -19,7 +19,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.identity import Identity, release_identity, take_identity
 from bot.metrics import Metrics
-from bot.observe import BotObserver, timed
+from bot.observe import BotObserver, timing_hooks
 from bot.pacer import ChannelPacer
 from bot.redact import install_redaction
 from bot.settings import Settings
@@ -173,7 +173,8 @@ async def bootstrap(
             client_id=settings.qbo_client_id,
             client_secret=settings.qbo_client_secret,
             token_store=await token_store(settings, db),
-            transport=timed(transport, metrics, qbo_system(settings.qbo_token_url)),
+            transport=transport,
+            event_hooks=timing_hooks(metrics, qbo_system(settings.qbo_token_url)),
             timeout=settings.qbo_timeout_seconds,
             minor_version=settings.qbo_minor_version,
             max_retries=settings.qbo_max_retries,
@@ -188,7 +189,8 @@ async def bootstrap(
         portal = PortalClient(
             base_url=settings.portal_base_url,
             api_key=settings.portal_api_key,
-            transport=timed(transport, metrics, lambda _: "portal"),
+            transport=transport,
+            event_hooks=timing_hooks(metrics, lambda _: "portal"),
             timeout=settings.portal_timeout_seconds,
             max_retries=settings.portal_max_retries,
             backoff=settings.portal_retry_backoff_seconds,

@@ -2,20 +2,22 @@
 redactor (so a rotated token is scrubbed from every log line from the moment it exists).
 
 The adapters report each attempt's outcome through their ``RequestObserver`` hook; how long
-each HTTP request took is measured one layer down, by the httpx transport they are given
-(``TimedTransport``), so the adapters need not know about latency at all.
+each HTTP request took is measured by httpx event hooks on their clients (``timing_hooks``),
+so the adapters need not know about latency, and httpx keeps its own transport: the proxies
+the environment names (HTTPS_PROXY, HTTP_PROXY, ALL_PROXY, NO_PROXY) are httpx's to honour.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
+from weakref import WeakKeyDictionary
 
 import httpx
 
 from bot.metrics import Metrics
 from bot.redact import REDACTOR
-from services.adapters.proxies import EnvProxyTransport
 
 
 class BotObserver:
@@ -34,34 +36,23 @@ class BotObserver:
         REDACTOR.learn(value)
 
 
-class TimedTransport(httpx.AsyncBaseTransport):
-    """An httpx transport that times each request it sends (headers received: the time the
-    other side took to answer) into ``invoicebot_upstream_request_duration_seconds``."""
+def timing_hooks(
+    metrics: Metrics, system: Callable[[httpx.Request], str]
+) -> dict[str, list[Callable[..., Any]]]:
+    """httpx event hooks that time each request from sending to its response's headers (the
+    time the other side took to answer) into
+    ``invoicebot_upstream_request_duration_seconds``. An attempt that got no answer (a
+    dropped connection, a timeout) is counted by its outcome only."""
+    started: WeakKeyDictionary[httpx.Request, float] = WeakKeyDictionary()
 
-    def __init__(
-        self,
-        inner: httpx.AsyncBaseTransport,
-        metrics: Metrics,
-        system: Callable[[httpx.Request], str],
-    ) -> None:
-        self.inner, self.metrics, self.system = inner, metrics, system
+    async def sending(request: httpx.Request) -> None:
+        started[request] = time.perf_counter()
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        started = time.perf_counter()
-        try:
-            return await self.inner.handle_async_request(request)
-        finally:
-            self.metrics.upstream_seconds.labels(self.system(request)).observe(
-                time.perf_counter() - started
+    async def answered(response: httpx.Response) -> None:
+        began = started.pop(response.request, None)
+        if began is not None:
+            metrics.upstream_seconds.labels(system(response.request)).observe(
+                time.perf_counter() - began
             )
 
-    async def aclose(self) -> None:
-        await self.inner.aclose()
-
-
-def timed(
-    inner: httpx.AsyncBaseTransport | None, metrics: Metrics, system: Callable[[httpx.Request], str]
-) -> TimedTransport:
-    """``inner`` (when None, httpx's own transport through the proxies the environment
-    names, as httpx would use them) timed per request."""
-    return TimedTransport(inner or EnvProxyTransport(), metrics, system)
+    return {"request": [sending], "response": [answered]}

@@ -38,7 +38,7 @@ def accounted_question(followup: FollowUp) -> Message:
         style="primary",
         confirm=ConfirmObject(
             title="Mark accounted for?",
-            text=f"Closes this follow-up only ({followup.reference}, invoice "
+            text=f"Closes this follow-up only ({escape(followup.reference)}, invoice "
             f"{followup.invoice}), with your reason.",
             confirm="Mark accounted for",
             deny="Cancel",
@@ -53,7 +53,7 @@ def accounted_question(followup: FollowUp) -> Message:
             placeholder="e.g. refunded by card on Dec 3, see ticket 4411",
         ),
     )
-    return Message(text=f"Mark {followup.reference} accounted for?", blocks=[
+    return Message(text=f"Mark {escape(followup.reference)} accounted for?", blocks=[
         section(text), reason, ActionsBlock(elements=[button])
     ])  # fmt: skip
 

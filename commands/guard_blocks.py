@@ -12,7 +12,7 @@ from slack_sdk.models.blocks import (
     ConfirmObject,
 )
 
-from commands.actions import ActionId, ButtonState
+from commands.actions import ActionId, ButtonState, Origin
 from commands.blocks import Message, context, section
 from commands.followup_text import LISTED, followups_text
 from commands.format import csv_cell, escape, fmt_money
@@ -29,7 +29,7 @@ def acknowledge_button(
     invoice: str | None,
     since: date | None,
     root: str | None,
-    origin: str | None = None,
+    origin: Origin | None = None,
 ) -> ButtonElement:
     """ "Resync anyway": carries the fingerprint of exactly these amounts; its confirm names
     the first ten."""
@@ -45,7 +45,12 @@ def acknowledge_button(
         text="Resync anyway",
         action_id=(ActionId.RESYNC_ANYWAY if invoice else ActionId.START_FULL_RESYNC).value,
         value=ButtonState(
-            invoice=invoice, since=since, root=root, ack=assessment.fingerprint, origin=origin
+            invoice=invoice,
+            since=since,
+            root=root,
+            ack=assessment.fingerprint,
+            origin=origin.ts if origin else None,
+            shown=origin.shown if origin else None,
         ).dump(),
         style="danger",
         confirm=ConfirmObject(
@@ -65,7 +70,7 @@ def acknowledge_message(
     invoice: str | None,
     since: date | None,
     root: str | None = None,
-    origin: str | None = None,
+    origin: Origin | None = None,
 ) -> Message:
     """The private question before a write that would take money out of view; ``origin``:
     the message whose button asked it (its buttons go once the question is answered)."""
@@ -123,7 +128,7 @@ def acknowledged_message(followups: list[FollowUp]) -> Message:
 
 
 def refused_note(reason: str) -> Message:
-    text = f":no_entry: *Nothing was sent to the portal.* {reason}"
+    text = f":no_entry: *Nothing was sent to the portal.* {escape(reason)}"
     return Message(text=text.replace("*", ""), blocks=[section(text), context("Nothing changed.")])
 
 

@@ -11,7 +11,7 @@ from slack_sdk.models.blocks import ActionsBlock, Block
 
 from commands.blocks import Message, context, full_resync_button, section, verdict_line
 from commands.followup_text import still_to_account
-from commands.format import csv_cell, fmt_duration, fmt_moment, fmt_money
+from commands.format import csv_cell, escape, fmt_duration, fmt_moment, fmt_money
 from commands.guard_blocks import acknowledge_button
 from services.followups import FollowUp
 from services.guard import Assessment
@@ -86,7 +86,7 @@ def processed_records_message(
         lines.append(
             f"_…and {rest} more{' (unchanged)' if len(changed) <= LISTED_RECORDS else ''}_"
         )
-    text = f"Sync run {run.id}: {len(records)} records processed"
+    text = f"Sync run {escape(run.id)}: {len(records)} records processed"
     return Message(text=text, blocks=[section("\n".join(lines[:2])), *_chunks(lines[2:])])
 
 
@@ -107,7 +107,7 @@ def invoice_callout(records: list[ProcessedRecord], invoice: str) -> str:
 
 
 def record_line(record: ProcessedRecord) -> str:
-    line = f"• {record.record_type.value} {record.number}: {record.action}"
+    line = f"• {record.record_type.value} {escape(record.number)}: {escape(record.action)}"
     if record.balance_before is not None or record.balance_after is not None:
         before = fmt_money(record.balance_before) if record.balance_before is not None else "—"
         after = fmt_money(record.balance_after) if record.balance_after is not None else "—"
@@ -138,7 +138,8 @@ def outcome_message(
     bare "Fixed." while money the resync took out of view is still to account for."""
     blocks: list[Block] = []
     if outcome is Outcome.REFUSED:
-        text = f":no_entry: *Nothing was sent to the portal.* {error or ''}".strip()
+        # The guard's reason names payments and credits by their vendor references.
+        text = f":no_entry: *Nothing was sent to the portal.* {escape(error or '')}".strip()
         blocks.append(section(text))
         if assessment is not None and assessment.exposures:
             blocks.append(
@@ -213,7 +214,7 @@ def full_resync_prompt(*, default_since: date, integration_name: str | None = No
 
     from commands.actions import ActionId, ButtonState
 
-    what = f"*{integration_name}*" if integration_name else "the integration"
+    what = f"*{escape(integration_name)}*" if integration_name else "the integration"
     text = (
         f"Full resync of {what}: the portal re-reads every record changed since the date "
         "below. One day back is usually enough; pick an earlier date if you know when the "
@@ -240,16 +241,16 @@ def full_resync_prompt(*, default_since: date, integration_name: str | None = No
 
 def history_message(runs: list[SyncRun], *, integration_name: str) -> Message:
     if not runs:
-        text = f"No sync runs yet for *{integration_name}*."
+        text = f"No sync runs yet for *{escape(integration_name)}*."
         return Message(text=text, blocks=[section(text)])
-    lines = [f"*Recent sync runs of {integration_name}*"]
+    lines = [f"*Recent sync runs of {escape(integration_name)}*"]
     for run in runs:
         took = ""
         if run.started_at and run.finished_at:
             took = f", took {fmt_duration(run.finished_at - run.started_at)}"
-        error = f": {run.error}" if run.error else ""
+        error = f": {escape(run.error)}" if run.error else ""
         lines.append(
-            f"• `{run.id}` {_STATUS_ICON.get(run.status.value, '')} *{run.status.value}*{error}; "
+            f"• `{escape(run.id)}` {_STATUS_ICON.get(run.status.value, '')} *{run.status.value}*{error}; "
             f"from {run.sync_from:%b %d}; created {fmt_moment(run.created_at)}{took}; "
             f"{run.records_processed} records"
         )

@@ -9,12 +9,13 @@ failed transfer dismissed in the portal), never because the two balances match.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Protocol
 
 from services.check import examine_invoice
-from services.errors import BotError
+from services.errors import BotError, NotAllowedError
 from services.models import (
     DEFAULT_MONEY_TOLERANCE,
     AtRisk,
@@ -123,10 +124,21 @@ MIN_REASON, MAX_REASON = 3, 200
 """A reason to mark money accounted for by hand: a few words, at most a sentence or two."""
 
 
-async def accountable(store: FollowUpStore, followup_id: int) -> FollowUp:
-    """The follow-up, if a person may mark it accounted for by hand: open, and an
-    unexplained difference, which no evidence can ever settle (a payment, a credit or a
-    transfer closes by itself once QuickBooks or the portal shows it accounted for)."""
+@dataclass(frozen=True)
+class Closer:
+    """Who wants to mark a follow-up accounted for by hand. ``approver``: whether they are
+    one of the approvers (FIX_APPROVERS), or None when no approvers are named."""
+
+    user: str
+    approver: bool | None = None
+
+
+async def accountable(store: FollowUpStore, followup_id: int, closer: Closer) -> FollowUp:
+    """The follow-up, if ``closer`` may mark it accounted for by hand: open, an unexplained
+    difference, which no evidence can ever settle (a payment, a credit or a transfer closes
+    by itself once QuickBooks or the portal shows it accounted for), and not on their word
+    alone: whoever acknowledged hiding the money cannot close it, and when approvers are
+    named only they can."""
     followup = await store.get(followup_id=followup_id)
     if followup is None or followup.closed_at is not None:
         raise BotError("That follow-up is already closed: nothing was changed.")
@@ -135,6 +147,21 @@ async def accountable(store: FollowUpStore, followup_id: int) -> FollowUp:
             f"{followup.reference} ({followup.amount}) on invoice {followup.invoice} closes by "
             "itself once QuickBooks or the portal shows it accounted for: nothing was changed."
         )
+    who = (
+        "one of the approvers named in FIX_APPROVERS"
+        if closer.approver is not None
+        else ("someone else")
+    )
+    if closer.user == followup.acknowledged_by:
+        raise NotAllowedError(
+            f"You acknowledged the {followup.amount} on invoice {followup.invoice} when you "
+            f"resynced anyway, so {who} must mark it accounted for: nothing was changed."
+        )
+    if closer.approver is False:
+        raise NotAllowedError(
+            "Only the approvers named in FIX_APPROVERS may mark money accounted for by hand: "
+            "ask one of them. Nothing was changed."
+        )
     return followup
 
 
@@ -142,7 +169,7 @@ async def mark_accounted_for(
     store: FollowUpStore,
     followup_id: int,
     *,
-    by: str,
+    by: Closer,
     reason: str,
     clock: Callable[[], datetime] = utcnow,
 ) -> FollowUp:
@@ -154,11 +181,12 @@ async def mark_accounted_for(
             f"Say in a few words ({MIN_REASON} to {MAX_REASON} characters) how the money is "
             "accounted for: nothing was changed."
         )
-    followup = await accountable(store, followup_id)
+    followup = await accountable(store, followup_id, by)
     at, because = clock(), f"marked accounted for: {reason}"
-    if not await store.close(followup_id=followup.id, because=because, at=at, by=by):
+    if not await store.close(followup_id=followup.id, because=because, at=at, by=by.user):
         raise BotError("That follow-up is already closed: nothing was changed.")
-    return followup.model_copy(update={"closed_at": at, "closed_because": because, "closed_by": by})
+    closed = {"closed_at": at, "closed_because": because, "closed_by": by.user}
+    return followup.model_copy(update=closed)
 
 
 async def check_followed(

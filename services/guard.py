@@ -15,7 +15,6 @@ for the acknowledgement; the runner calls ``authorize`` just before it writes.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from services.models import (
     DEFAULT_MONEY_TOLERANCE,
     AtRisk,
     Comparison,
+    Integration,
     RecordType,
     utcnow,
 )
@@ -144,6 +144,8 @@ class WriteGuard:
             raise UsageError(f"The sync date {since:%b %d, %Y} is in the future.")
         start = datetime.combine(since, time(), tzinfo=UTC)
         try:
+            integration = pick_integration(await self.portal.list_integrations(), integration_id)
+            before_connection(integration, since)
             changed = await self.accounting.list_changed_invoices(since=start, limit=MAX_LISTED)
             long_ago = (today - since).days > LONG_AGO_DAYS
             records = (
@@ -151,16 +153,12 @@ class WriteGuard:
                 if len(changed) >= MAX_LISTED
                 else len(changed)
             )
-            mirrored, integrations = await asyncio.gather(
-                self.portal.get_invoices([i.number for i in changed]),
-                self.portal.list_integrations(),
-            )
+            mirrored = await self.portal.get_invoices([i.number for i in changed])
         except UpstreamError as exc:
             raise EvidenceUnavailable(
                 f"I could not list what a full resync from {since:%b %d, %Y} would re-read, so "
                 "nothing was sent to the portal: " + in_words(exc)
             ) from exc
-        integration = pick_integration(integrations, integration_id)
         synced = integration.last_successful_sync_at if integration else None
         now = self.clock()
         comparisons = [
@@ -204,6 +202,19 @@ class WriteGuard:
         if not assessment.acknowledged(job.acknowledged):
             raise NeedsAcknowledgement(refusal(assessment), assessment=assessment)
         return assessment
+
+
+def before_connection(integration: Integration | None, since: date) -> None:
+    """Refuse a full resync from before the integration was connected to the portal: the
+    portal holds nothing from it before then. (No portal text in the answer: it is shown
+    as Slack mrkdwn.)"""
+    connected = integration.connected_at if integration is not None else None
+    if connected is not None and since < connected.date():
+        raise UsageError(
+            f"The integration was connected to the portal on {connected:%b %d, %Y}, and the "
+            f"portal holds nothing from it before then: a full resync from {since:%b %d, %Y} "
+            f"cannot be run. Pick {connected:%Y-%m-%d} or later."
+        )
 
 
 def refusal(assessment: Assessment) -> str:

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Protocol, TypeVar
 
-from services.errors import UpstreamError, in_words
+from services.errors import UpstreamError, UsageError, in_words
 from services.followups import FollowUp, FollowUpStore, check_followed
 from services.guard import Assessment, EvidenceUnavailable, NeedsAcknowledgement, WriteGuard
 from services.jobs import Job, JobKind, JobState, Outcome
@@ -208,7 +208,7 @@ class ResyncRunner:
             assessment = await self.guard.authorize(job)
         except NeedsAcknowledgement as exc:
             raise Refused(exc.message, exc.assessment) from exc
-        except EvidenceUnavailable as exc:
+        except (EvidenceUnavailable, UsageError) as exc:  # e.g. a date the portal refuses
             raise Refused(exc.message, None) from exc
         if not assessment.exposures:
             return

@@ -109,7 +109,7 @@ async def resync_anyway(
             message=message,
             root=state.root,
             ack=state.ack,
-            origin=state.origin,
+            origin=state.origin_message,
         )
         return
     message_ts = str(message.get("ts") or "") or None
@@ -124,5 +124,5 @@ async def resync_anyway(
         root_ts=state.root or (thread_ts if thread_ts == message_ts else None),
         clicked=message,
         ack=state.ack,
-        origin=state.origin,
+        origin=state.origin_message,
     )

@@ -11,15 +11,15 @@ from slack_sdk.errors import SlackApiError
 
 from bot.bootstrap import Container
 from bot.context import Caller
-from bot.flows.origin import close_question, replace_origin_buttons
+from bot.flows.origin import ask_acknowledgement, close_question, replace_origin_buttons
 from bot.flows.replicas import reporter, resume_jobs, spawn_job
+from commands.actions import Origin, origin_of
 from commands.blocks import Message, check_message, context, error_message, section
 from commands.format import escape
-from commands.guard_blocks import acknowledge_message, full_resync_question
+from commands.guard_blocks import full_resync_question
 from commands.resync_blocks import job_title, replace_actions
 from services.check import pick_integration
 from services.errors import BotError, NotAllowedError, UsageError
-from services.guard import Assessment
 from services.jobs import PENDING_THREAD, AlreadyRunning, Job, JobKind, Outcome, active_key
 from services.models import Comparison, Integration, RecordType, Verdict
 from services.reconcile import choose_sync_date
@@ -155,33 +155,6 @@ async def invoice_root(deps: Container, caller: Caller, comparison: Comparison) 
     return root
 
 
-async def ask_acknowledgement(
-    deps: Container,
-    caller: Caller,
-    assessment: Assessment,
-    *,
-    what: str,
-    invoice: str | None,
-    since: date | None = None,
-    root: str | None = None,
-    origin: str | None = None,
-) -> None:
-    """Privately: what the write would take out of view, and the button that acknowledges
-    exactly those amounts (``origin``: the message whose button asked). Nothing runs until
-    it is pressed."""
-    await deps.audit.record(
-        actor=caller.user_id,
-        action="resync_full" if since is not None else "resync_record",
-        target=invoice or str(since),
-        outcome="needs_acknowledgement",
-        detail="; ".join(e.key for e in assessment.exposures)[:2000],
-    )
-    message = acknowledge_message(
-        assessment, what=what, invoice=invoice, since=since, root=root, origin=origin
-    )
-    await caller.tell(**message.as_kwargs())
-
-
 async def resync_record_command(
     deps: Container, caller: Caller, record_type: RecordType, record_id: str
 ) -> None:
@@ -219,7 +192,7 @@ async def resync_invoice_button(
     message: dict[str, Any],
     root: str | None,
     ack: str | None = None,
-    origin: str | None = None,
+    origin: Origin | None = None,
 ) -> None:
     """The Resync invoice button (and Resync anyway, with ``ack``), on a check message,
     a digest line, an alert or in a thread: the guard re-reads the evidence first.
@@ -241,7 +214,7 @@ async def resync_invoice_button(
             what=f"A resync of invoice {number}",
             invoice=number,
             root=root or thread_ts,
-            origin=message_ts or None,
+            origin=origin_of(message),
         )
         return
     comparison = assessment.comparison
@@ -311,7 +284,7 @@ async def start_full_resync(
     clicked: dict[str, Any] | None = None,
     ack: str | None = None,
     typed: bool = False,
-    origin: str | None = None,
+    origin: Origin | None = None,
 ) -> None:
     """Full integration resync from ``since``; a root message first when there is no thread.
 
@@ -331,13 +304,6 @@ async def start_full_resync(
             f"The sync date {since:%b %d, %Y} is in the future: pick today or earlier."
         )
     integration = await integration_for(deps, invoice)
-    connected = integration.connected_at
-    if connected is not None and since < connected.date():
-        raise UsageError(
-            f"{integration.name} was connected to the portal on {connected:%b %d, %Y}, and "
-            f"the portal holds nothing from it before then: a full resync from "
-            f"{since:%b %d, %Y} cannot be run. Pick {connected:%Y-%m-%d} or later."
-        )
     existing = await deps.jobs.find_active(
         key=active_key(JobKind.FULL, RecordType.INVOICE, integration.id)
     )
@@ -350,11 +316,11 @@ async def start_full_resync(
             deps,
             caller,
             assessment,
-            what=f"A full resync of {integration.name} from {since:%b %d, %Y}",
+            what=f"A full resync of {escape(integration.name)} from {since:%b %d, %Y}",
             invoice=invoice,
             since=since,
             root=root_ts,
-            origin=str((clicked or {}).get("ts") or "") or None,
+            origin=origin_of(clicked or {}),
         )
         return
     if typed:
@@ -362,7 +328,7 @@ async def start_full_resync(
         await caller.tell(**question.as_kwargs())
         return
     text = (
-        f"Full resync of *{integration.name}* from {since:%b %d, %Y}, "
+        f"Full resync of *{escape(integration.name)}* from {since:%b %d, %Y}, "
         f"requested by <@{caller.user_id}>: progress in the thread."
     )
     job = await create_job(

@@ -17,7 +17,7 @@ from bot.flows.check import resync_anyway, run_check
 from bot.flows.followups import ask_accounted, confirm_accounted
 from bot.flows.resync import resync_invoice_button, start_full_resync
 from bot.waits import telling_waits
-from commands.actions import ActionId, ButtonState
+from commands.actions import ActionId, ButtonState, Origin
 from commands.followup_blocks import reason_of
 from commands.parse import parse_date
 from services.errors import UsageError
@@ -157,13 +157,17 @@ async def on_start_full_resync(
     _run(
         container,
         caller,
-        start_from_prompt(container, caller, since, state.ack, state.origin),
+        start_from_prompt(container, caller, since, state.ack, state.origin_message),
         f"click:{ActionId.START_FULL_RESYNC}",
     )
 
 
 async def start_from_prompt(
-    container: Container, caller: Caller, since: date, ack: str | None, origin: str | None = None
+    container: Container,
+    caller: Caller,
+    since: date,
+    ack: str | None,
+    origin: Origin | None = None,
 ) -> None:
     """The prompt says the resync is asked for; the guard's question, if any, follows
     privately, and the thread in the channel."""

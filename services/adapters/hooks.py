@@ -5,7 +5,8 @@ The adapters never import a metrics library: they call an observer, if they were
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
 
 from services.errors import (
     AuthenticationError,
@@ -16,6 +17,11 @@ from services.errors import (
     UpstreamError,
     ValidationFault,
 )
+
+EventHooks = Mapping[str, list[Callable[..., Any]]]
+"""httpx's ``event_hooks`` for an adapter's client ("request", "response"): the bot times
+each request with them, leaving the transport (and the proxies from the environment,
+HTTPS_PROXY / HTTP_PROXY / ALL_PROXY / NO_PROXY) to httpx."""
 
 
 class RequestObserver(Protocol):

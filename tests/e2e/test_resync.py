@@ -84,6 +84,9 @@ async def test_failed_record_resync_escalates_to_a_full_resync_that_fixes_it(
     # The escalation's button was answered through the guard's question: not live any more.
     assert buttons(failure) == [] and "started by <@U0ALICE001>" in str(failure.blocks)
     assert buttons(question) == [] and "started by" in question.text  # the question, too
+    # From what the click showed, not the channel's history (a scope the bot lacks).
+    assert emu.state.calls_to("conversations.replies") == []
+    assert "The portal's resync failed" in str(failure.blocks)  # the rest of it kept
     assert world.portal.request_count("POST", SYNCS) == 1
 
 

@@ -37,3 +37,16 @@ async def test_the_connect_day_itself_is_asked_about_as_long_ago(
     [question] = world.emulator.state.ephemerals(ALICE)
     assert "was connected" not in question.text
     assert world.portal.request_count("POST", SYNCS) == 0  # a question first, nothing run
+
+
+async def test_the_integrations_name_is_escaped_in_the_question(
+    world: SandboxWorld, bot: RunningBot
+) -> None:
+    for integration in world.portal.integrations.values():
+        integration.name = "<!channel> Books"
+    since = (datetime.now(UTC) - timedelta(days=30)).date()
+    await world.emulator.send_command("/invoice", f"resync --since {since.isoformat()}")
+    await settle(world, bot)
+    [question] = world.emulator.state.ephemerals(ALICE)
+    assert "&lt;!channel&gt; Books" in str(question.blocks)  # 11265's payment is named
+    assert "<!channel>" not in str(question.blocks) + question.text

@@ -1,6 +1,7 @@
-"""The production adapters honour HTTPS_PROXY / HTTP_PROXY / NO_PROXY (httpx reads them only
-for a transport of its own; the bot gives its clients one): a loopback HTTP proxy sees the
-portal's requests, and NO_PROXY sends them straight out. No MockTransport."""
+"""The production adapters honour HTTPS_PROXY / HTTP_PROXY / ALL_PROXY / NO_PROXY: the bot
+leaves its clients httpx's own transport (requests are timed by event hooks), so httpx reads
+the environment itself. A loopback HTTP proxy sees the portal's requests, NO_PROXY sends
+them straight out, and the latency histogram counts them either way. No MockTransport."""
 
 from __future__ import annotations
 
@@ -8,14 +9,12 @@ import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
-import httpx
 import pytest
 from pydantic import SecretStr
 
 from bot.metrics import Metrics
-from bot.observe import timed
+from bot.observe import timing_hooks
 from services.adapters.portal.client import PortalClient
-from services.adapters.proxies import EnvProxyTransport, bypassed
 
 BODY = b'{"integrations": []}'
 
@@ -58,26 +57,36 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name.lower(), raising=False)
 
 
-def production_portal(port: int) -> PortalClient:
-    """The portal client as bootstrap() makes it: no test transport, so ``timed(None, ...)``."""
+def production_portal(port: int, metrics: Metrics) -> PortalClient:
+    """The portal client as bootstrap() makes it: no test transport, timed by event hooks."""
     return PortalClient(
         base_url=f"http://127.0.0.1:{port}",
         api_key=SecretStr("k"),
-        transport=timed(None, Metrics(), lambda _: "portal"),
+        event_hooks=timing_hooks(metrics, lambda _: "portal"),
         max_retries=0,
     )
 
 
-async def test_http_proxy_carries_the_requests(
-    servers: tuple[Canned, Canned], monkeypatch: pytest.MonkeyPatch
+def timed_requests(metrics: Metrics) -> float:
+    value = metrics.registry.get_sample_value(
+        "invoicebot_upstream_request_duration_seconds_count", {"system": "portal"}
+    )
+    return value or 0.0
+
+
+@pytest.mark.parametrize("variable", ["HTTP_PROXY", "ALL_PROXY"])
+async def test_the_proxy_carries_the_requests(
+    servers: tuple[Canned, Canned], monkeypatch: pytest.MonkeyPatch, variable: str
 ) -> None:
     proxy, portal = servers
-    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy.port}")
-    client = production_portal(portal.port)
+    monkeypatch.setenv(variable, f"http://127.0.0.1:{proxy.port}")
+    metrics = Metrics()
+    client = production_portal(portal.port, metrics)
     assert await client.list_integrations() == []
     await client.aclose()
     assert proxy.lines == [f"GET http://127.0.0.1:{portal.port}/api/v1/integrations HTTP/1.1"]
     assert portal.lines == []
+    assert timed_requests(metrics) == 1
 
 
 async def test_no_proxy_goes_straight_out(
@@ -86,21 +95,9 @@ async def test_no_proxy_goes_straight_out(
     proxy, portal = servers
     monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy.port}")
     monkeypatch.setenv("NO_PROXY", "localhost,127.0.0.1")
-    client = production_portal(portal.port)
+    metrics = Metrics()
+    client = production_portal(portal.port, metrics)
     assert await client.list_integrations() == []
     await client.aclose()
     assert proxy.lines == [] and portal.lines == ["GET /api/v1/integrations HTTP/1.1"]
-
-
-def test_each_scheme_has_its_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.corp:3128")
-    monkeypatch.setenv("HTTP_PROXY", "proxy.corp:8080")
-    monkeypatch.setenv("NO_PROXY", ".internal.example, 10.0.0.7:8081")
-    transport = EnvProxyTransport()
-    route = transport.route
-    assert route(httpx.URL("https://quickbooks.api.intuit.com/v3"))[0] == "http://proxy.corp:3128"
-    assert route(httpx.URL("http://portal.example/api"))[0] == "http://proxy.corp:8080"
-    assert route(httpx.URL("https://billing.internal.example/api"))[0] is None
-    assert route(httpx.URL("http://10.0.0.7:8081/api"))[0] is None
-    assert EnvProxyTransport(proxies={}).route(httpx.URL("https://x.example"))[0] is None
-    assert bypassed("anything", "*") and not bypassed("example.com", "ample.com")
+    assert timed_requests(metrics) == 1

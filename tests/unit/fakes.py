@@ -46,6 +46,8 @@ class World:
     memos: list[CreditMemo] = field(default_factory=list)
     writes: list[str] = field(default_factory=list)
     on_write: Callable[[World], None] | None = None
+    connected_at: datetime | None = None
+    """When the portal's integration was connected (contract 1.2), if it says."""
     qbo_writes: list[str] = field(default_factory=list)
     """``requestid`` of every write QuickBooks carried out (at most once each)."""
     dismissed: list[str] = field(default_factory=list)
@@ -199,6 +201,7 @@ class FakePortal:
                 provider="quickbooks_online",
                 kind=IntegrationKind.ACCOUNTING,
                 last_successful_sync_at=SYNCED,
+                connected_at=self.world.connected_at,
             )
         ]
 

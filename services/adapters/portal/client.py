@@ -21,7 +21,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import SecretStr
 
-from services.adapters.hooks import OK, NoObserver, RequestObserver, outcome_of
+from services.adapters.hooks import OK, EventHooks, NoObserver, RequestObserver, outcome_of
 from services.adapters.http import send
 from services.adapters.portal.errors import SyncAlreadyRunning
 from services.adapters.portal.listing import read_page
@@ -111,6 +111,7 @@ class PortalClient:
         base_url: str,
         api_key: SecretStr,
         transport: httpx.AsyncBaseTransport | None = None,
+        event_hooks: EventHooks | None = None,
         timeout: float = 30.0,
         max_retries: int = 3,
         backoff: float = 0.5,
@@ -134,6 +135,7 @@ class PortalClient:
         self._http = httpx.AsyncClient(
             base_url=root,
             transport=transport,
+            event_hooks=event_hooks,
             timeout=timeout,
             headers={"X-API-Key": api_key.get_secret_value(), "Accept": "application/json"},
             follow_redirects=False,

@@ -21,7 +21,7 @@ from urllib.parse import quote as url_quote
 import httpx
 from pydantic import SecretStr
 
-from services.adapters.hooks import OK, NoObserver, RequestObserver, outcome_of
+from services.adapters.hooks import OK, EventHooks, NoObserver, RequestObserver, outcome_of
 from services.adapters.http import send
 from services.adapters.limits import RateLimiter
 from services.adapters.qbo import evidence, writes
@@ -89,6 +89,7 @@ class QboClient:
         client_secret: SecretStr,
         token_store: TokenStore,
         transport: httpx.AsyncBaseTransport | None = None,
+        event_hooks: EventHooks | None = None,
         timeout: float = 30.0,
         minor_version: int = 75,
         max_concurrency: int = 10,
@@ -126,6 +127,7 @@ class QboClient:
         self._http = httpx.AsyncClient(
             base_url=base_url.rstrip("/"),
             transport=transport,
+            event_hooks=event_hooks,
             timeout=timeout,
             follow_redirects=False,
             headers={"Accept": "application/json", "User-Agent": "invoice-resync-bot"},
