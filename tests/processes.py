@@ -60,10 +60,14 @@ def bot_env(world: SandboxWorld, database_url: str, port: int) -> dict[str, str]
 
 
 async def start_bot(
-    env: dict[str, str], *, spawned: Callable[[int], object] | None = None
+    env: dict[str, str],
+    *,
+    spawned: Callable[[int], object] | None = None,
+    may_die: Callable[[], bool] = lambda: False,
 ) -> asyncio.subprocess.Process:
     """A bot process, once its /healthz answers. ``spawned``: called with its pid at once
-    (a resumed job may be at work before the bot answers)."""
+    (a resumed job may be at work before the bot answers, and be killed there: ``may_die``
+    says whether a death before the answer is the one the test arranged)."""
     port = env["HTTP_PORT"]
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bot.cli", "run", cwd=ROOT, env=env
@@ -77,6 +81,8 @@ async def start_bot(
                     return process
             except httpx.TransportError:
                 pass
+            if process.returncode is not None and may_die():
+                return process
             assert process.returncode is None, "the bot exited at start"
             await asyncio.sleep(0.05)
     process.kill()

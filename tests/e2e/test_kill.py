@@ -17,6 +17,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 from bot.demo import SandboxWorld
 from sandbox.kill import KillSwitch, Trigger
@@ -64,6 +65,11 @@ FULL = [
 ]
 
 
+def fired(armed: list[Trigger]) -> bool:
+    """Whether the sandbox has killed the process it was armed for."""
+    return bool(armed) and armed[0].fired.is_set()
+
+
 def arming(switch: KillSwitch, window: Window, armed: list[Trigger]) -> Callable[[int], None]:
     """Arm the switch for the process as soon as it is spawned: a resumed job may post
     before the bot answers."""
@@ -95,7 +101,11 @@ async def killed_at_each_window(
     for number, window in enumerate(windows):
         switch = world.portal.kill_switch if window.portal else world.emulator.kill_switch
         armed: list[Trigger] = []
-        bot = await start_bot(env, spawned=arming(switch, window, armed))
+        bot = await start_bot(
+            env,
+            spawned=arming(switch, window, armed),
+            may_die=partial(fired, armed),
+        )
         [trigger] = armed
         try:
             if number == 0:
