@@ -118,11 +118,21 @@ def state_of(request: Request) -> PortalState:
 
 # Endpoints.
 async def get_invoice(request: Request) -> Response:
+    state = state_of(request)
+    include = request.query_params.get("include")
+    if include is not None and not state.embeds_payments:  # as a 1.1 portal answers
+        raise invalid("Unknown query parameter: 'include'.")
+    if include not in (None, "payments"):
+        raise invalid("include must be payments.")
     number = path_param(request, "number", KEY_RE, 21)
-    invoice = state_of(request).invoices.get(number)
+    invoice = state.invoices.get(number)
     if invoice is None:
         raise ApiError(404, "not_found", f"No invoice {number}.")
-    return JSONResponse(invoice_json(invoice))
+    if include is None:
+        return JSONResponse(invoice_json(invoice))
+    await transfer_pending(state)  # the payment run goes first: answers are current
+    payments = [payment_json(p) for p in state.payments.get(number, [])]
+    return JSONResponse({**invoice_json(state.invoices[number]), "payments": payments})
 
 
 async def lookup_invoices(request: Request) -> Response:
@@ -369,7 +379,7 @@ def endpoint(handler: Handler, *params: str) -> Handler:
 ROUTES = [
     Route("/invoices/lookup", endpoint(lookup_invoices), methods=["POST"]),
     Route("/invoices/{number:path}/payments", endpoint(invoice_payments), methods=["GET"]),
-    Route("/invoices/{number:path}", endpoint(get_invoice), methods=["GET"]),
+    Route("/invoices/{number:path}", endpoint(get_invoice, "include"), methods=["GET"]),
     Route("/payments/lookup", endpoint(lookup_payments), methods=["POST"]),
     Route(
         "/payments",

@@ -166,6 +166,8 @@ class PortalState:
     """Seconds a full sync takes at least (queued for a tenth of it, then running)."""
     record_resync_seconds: float = 1.0
     """Seconds a record resync takes at least."""
+    embeds_payments: bool = True
+    """Contract 1.2: ``GET /invoices/{number}?include=payments``; False answers as 1.1 (422)."""
     transfer_delay: float = 0.0
     """Seconds a client's payment stays pending before the portal transfers it."""
     transfers: set[asyncio.Task[int]] = field(default_factory=set, init=False)
