@@ -116,6 +116,17 @@ class DigestResult:
     within_tolerance: int = 0
     """Both sides differ by no more than ``tolerance``: rounding, counted, not reported."""
     tolerance: Decimal = Decimal(0)
+    skipped_numbers: tuple[str, ...] = ()
+    """The invoices left out as recent (the next incremental digest reads them again)."""
+    incremental: bool = False
+    """Only what changed since the last complete digest was read (``reread`` invoices);
+    ``open_invoices`` is then that digest's count."""
+    reread: int = 0
+
+    @property
+    def carried(self) -> list[str]:
+        """What the next incremental digest reads again whatever changed."""
+        return sorted({d.number for d in self.discrepancies} | set(self.skipped_numbers))
 
     @property
     def amounts_at_stake(self) -> dict[str, Decimal]:

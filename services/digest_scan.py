@@ -69,6 +69,8 @@ class Join:
         self.paired = 0
         self.compared = 0
         self.skipped = 0
+        self.skipped_numbers: list[str] = []
+        """Left out as recent: the next incremental digest reads them again."""
         self.rounding = 0
         self.listed = {"accounting": 0, "portal": 0}
         self.pages = {"accounting": 0, "portal": 0}
@@ -116,6 +118,7 @@ class Join:
         """Compare both sides of one invoice (None: that side does not have it)."""
         if self.recent(acct) or self.recent(mirror):
             self.skipped += 1
+            self.skipped_numbers.append(number)
             return
         self.compared += 1
         if acct is not None and mirror is not None:
@@ -143,6 +146,7 @@ class Join:
         for number, entry in side.items():
             if self.recent(entry):
                 self.skipped += 1
+                self.skipped_numbers.append(number)
             else:
                 numbers.append(number)
         return numbers
@@ -228,6 +232,7 @@ async def run_digest(
         within_tolerance=join.rounding,
         tolerance=tolerance,
         discrepancies=tuple(worst_first(join.found)),
+        skipped_numbers=tuple(join.skipped_numbers),
         accounting=SideStats(
             open=join.listed["accounting"],
             pages=join.pages["accounting"],

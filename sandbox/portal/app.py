@@ -186,7 +186,11 @@ async def list_invoices(request: Request) -> Response:
         raise invalid("status must be open, paid or void.")
     limit = int_param(request, "limit", default=100, maximum=1000)
     after = decode_cursor(request, "n:")
-    page, last = state_of(request).page_invoices(status=status, after=after, limit=limit)
+    state = state_of(request)
+    if "updated_since" in request.query_params and not state.embeds_payments:
+        raise invalid("Unknown query parameter: 'updated_since'.")  # a 1.1 portal
+    since = timestamp_param(request, "updated_since")
+    page, last = state.page_invoices(status=status, after=after, limit=limit, since=since)
     cursor = None if last is None else encode_cursor(f"n:{last}")
     return Response(invoice_page_body(page, cursor), media_type="application/json")
 
@@ -386,7 +390,11 @@ ROUTES = [
         endpoint(list_payments, "transfer_status", "transferred_since", "limit", "cursor"),
         methods=["GET"],
     ),
-    Route("/invoices", endpoint(list_invoices, "status", "limit", "cursor"), methods=["GET"]),
+    Route(
+        "/invoices",
+        endpoint(list_invoices, "status", "updated_since", "limit", "cursor"),
+        methods=["GET"],
+    ),
     Route("/integrations", endpoint(list_integrations), methods=["GET"]),
     Route("/integrations/{integration_id}", endpoint(get_integration), methods=["GET"]),
     Route(
