@@ -27,7 +27,7 @@ from decimal import Decimal
 
 from services.digest import DigestFailed, DigestResult, SideStats, worst_first
 from services.digest_scan import RECENT, Join
-from services.errors import BotError, UpstreamError
+from services.errors import BotError, UpstreamError, ValidationFault
 from services.models import AccountingInvoice, utcnow
 from services.ports import AccountingSystem, BillingPortal
 
@@ -72,6 +72,8 @@ async def run_incremental_digest(
             accounting.get_invoices([n for n in numbers if n not in acct]),
             portal.get_invoices([n for n in numbers if n not in mirror]),
         )
+    except ValidationFault as exc:  # a 1.1 portal: no updated_since
+        raise ChainBroken(f"{exc.system} cannot list what changed: {exc.message}") from exc
     except UpstreamError as exc:
         raise DigestFailed(exc) from exc
     acct.update(more_acct)

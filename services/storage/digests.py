@@ -145,11 +145,31 @@ class DigestRuns:
                 row.amount_at_stake = str(result.amount_at_stake)
                 row.duration_seconds = result.duration.total_seconds()
                 row.rechecks_failed = rechecks_failed
+                row.carried = "\n".join(result.carried)
+                row.full_scan = not result.incremental
             else:
                 row.duration_seconds = (row.finished_at - row.started_at).total_seconds()
             session.add(row)
             await session.commit()
             return to_run(row)
+
+    async def chain(self) -> tuple[DigestRun, list[str], datetime | None] | None:
+        """The last complete digest, the numbers it carries, and when the last full scan
+        started (None: none since migration 0008); None when no complete digest exists."""
+        async with self._db.session() as session:
+            done = (
+                select(DigestRunRow)
+                .where(col(DigestRunRow.state) == RunState.DONE.value)
+                .where(col(DigestRunRow.carried).is_not(None))
+                .order_by(col(DigestRunRow.started_at).desc())
+            )
+            last = (await session.exec(done.limit(1))).first()
+            if last is None:
+                return None
+            full_scans = done.where(col(DigestRunRow.full_scan).is_(True))
+            full = (await session.exec(full_scans.limit(1))).first()
+            carried = [n for n in (last.carried or "").split("\n") if n]
+            return to_run(last), carried, full.started_at if full else None
 
     async def get(self, *, run_id: str) -> DigestRun | None:
         async with self._db.session() as session:
