@@ -7,6 +7,7 @@ The scan itself is ``services.digest_scan.run_digest``; the runs are kept by
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -14,6 +15,7 @@ from enum import StrEnum
 
 from services.errors import BotError, UpstreamError
 from services.models import Verdict
+from services.ports import Listed
 
 DEFAULT_CURRENCY = "USD"
 
@@ -118,6 +120,8 @@ class DigestResult:
     tolerance: Decimal = Decimal(0)
     skipped_numbers: tuple[str, ...] = ()
     """The invoices left out as recent (the next incremental digest reads them again)."""
+    accounting_kept: Mapping[str, Listed | None] = field(default_factory=dict)
+    """QuickBooks' side of the discrepancies and skipped invoices (``Join.kept``)."""
     incremental: bool = False
     """Only what changed since the last complete digest was read (``reread`` invoices);
     ``open_invoices`` is then that digest's count."""

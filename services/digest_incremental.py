@@ -21,15 +21,16 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from datetime import datetime, timedelta
 from decimal import Decimal
+from types import MappingProxyType
 
 from services.digest import DigestFailed, DigestResult, SideStats, worst_first
-from services.digest_scan import RECENT, Join
+from services.digest_scan import BALANCE, RECENT, Join
 from services.errors import BotError, UpstreamError, ValidationFault
 from services.models import AccountingInvoice, utcnow
-from services.ports import AccountingSystem, BillingPortal
+from services.ports import AccountingSystem, BillingPortal, Listed
 
 MAX_CHANGES = 20_000
 """More changes than this on one side: a full scan costs about as much."""
@@ -46,6 +47,7 @@ async def run_incremental_digest(
     since: datetime,
     carried: Collection[str],
     open_invoices: int,
+    known: Mapping[str, Listed | None] = MappingProxyType({}),
     recent: timedelta = RECENT,
     tolerance: Decimal = Decimal(0),
     clock: Callable[[], datetime] = utcnow,
@@ -54,8 +56,11 @@ async def run_incremental_digest(
 ) -> DigestResult:
     """The discrepancies a full scan would find now, reading what changed since ``since``
     (the last complete digest's cutoff) and the ``carried`` numbers. ``open_invoices`` is
-    that digest's count, reported as is. ChainBroken when there are too many changes (or
-    the portal cannot list them), DigestFailed when a system fails."""
+    that digest's count, reported as is. ``known``: QuickBooks' side of carried numbers as
+    that digest read it (``DigestResult.accounting_kept``), not read again unless QuickBooks
+    changed the invoice since (its LastUpdatedTime moves with any change). ChainBroken when
+    there are too many changes (or the portal cannot list them), DigestFailed when a
+    system fails."""
     started_at, began = clock(), timer()
     join = Join(cutoff=started_at - recent, tolerance=tolerance)
     try:
@@ -69,7 +74,7 @@ async def run_incremental_digest(
         mirror = {i.number: i for i in changed_portal}
         numbers = sorted(set(acct) | set(mirror) | set(carried))
         more_acct, more_portal = await asyncio.gather(
-            accounting.get_invoices([n for n in numbers if n not in acct]),
+            accounting.get_invoices([n for n in numbers if n not in acct and n not in known]),
             portal.get_invoices([n for n in numbers if n not in mirror]),
         )
     except ValidationFault as exc:  # a 1.1 portal: no updated_since
@@ -81,14 +86,12 @@ async def run_incremental_digest(
     open_acct = open_portal = 0
     for number in numbers:
         a, p = acct.get(number), mirror.get(number)
-        a_open, p_open = a is not None and a.balance > 0, p is not None and p.status == "open"
+        a_entry = join.entry_of(a) if a is not None else known.get(number)
+        a_open = a_entry is not None and a_entry[BALANCE] > 0
+        p_open = p is not None and p.status == "open"
         open_acct, open_portal = open_acct + a_open, open_portal + p_open
         if a_open or p_open:
-            join.pair(
-                number,
-                join.entry_of(a) if a is not None else None,
-                join.entry_of(p) if p is not None else None,
-            )
+            join.pair(number, a_entry, join.entry_of(p) if p is not None else None)
     return DigestResult(
         started_at=started_at,
         duration=timedelta(seconds=timer() - began),
@@ -99,9 +102,10 @@ async def run_incremental_digest(
         within_tolerance=join.rounding,
         tolerance=tolerance,
         discrepancies=tuple(worst_first(join.found)),
-        accounting=SideStats(open=open_acct, looked_up=len(numbers) - len(changed_acct)),
-        portal=SideStats(open=open_portal, looked_up=len(numbers) - len(changed_portal)),
+        accounting=SideStats(open=open_acct, looked_up=len(more_acct)),
+        portal=SideStats(open=open_portal, looked_up=len(more_portal)),
         skipped_numbers=tuple(join.skipped_numbers),
+        accounting_kept=join.kept,
         incremental=True,
         reread=len(numbers),
     )

@@ -46,6 +46,7 @@ from services.errors import UpstreamError
 from services.jobs import Job, JobKind
 from services.models import Cause, Comparison
 from services.storage import leases
+from services.storage.digests import Chain
 from services.storage.watch import WatchStore
 
 log = logging.getLogger(__name__)
@@ -60,12 +61,13 @@ async def scan(deps: Container) -> DigestResult:
     recent = timedelta(minutes=deps.settings.digest_recent_minutes)
     accounting, portal = deps.accounting, deps.portal
     tolerance, clock = deps.settings.money_tolerance, deps.clock
-    chain = await _chain(deps, recent)
-    if chain is not None:
-        since, carried, open_invoices = chain
+    found = await _chain(deps, recent)
+    if found is not None:
+        since, chain = found
         try:
             return await run_incremental_digest(
-                accounting=accounting, portal=portal, since=since, carried=carried, open_invoices=open_invoices,
+                accounting=accounting, portal=portal, since=since, carried=chain.carried,
+                known=chain.known, open_invoices=chain.last.open_invoices or 0,
                 recent=recent, tolerance=tolerance, clock=clock,
             )  # fmt: skip
         except ChainBroken as exc:
@@ -75,21 +77,22 @@ async def scan(deps: Container) -> DigestResult:
     )
 
 
-async def _chain(deps: Container, recent: timedelta) -> tuple[datetime, list[str], int] | None:
-    """Where an incremental digest starts (since, carried numbers, open count), or None for
-    a full scan: no watch, no complete digest, the last full scan DIGEST_FULL_EVERY days
-    ago, a gap beyond CDC's 30 days, or a QuickBooks invoice deleted since."""
+async def _chain(deps: Container, recent: timedelta) -> tuple[datetime, Chain] | None:
+    """Where an incremental digest starts (since when, and what the last one carries), or
+    None for a full scan: no watch, no complete digest, the last full scan DIGEST_FULL_EVERY
+    days ago, a gap beyond CDC's 30 days, or a QuickBooks invoice deleted since."""
     every = deps.settings.digest_full_every
     if every <= 0 or deps.watcher is None or deps.watch is None:
         return None
     chain = await deps.digests.chain()
     now = deps.clock()
-    if chain is None or chain[2] is None or now - chain[2] >= timedelta(days=every):
+    if chain is None or chain.last_full_at is None:
         return None
-    last, carried, _ = chain
+    if now - chain.last_full_at >= timedelta(days=every):
+        return None
+    last = chain.last
     if now - last.started_at > timedelta(days=CDC_DAYS):
         return None
-    since = last.started_at - recent - OVERLAP
     try:
         await deps.watch.catch_up("digest")  # deletions since then are stored events
     except UpstreamError as exc:
@@ -98,7 +101,7 @@ async def _chain(deps: Container, recent: timedelta) -> tuple[datetime, list[str
     # Deletions received before the last digest started were that digest's concern.
     if await WatchStore(deps.db).deleted_since(entity="Invoice", since=last.started_at):
         return None
-    return since, carried, last.open_invoices or 0
+    return last.started_at - recent - OVERLAP, chain
 
 
 def local_day(deps: Container, moment: datetime) -> date:
