@@ -13,8 +13,12 @@ from slack_bolt.response import BoltResponse
 from bot.bootstrap import Container
 from bot.delivery import SkipRedeliveries
 from bot.errors import reply_for
+from bot.forms import FormBodies
 from bot.listeners.actions import (
     on_check_again,
+    on_confirm_accounted,
+    on_input,
+    on_mark_accounted,
     on_pick_sync_date,
     on_resync_anyway,
     on_resync_full,
@@ -22,6 +26,7 @@ from bot.listeners.actions import (
     on_start_full_resync,
 )
 from bot.listeners.commands import invoice_command
+from bot.listeners.fixes import on_approve_fix, on_prepare_fix, on_reject_fix
 from bot.payloads import CheckActions
 from bot.redact import install_redaction
 from commands.actions import ActionId
@@ -67,6 +72,7 @@ def build_app(container: Container) -> AsyncApp:
     )
 
     app.use(SkipRedeliveries(container.metrics))
+    app.use(FormBodies())
     app.use(CheckActions(container))
     app.use(InjectDeps(container))
     app.command(settings.slack_command)(invoice_command)
@@ -76,6 +82,12 @@ def build_app(container: Container) -> AsyncApp:
     app.action(ActionId.START_FULL_RESYNC.value)(on_start_full_resync)
     app.action(ActionId.RESYNC_ANYWAY.value)(on_resync_anyway)
     app.action(ActionId.CHECK_AGAIN.value)(on_check_again)
+    app.action(ActionId.MARK_ACCOUNTED.value)(on_mark_accounted)
+    app.action(ActionId.CONFIRM_ACCOUNTED.value)(on_confirm_accounted)
+    app.action(ActionId.ACCOUNTED_REASON.value)(on_input)
+    app.action(ActionId.PREPARE_FIX.value)(on_prepare_fix)
+    app.action(ActionId.APPROVE_FIX.value)(on_approve_fix)
+    app.action(ActionId.REJECT_FIX.value)(on_reject_fix)
 
     async def on_error(error: Exception, body: dict[str, Any], respond: Any) -> BoltResponse:
         return await tell_error(container, error, body, respond)

@@ -28,14 +28,16 @@ from bot.tasks import Kind, TaskRunner
 from services.adapters.portal import PortalClient
 from services.adapters.qbo import QboClient
 from services.adapters.qbo.auth import needs_seed
+from services.fixes import FixService
 from services.followups import FollowUpStore
 from services.guard import WriteGuard
 from services.models import TokenSet, utcnow
-from services.ports import AccountingSystem, BillingPortal
+from services.ports import AccountingSystem, AccountingWriter, BillingPortal
 from services.resync import PollPolicy, ResyncRunner
 from services.storage.audit import AuditLog
 from services.storage.db import Database
 from services.storage.digests import DigestRuns
+from services.storage.fixes import FixProposalStore
 from services.storage.followups import SqlFollowUps
 from services.storage.jobs import JobStore
 from services.storage.payment_alerts import PaymentAlerts
@@ -71,6 +73,10 @@ class Container:
     """The QuickBooks watch's loop (bot.flows.watch)."""
     watch: Any = None
     """The QuickBooks watch itself (bot.flows.watch.Watch), made when first needed."""
+    fixes: FixService | None = None
+    """Fixes in QuickBooks (services.fixes); None when the accounting adapter cannot write."""
+    fix_sweeper: asyncio.Task[None] | None = None
+    """The periodic sweep for approved fixes whose replica died (bot.flows.fixes)."""
 
     def __post_init__(self) -> None:
         self.digests = DigestRuns(self.db)
@@ -85,7 +91,7 @@ class Container:
         return self.jobs.worker
 
     async def aclose(self) -> None:
-        for loop_task in (self.sweeper, self.alerter, self.watcher):
+        for loop_task in (self.sweeper, self.alerter, self.watcher, self.fix_sweeper):
             if loop_task is not None:
                 loop_task.cancel()
                 await asyncio.wait([loop_task])
@@ -153,6 +159,7 @@ async def bootstrap(
     slack: AsyncWebClient | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
     clock: Callable[[], datetime] = utcnow,
+    writer: AccountingWriter | None = None,
 ) -> Container:
     install_redaction(settings)  # before anything can log a secret
     metrics = Metrics()
@@ -205,7 +212,9 @@ async def bootstrap(
         accounting=accounting, portal=portal, tolerance=settings.money_tolerance, clock=clock
     )
     followups = SqlFollowUps(db)
-    return Container(
+    if writer is None and isinstance(accounting, QboClient):
+        writer = accounting
+    container = Container(
         settings=settings,
         db=db,
         accounting=accounting,
@@ -229,3 +238,16 @@ async def bootstrap(
         clock=clock,
         metrics=metrics,
     )
+    if writer is not None:
+        container.fixes = FixService(
+            accounting=accounting,
+            writer=writer,
+            portal=portal,
+            records=FixProposalStore(db, worker=jobs.worker),
+            followups=followups,
+            audit=container.audit,
+            proposal_hours=settings.fix_proposal_hours,
+            tolerance=settings.money_tolerance,
+            clock=clock,
+        )
+    return container

@@ -7,8 +7,6 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -32,20 +30,15 @@ def setup_logging(level: str) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-class GracefulServer(uvicorn.Server):
-    """uvicorn's server, except that it leaves the signals to ``Shutdown``: uvicorn raises
-    SIGTERM again once it has stopped, which would end the process before the bot hands its
-    running jobs to the other replicas and closes its clients."""
-
-    @contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
 class Shutdown:
     """SIGTERM and SIGINT, from start to exit: the first asks the server to stop (or, while
     the bot is still starting, not to serve at all); later ones are only logged, so the
-    hand-over of running jobs is never cut short."""
+    hand-over of running jobs is never cut short.
+
+    While ``uvicorn.Server.serve()`` runs, uvicorn handles the signals itself (it stops
+    serving), then restores these handlers and raises each signal it caught again: they
+    arrive here, where they ask for the shutdown already under way instead of ending the
+    process before the bot hands its running jobs to the other replicas."""
 
     def __init__(self) -> None:
         self.requested = False
@@ -104,6 +97,7 @@ async def _run(settings: Settings) -> None:
 
 async def _serve(settings: Settings, container: Container, shutdown: Shutdown) -> None:
     from bot.app import build_app
+    from bot.flows.fixes import resume_fixes
     from bot.flows.payment_alerts import start_payment_alerts
     from bot.flows.resync import resume_jobs
     from bot.flows.watch import start_watch
@@ -117,6 +111,7 @@ async def _serve(settings: Settings, container: Container, shutdown: Shutdown) -
         resumed = await resume_jobs(container)
         if resumed:
             log.info("resumed %d unfinished resync job(s)", resumed)
+        container.tasks.spawn_long(resume_fixes(container), name="fixes:resume")
         start_payment_alerts(container)  # failed portal payments, announced as they happen
         start_watch(container)  # QuickBooks webhooks and CDC: changes and collisions
         config = uvicorn.Config(
@@ -127,7 +122,7 @@ async def _serve(settings: Settings, container: Container, shutdown: Shutdown) -
             access_log=False,
             log_level="warning",
         )
-        server = shutdown.server = GracefulServer(config)
+        server = shutdown.server = uvicorn.Server(config)
         server.should_exit = shutdown.requested  # a signal during the start: do not serve
         if settings.socket_mode:
             from bot.socket import socket_mode

@@ -16,6 +16,7 @@ from pydantic import SecretStr
 
 from bot.app import build_app
 from bot.bootstrap import Container, bootstrap
+from bot.flows.fixes import resume_fixes
 from bot.flows.payment_alerts import start_payment_alerts
 from bot.flows.resync import resume_jobs
 from bot.flows.watch import start_watch
@@ -28,6 +29,7 @@ from sandbox.qbo.webhooks import Format, WebhookSender
 from sandbox.scenarios import REALM_ID
 from sandbox.server import RunningServer, start_server
 from sandbox.slack.emulator import SlackEmulator
+from sandbox.slack.state import ALICE, BOB
 
 BOT_CLIENT = ("sandbox-bot", "sandbox-bot-secret")
 PORTAL_CLIENT = ("sandbox-portal", "sandbox-portal-secret")
@@ -70,6 +72,8 @@ class SandboxWorld:
             "database_url": database_url,
             "resync_poll_seconds": 0.5,
             "slack_channel_interval_seconds": 0.3,
+            # The demo's people approve fixes in QuickBooks (never their own proposal).
+            "fix_approvers": [ALICE.id, BOB.id],
         }
         values.update(overrides)
         return Settings(_env_file=None, **values)
@@ -146,6 +150,7 @@ async def running_bot(settings: Settings, **swaps: Any) -> AsyncIterator[Running
     container = await bootstrap(settings, **swaps)
     try:
         await resume_jobs(container)  # before the first request: its own jobs come first
+        container.tasks.spawn_long(resume_fixes(container), name="fixes:resume")
         start_payment_alerts(container)
         start_watch(container)
         server = await start_server(

@@ -15,6 +15,7 @@ import httpx
 
 from bot.metrics import Metrics
 from bot.redact import REDACTOR
+from services.adapters.proxies import EnvProxyTransport
 
 
 class BotObserver:
@@ -61,5 +62,6 @@ class TimedTransport(httpx.AsyncBaseTransport):
 def timed(
     inner: httpx.AsyncBaseTransport | None, metrics: Metrics, system: Callable[[httpx.Request], str]
 ) -> TimedTransport:
-    """``inner`` (httpx's own transport when None) timed per request."""
-    return TimedTransport(inner or httpx.AsyncHTTPTransport(), metrics, system)
+    """``inner`` (when None, httpx's own transport through the proxies the environment
+    names, as httpx would use them) timed per request."""
+    return TimedTransport(inner or EnvProxyTransport(), metrics, system)

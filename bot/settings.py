@@ -59,6 +59,10 @@ class Settings(BaseSettings):
     qbo_max_per_minute: int = 500
     """Requests started per minute, at most (Intuit's limit per company is 500)."""
 
+    wait_notice_seconds: float = 5.0
+    """A throttled request (QuickBooks or the portal) waiting longer than this is told to the
+    person waiting for its answer, with the time it is sent again."""
+
     # Billing portal (Portal REST API, docs/portal-api.yaml)
     portal_base_url: str = "http://127.0.0.1:8081"
     portal_api_key: SecretStr = SecretStr("")
@@ -80,6 +84,13 @@ class Settings(BaseSettings):
     # Neither set: everyone in the channel may.
     full_resync_users: CsvList = Field(default_factory=list)
     full_resync_groups: CsvList = Field(default_factory=list)
+
+    # Fixes in QuickBooks: one person proposes, another approves (services.fixes).
+    fix_approvers: CsvList = Field(default_factory=list)
+    """Slack user ids (U...) and user group ids (S...) who may approve a fix in QuickBooks
+    (never their own proposal). Unset: the feature is off."""
+    fix_proposal_hours: float = Field(default=24.0, gt=0)
+    """A proposal not approved within this many hours expires."""
 
     # Resync polling
     resync_poll_seconds: float = 2.0
@@ -152,7 +163,7 @@ class Settings(BaseSettings):
     @classmethod
     def _split_lists(cls, data: object) -> object:
         if isinstance(data, dict):
-            for key in ("full_resync_users", "full_resync_groups"):
+            for key in ("full_resync_users", "full_resync_groups", "fix_approvers"):
                 for name in (key, key.upper()):
                     if name in data:
                         data[name] = _csv(data[name])

@@ -22,6 +22,14 @@ class ActionId(StrEnum):
     START_FULL_RESYNC = "start_full_resync"
     RESYNC_ANYWAY = "resync_anyway"
     CHECK_AGAIN = "check_again"
+    MARK_ACCOUNTED = "mark_accounted"
+    """Asks for the reason an unexplained difference is accounted for."""
+    CONFIRM_ACCOUNTED = "confirm_accounted"
+    ACCOUNTED_REASON = "accounted_reason"
+    """The reason's text input (read from the message's state, dispatches nothing)."""
+    PREPARE_FIX = "prepare_fix"
+    APPROVE_FIX = "approve_fix"
+    REJECT_FIX = "reject_fix"
 
 
 ACTION_PATTERN = re.compile("^(" + "|".join(a.value for a in ActionId) + ")$")
@@ -43,6 +51,13 @@ class ButtonState(BaseModel):
     """The fingerprint of the amounts the person acknowledges the write takes out of view
     (services.guard): the guard re-reads the evidence and lets the write through only if
     they are still exactly these."""
+    origin: str | None = Field(default=None, pattern=r"^\d{1,12}\.\d{1,8}$")
+    """The ts of the message whose button led to the guard's question: once the question
+    is answered and the write starts, that message's buttons are replaced too."""
+    followup: int | None = Field(default=None, ge=1, le=2**31 - 1)
+    """The follow-up a "Mark accounted for" button closes (that one only)."""
+    proposal: str | None = Field(default=None, pattern=r"^[0-9a-f]{12}$")
+    """A fix proposal in QuickBooks (services.fixes), for Approve and Reject."""
 
     def dump(self) -> str:
         value = self.model_dump_json(exclude_none=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from commands.blocks import Message, check_message, context, section
-from commands.format import escape, fmt_money
+from commands.format import escape, fmt_day, fmt_moment, fmt_money
 from services.models import Comparison, PortalPayment
 
 STEPS = (
@@ -30,7 +30,7 @@ def payment_line(payment: PortalPayment, customer: str | None = None) -> str:
     whose += f", {escape(customer)}" if customer else ""
     reason = escape(payment.error or "no reason given")
     return (
-        f"Portal payment {escape(payment.reference)} of {amount} on {payment.paid_at:%b %d} "
+        f"Portal payment {escape(payment.reference)} of {amount} on {fmt_day(payment.paid_at)} "
         f"({whose}) failed to post to QuickBooks: {reason}"
     )
 
@@ -57,7 +57,7 @@ def alert_message(
             head,
             section(f"*To fix it in QuickBooks first*\n{steps}"),
             context(
-                f"Alerted {now:%b %d, %H:%M} UTC. I could not read the invoice itself just "
+                f"Alerted {fmt_moment(now)}. I could not read the invoice itself just "
                 f"now: `/invoice check {escape(payment.invoice_number)}` shows it."
             ),
         ]
@@ -66,5 +66,5 @@ def alert_message(
     blocks = [head, *check.blocks[:-1]]
     if not comparison.out_of_sync:
         blocks.append(section(IN_SYNC_NOTE))
-    footer = context(f"Alerted {now:%b %d, %H:%M} UTC, as the portal reported the failure")
+    footer = context(f"Alerted {fmt_moment(now)}, as the portal reported the failure")
     return Message(text=text, blocks=[*blocks, footer])

@@ -25,8 +25,9 @@ from commands.cause_blocks import (
     fix_first_confirm,
     resync_anyway_button,
 )
-from commands.followup_text import followups_text, still_to_account
-from commands.format import fmt_money, fmt_when
+from commands.fix_blocks import offers_fix, prepare_fix_button
+from commands.followup_text import accounted_buttons, followups_text, still_to_account
+from commands.format import fmt_clock, fmt_moment, fmt_money, fmt_when
 from commands.parse import USAGE
 from services.followups import PAYMENTS as PAYMENT_RISKS
 from services.followups import FollowUp
@@ -78,6 +79,13 @@ def help_message() -> Message:
         "and fix the portal when it is stale."
     )
     return Message(text="Invoice Resync Bot help", blocks=[section(intro), section(USAGE)])
+
+
+def wait_message(system: str, until: datetime) -> Message:
+    """A throttled request waits: who asked, and when the bot asks again."""
+    who = "QuickBooks" if system.startswith("QuickBooks") else f"The {system}"
+    text = f"{who} asked us to slow down; retrying at {fmt_clock(until)}."
+    return Message(text=text, blocks=[context(f":hourglass_flowing_sand: {text}")])
 
 
 def error_message(text: str, *, reference: str | None = None) -> Message:
@@ -161,12 +169,14 @@ def check_message(
     ]
     if followups:
         blocks.append(section(followups_text(followups)))
+        if (accounted := accounted_buttons(followups)) is not None:
+            blocks.append(accounted)
     if diagnosis is not None and diagnosis.cause.value != "in_sync":
         blocks.extend(cause_blocks(diagnosis))
     actions = resync_buttons(comparison, full_resync_since=full_resync_since, diagnosis=diagnosis)
     if actions is not None:
         blocks.append(actions)
-    footer = f"Checked {now:%b %d, %H:%M} UTC"
+    footer = f"Checked {fmt_moment(now)}"
     if requested_by:
         footer += f" for <@{requested_by}>"
     blocks.append(context(footer))
@@ -206,6 +216,8 @@ def resync_buttons(
                 plain.append(resync_anyway_button(comparison, diagnosis, since=since))
         elif diagnosis.action is Action.NONE:
             return None
+        if offers_fix(diagnosis):
+            plain.append(prepare_fix_button(number))
     return ActionsBlock(block_id=f"resync:{number}", elements=plain)
 
 

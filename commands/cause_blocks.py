@@ -15,7 +15,7 @@ from slack_sdk.models.blocks import (
 )
 
 from commands.actions import ActionId, ButtonState
-from commands.format import escape, fmt_money
+from commands.format import escape, fmt_money, localize
 from services.guard import Assessment, Exposure
 from services.models import Action, Cause, Comparison, Diagnosis
 
@@ -50,11 +50,16 @@ def _section(text: str) -> SectionBlock:
     return SectionBlock(text=MarkdownTextObject(text=text))
 
 
+def _shown(text: str) -> str:
+    """The services layer's text, escaped, its moments in the reader's time zone."""
+    return localize(escape(text))
+
+
 def cause_line(diagnosis: Diagnosis) -> str:
     """The cause in one line: ``*Cause: Stale copy* (high confidence): ...``."""
     icon = _ICONS.get(diagnosis.cause, ":mag:")
     title = CAUSE_TITLES[diagnosis.cause]
-    summary = escape(diagnosis.summary)
+    summary = _shown(diagnosis.summary)
     return f"{icon} *Cause: {title}* ({diagnosis.confidence.value} confidence). {summary}"
 
 
@@ -62,24 +67,24 @@ def cause_blocks(diagnosis: Diagnosis) -> list[Block]:
     """The cause, the evidence, what was checked (when unknown), the steps, the warning."""
     blocks: list[Block] = [_section(cause_line(diagnosis))]
     if diagnosis.evidence:
-        blocks.append(_section("\n".join(f"• {escape(line)}" for line in diagnosis.evidence)))
+        blocks.append(_section("\n".join(f"• {_shown(line)}" for line in diagnosis.evidence)))
     if diagnosis.cause is Cause.UNKNOWN and diagnosis.checked:
         blocks.append(
-            _section("*What I checked*\n" + "\n".join(f"• {escape(c)}" for c in diagnosis.checked))
+            _section("*What I checked*\n" + "\n".join(f"• {_shown(c)}" for c in diagnosis.checked))
         )
     elif any(line.startswith("Could not check") for line in diagnosis.checked):
         gaps = [line for line in diagnosis.checked if line.startswith("Could not check")]
-        text = escape("\n".join(gaps))
+        text = _shown("\n".join(gaps))
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=text)]))
     if diagnosis.steps:
-        steps = "\n".join(f"{i}. {escape(step)}" for i, step in enumerate(diagnosis.steps, 1))
+        steps = "\n".join(f"{i}. {_shown(step)}" for i, step in enumerate(diagnosis.steps, 1))
         where = "in QuickBooks first" if diagnosis.action is Action.FIX_IN_QUICKBOOKS else ""
         blocks.append(_section(f"*To fix it {where}*\n{steps}".replace("  ", " ")))
     if diagnosis.hidden_by_resync:
         blocks.append(
             _section(
                 ":warning: *No plain resync*: it would overwrite the portal's balance and take "
-                "out of view " + escape("; ".join(diagnosis.hidden_by_resync)) + "."
+                "out of view " + _shown("; ".join(diagnosis.hidden_by_resync)) + "."
             )
         )
     if not diagnosis.complete:

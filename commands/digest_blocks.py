@@ -30,7 +30,7 @@ from commands.blocks import (
     section,
 )
 from commands.cause_blocks import CAUSE_TITLES
-from commands.followup_text import followups_text
+from commands.followup_text import accounted_buttons, followups_text
 from commands.format import escape, fmt_ago, fmt_money
 from services.digest import DigestResult, Discrepancy, Kind
 from services.followups import FollowUp
@@ -142,7 +142,10 @@ def summary_message(
 
 def followups_message(followups: Sequence[FollowUp]) -> Message:
     """First in the thread: the money a resync took out of view, still to account for."""
-    return Message("Money still to account for", [section(followups_text(followups))])
+    blocks: list[Block] = [section(followups_text(followups))]
+    if (accounted := accounted_buttons(followups)) is not None:
+        blocks.append(accounted)
+    return Message("Money still to account for", blocks)
 
 
 def failed_message(reason: str, *, day: date, requested_by: str | None) -> Message:

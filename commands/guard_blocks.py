@@ -24,7 +24,12 @@ MAX_CONFIRM_TEXT = 300
 
 
 def acknowledge_button(
-    assessment: Assessment, *, invoice: str | None, since: date | None, root: str | None
+    assessment: Assessment,
+    *,
+    invoice: str | None,
+    since: date | None,
+    root: str | None,
+    origin: str | None = None,
 ) -> ButtonElement:
     """ "Resync anyway": carries the fingerprint of exactly these amounts; its confirm names
     the first ten."""
@@ -40,7 +45,7 @@ def acknowledge_button(
         text="Resync anyway",
         action_id=(ActionId.RESYNC_ANYWAY if invoice else ActionId.START_FULL_RESYNC).value,
         value=ButtonState(
-            invoice=invoice, since=since, root=root, ack=assessment.fingerprint
+            invoice=invoice, since=since, root=root, ack=assessment.fingerprint, origin=origin
         ).dump(),
         style="danger",
         confirm=ConfirmObject(
@@ -60,8 +65,10 @@ def acknowledge_message(
     invoice: str | None,
     since: date | None,
     root: str | None = None,
+    origin: str | None = None,
 ) -> Message:
-    """The private question before a write that would take money out of view."""
+    """The private question before a write that would take money out of view; ``origin``:
+    the message whose button asked it (its buttons go once the question is answered)."""
     lines = [f":warning: *{what} would take money out of view.* Nothing has been sent yet."]
     if assessment.long_ago and assessment.since is not None:
         lines.append(
@@ -81,7 +88,7 @@ def acknowledge_message(
             "for, until QuickBooks shows it accounted for."
         )
     blocks: list[Block] = [section("\n".join(lines[:2])), *(section(x) for x in lines[2:])]
-    button = acknowledge_button(assessment, invoice=invoice, since=since, root=root)
+    button = acknowledge_button(assessment, invoice=invoice, since=since, root=root, origin=origin)
     blocks.append(ActionsBlock(block_id="acknowledge", elements=[button]))
     return Message(text=lines[0].replace("*", ""), blocks=blocks)
 

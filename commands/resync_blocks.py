@@ -11,7 +11,7 @@ from slack_sdk.models.blocks import ActionsBlock, Block
 
 from commands.blocks import Message, context, full_resync_button, section, verdict_line
 from commands.followup_text import still_to_account
-from commands.format import csv_cell, fmt_duration, fmt_money
+from commands.format import csv_cell, fmt_duration, fmt_moment, fmt_money
 from commands.guard_blocks import acknowledge_button
 from services.followups import FollowUp
 from services.guard import Assessment
@@ -250,7 +250,7 @@ def history_message(runs: list[SyncRun], *, integration_name: str) -> Message:
         error = f": {run.error}" if run.error else ""
         lines.append(
             f"• `{run.id}` {_STATUS_ICON.get(run.status.value, '')} *{run.status.value}*{error}; "
-            f"from {run.sync_from:%b %d}; created {run.created_at:%b %d %H:%M} UTC{took}; "
+            f"from {run.sync_from:%b %d}; created {fmt_moment(run.created_at)}{took}; "
             f"{run.records_processed} records"
         )
     return Message(text=lines[0], blocks=[section("\n".join(lines))])

@@ -42,6 +42,8 @@ The console understands:
   click N               press button [N] (and accept its confirm dialog, if it has one)
   click N --cancel      open button [N]'s confirm dialog and decline it: nothing is sent
   click N YYYY-MM-DD    pick a date in date picker [N]
+  type TEXT             type TEXT into the newest text box shown to you (then press
+                        its button, e.g. the reason for Mark accounted for)
   show                  print every message again, each with its thread
   open N                show uploaded file [file N] (a CSV as a table)
   save N PATH           save uploaded file [file N] to PATH
@@ -49,6 +51,7 @@ The console understands:
                         portal posts it to QuickBooks, which may refuse it
   qbo pay N AMOUNT [REF]  (sandbox) a payment recorded by hand in QuickBooks on invoice N
   qbo change N AMOUNT   (sandbox) invoice N edited in QuickBooks: AMOUNT now due
+  as USER               type as another person from now on (as bob, as alice)
   help                  this list
   quit, exit            leave (the end of the input works too)
 Buttons and files keep their number for the whole session. Messages marked "only visible
@@ -83,7 +86,7 @@ class Console:
         qbo_wait: float = 0.0,
     ) -> None:
         self.emulator = emulator
-        self.renderer = Renderer(emulator.state, ansi=ansi)
+        self.renderer = Renderer(emulator.state, ansi=ansi, reader=user or emulator.user)
         """Bold and italics as terminal styles with ``ansi`` (a terminal), else plain."""
         self.typed_settle = typed_settle
         """Typed: how long the prompt waits for the answer to settle, at most."""
@@ -163,6 +166,8 @@ class Console:
             await self.emulator.send_line(line, channel=self.channel, user=self.user)
         elif word == "click":
             await self.click(line.split()[1:])
+        elif word == "type":
+            self.type_text(line.split(maxsplit=1)[1] if " " in line else "")
         elif word == "open":
             self.open_file(line.split()[1:])
         elif word == "save":
@@ -173,9 +178,39 @@ class Console:
             self.write(run_qbo_verb(self.qbo, line.split()[1:], portal=self.portal))
             if self.qbo_wait > 0:  # the webhook, then the bot's re-check after its grace
                 await asyncio.sleep(self.qbo_wait)
+        elif word == "as":
+            self.switch_user(line.split()[1:])
         else:
             self.write(HINT)
         return True
+
+    def type_text(self, text: str) -> None:
+        """Fill the newest text input the person can see (Slack sends what is typed with
+        the next button pressed in that message)."""
+        state = self.emulator.state
+        for message in reversed(list(state.messages.values())):
+            if message.deleted or message.ephemeral_to not in (None, self.user):
+                continue
+            for block in message.blocks:
+                element = block.get("element") or {}
+                if block.get("type") == "input" and element.get("type") == "plain_text_input":
+                    key = (message.ts, str(block.get("block_id")), str(element.get("action_id")))
+                    state.selections[key] = {"type": "plain_text_input", "value": text}
+                    self.write(f"Typed into {_text(block.get('label')) or 'the text box'}.")
+                    return
+        self.write("There is no text box to type into.")
+
+    def switch_user(self, args: list[str]) -> None:
+        """``as bob``: type as another person of the workspace from now on."""
+        wanted = args[0].lstrip("@").lower() if args else ""
+        people = [u for u in self.state.users.values() if not u.is_bot and u.name != "slackbot"]
+        found = next((u for u in people if wanted in (u.name.lower(), u.id.lower())), None)
+        if found is None:
+            names = ", ".join(f"@{u.name}" for u in people)
+            self.write(f"Usage: as USER (one of {names}).")
+            return
+        self.user = found.id
+        self.write(f"You are now @{found.name}.")
 
     async def click(self, args: list[str]) -> None:
         cancel = "--cancel" in args

@@ -12,7 +12,6 @@ process they measure (the bot) holds none of the worlds' memory or CPU time.
 from __future__ import annotations
 
 import asyncio
-import gc
 import multiprocessing
 import time
 from collections.abc import Callable, Iterator
@@ -88,7 +87,6 @@ async def _serve_async(launch: Launch, conn: Connection) -> None:
         token = portal.api_key
         app = create_portal_app(portal)
         stats = lambda: portal_stats(portal)  # noqa: E731
-    gc.freeze()  # the world lives as long as the process: keep the collector off it
     running = await start_server(app)
     conn.send({"url": running.url, "token": token})
     loop = asyncio.get_running_loop()

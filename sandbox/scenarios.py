@@ -29,6 +29,8 @@ INTEGRATION_NAME = "QuickBooks Online (Best MSP)"
 # The portal's last successful sync of the integration: its scheduled sync has not run
 # for four days, so everything changed in QBO since then is stale in the portal.
 LAST_SYNC_AGO = timedelta(days=4)
+# The integration was connected to the portal two years ago: nothing in it is older.
+CONNECTED_AGO = timedelta(days=730)
 
 
 BASIC_SCENARIOS: tuple[Scenario, ...] = (

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from services.models import (
@@ -35,7 +35,9 @@ def day(moment: date | datetime) -> str:
 
 
 def when(moment: datetime | None) -> str:
-    return "never" if moment is None else f"{moment:%b %d, %H:%M} UTC"
+    """`2026-11-30 14:05 UTC`: unambiguous in a log; a Slack message shows it in the reader's
+    own time zone (commands.format.localize)."""
+    return "never" if moment is None else f"{moment.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
 
 
 class Facts:

@@ -89,6 +89,14 @@ class ValidationFault(UpstreamError):
     """The request was refused as invalid (QBO ValidationFault, HTTP 400/422)."""
 
 
+class StaleObjectError(ValidationFault):
+    """QBO fault 5010: the object changed since it was read (its ``SyncToken`` moved on)."""
+
+
+class ClosedPeriodError(ValidationFault):
+    """QBO refused a write dated in a closed accounting period (the company's closing date)."""
+
+
 def in_words(exc: UpstreamError) -> str:
     """What happened with another system, for a person: which system, what it did, and
     "try again" only when trying again can help. The vendor's own text stays in the log."""
@@ -101,6 +109,16 @@ def in_words(exc: UpstreamError) -> str:
         return f"{exc.system} must be reconnected by an admin (trying again will not help)."
     if isinstance(exc, NotFoundError):
         return f"{exc.system} has no such record. Nothing was changed."
+    if isinstance(exc, StaleObjectError):
+        return (
+            f"{exc.system} says someone changed the record since it was read, so nothing was "
+            "changed. Check the invoice again and prepare a new fix."
+        )
+    if isinstance(exc, ClosedPeriodError):
+        return (
+            f"{exc.system} refused: the transaction is dated in a closed accounting period. "
+            "Nothing was changed; someone with access to the closing date must decide."
+        )
     status = f" (HTTP {exc.status})" if exc.status else ""
     return (
         f"{exc.system} refused the request{status}. Trying again will not help; nothing was "

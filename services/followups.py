@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Protocol
 
 from services.check import examine_invoice
+from services.errors import BotError
 from services.models import (
     DEFAULT_MONEY_TOLERANCE,
     AtRisk,
@@ -40,6 +41,8 @@ class FollowUp(Frozen):
     opened_at: UtcDateTime
     closed_at: UtcDateTime | None = None
     closed_because: str | None = None
+    closed_by: str | None = None
+    """Who marked it accounted for by hand (an unexplained difference); None otherwise."""
 
 
 class FollowUpStore(Protocol):
@@ -57,7 +60,17 @@ class FollowUpStore(Protocol):
         """Every open follow-up, the largest amount first."""
         ...
 
-    async def close(self, *, followup_id: int, because: str, at: datetime) -> None: ...
+    async def close(
+        self, *, followup_id: int, because: str, at: datetime, by: str | None = None
+    ) -> bool:
+        """Close it (``by``: the person who did, by hand); False when it was not open."""
+        ...
+
+    async def get(self, *, followup_id: int) -> FollowUp | None: ...
+
+    async def closed_by_hand(self, *, limit: int = 10) -> list[FollowUp]:
+        """The follow-ups people marked accounted for, the latest first."""
+        ...
 
 
 PAYMENTS = (RiskKind.FAILED_PAYMENT, RiskKind.PENDING_PAYMENT, RiskKind.ORPHANED_PAYMENT)
@@ -104,6 +117,48 @@ async def review(
         else:
             await store.close(followup_id=followup.id, because=because, at=clock())
     return still_open
+
+
+MIN_REASON, MAX_REASON = 3, 200
+"""A reason to mark money accounted for by hand: a few words, at most a sentence or two."""
+
+
+async def accountable(store: FollowUpStore, followup_id: int) -> FollowUp:
+    """The follow-up, if a person may mark it accounted for by hand: open, and an
+    unexplained difference, which no evidence can ever settle (a payment, a credit or a
+    transfer closes by itself once QuickBooks or the portal shows it accounted for)."""
+    followup = await store.get(followup_id=followup_id)
+    if followup is None or followup.closed_at is not None:
+        raise BotError("That follow-up is already closed: nothing was changed.")
+    if followup.kind is not RiskKind.UNEXPLAINED:
+        raise BotError(
+            f"{followup.reference} ({followup.amount}) on invoice {followup.invoice} closes by "
+            "itself once QuickBooks or the portal shows it accounted for: nothing was changed."
+        )
+    return followup
+
+
+async def mark_accounted_for(
+    store: FollowUpStore,
+    followup_id: int,
+    *,
+    by: str,
+    reason: str,
+    clock: Callable[[], datetime] = utcnow,
+) -> FollowUp:
+    """Close one follow-up by hand (``accountable``), only with a reason; who, when and why
+    are kept. Closes that follow-up only."""
+    reason = " ".join(reason.split())
+    if not MIN_REASON <= len(reason) <= MAX_REASON:
+        raise BotError(
+            f"Say in a few words ({MIN_REASON} to {MAX_REASON} characters) how the money is "
+            "accounted for: nothing was changed."
+        )
+    followup = await accountable(store, followup_id)
+    at, because = clock(), f"marked accounted for: {reason}"
+    if not await store.close(followup_id=followup.id, because=because, at=at, by=by):
+        raise BotError("That follow-up is already closed: nothing was changed.")
+    return followup.model_copy(update={"closed_at": at, "closed_because": because, "closed_by": by})
 
 
 async def check_followed(

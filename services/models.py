@@ -78,6 +78,19 @@ class Integration(Frozen):
     provider: str
     kind: IntegrationKind
     last_successful_sync_at: UtcDateTime | None = None
+    connected_at: UtcDateTime | None = None
+    """When the integration was connected to the portal (None: the portal does not say):
+    the portal holds nothing from it before then."""
+
+
+class PortalRecord(Frozen):
+    """A company or a contact as the portal has it: what a record resync of it touches."""
+
+    record_type: RecordType
+    id: str
+    name: str
+    company_id: str | None = None
+    """A contact's company."""
 
 
 class SyncStatus(StrEnum):
@@ -207,6 +220,8 @@ class InvoiceRecord(Frozen):
     linked: tuple[LinkedTxn, ...] = ()
     created_at: UtcDateTime | None = None
     last_updated: UtcDateTime | None = None
+    sync_token: str | None = None
+    """QBO ``SyncToken``: the version a write must name (services.fixes)."""
 
 
 class AccountingPayment(Frozen):
@@ -223,6 +238,8 @@ class AccountingPayment(Frozen):
     applied: tuple[LinkedTxn, ...] = ()
     txn_date: date | None = None
     created_at: UtcDateTime | None = None
+    sync_token: str | None = None
+    last_updated: UtcDateTime | None = None
 
     def applied_to(self, invoice_id: str) -> Decimal:
         return sum(
@@ -246,6 +263,19 @@ class CreditMemo(Frozen):
     remaining: Decimal
     txn_date: date | None = None
     created_at: UtcDateTime | None = None
+    sync_token: str | None = None
+    last_updated: UtcDateTime | None = None
+
+
+class WriteResult(Frozen):
+    """What the accounting package answered to a write: the transaction it wrote, its new
+    version, and the idempotency key it was sent with."""
+
+    txn_type: str
+    txn_id: str
+    sync_token: str | None = None
+    request_id: str
+    unapplied: Decimal | None = None
 
 
 class TransferStatus(StrEnum):

@@ -18,11 +18,13 @@ from services.models import (
     InvoiceRecord,
     PortalInvoice,
     PortalPayment,
+    PortalRecord,
     ProcessedRecord,
     RecordResync,
     RecordType,
     SyncRun,
     TokenSet,
+    WriteResult,
 )
 
 Listed = tuple[Decimal, datetime | None, str, str | None]
@@ -88,6 +90,24 @@ class AccountingSystem(Protocol):
     async def aclose(self) -> None: ...
 
 
+class AccountingWriter(Protocol):
+    """Writes to the accounting package. Only ``services.fixes`` calls them (a layering test
+    says so): it re-reads the evidence first. The same ``request_id`` never writes twice."""
+
+    async def apply_payment(
+        self, payment: AccountingPayment, *, invoice_id: str, amount: Decimal, request_id: str
+    ) -> WriteResult:
+        """Apply ``amount`` of the payment (at the ``sync_token`` it was read with) to the
+        invoice; its other applications are kept."""
+        ...
+
+    async def apply_credit_memo(
+        self, memo: CreditMemo, *, invoice_id: str, amount: Decimal, request_id: str
+    ) -> WriteResult:
+        """Apply ``amount`` of the credit memo to the invoice (a $0 payment linking both)."""
+        ...
+
+
 class BillingPortal(Protocol):
     """The billing portal that mirrors the accounting package."""
 
@@ -113,6 +133,10 @@ class BillingPortal(Protocol):
         ...
 
     async def list_integrations(self) -> list[Integration]: ...
+
+    async def get_record(self, record_type: RecordType, record_id: str) -> PortalRecord | None:
+        """A company or a contact by its id; None when the portal has none."""
+        ...
 
     async def get_integration(self, integration_id: str) -> Integration: ...
 
@@ -148,6 +172,13 @@ class BillingPortal(Protocol):
 
     async def list_failed_payments(self, *, since: datetime) -> list[PortalPayment]:
         """Payments whose transfer to the accounting package failed at or after ``since``."""
+        ...
+
+    async def dismiss_payment(
+        self, payment_id: str, *, idempotency_key: str | None = None
+    ) -> PortalPayment:
+        """Mark a failed transfer resolved ("Dismiss Syncing"): the portal stops retrying it
+        and no longer shows it as pending money. Only ``services.fixes`` calls it."""
         ...
 
     async def aclose(self) -> None: ...

@@ -103,7 +103,13 @@ async def resync_anyway(
     )
     if state.since is None:
         await resync_invoice_button(
-            deps, caller, number=state.invoice, message=message, root=state.root, ack=state.ack
+            deps,
+            caller,
+            number=state.invoice,
+            message=message,
+            root=state.root,
+            ack=state.ack,
+            origin=state.origin,
         )
         return
     message_ts = str(message.get("ts") or "") or None
@@ -118,4 +124,5 @@ async def resync_anyway(
         root_ts=state.root or (thread_ts if thread_ts == message_ts else None),
         clicked=message,
         ack=state.ack,
+        origin=state.origin,
     )

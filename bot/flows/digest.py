@@ -31,6 +31,7 @@ from commands.digest_blocks import (
     thread_messages,
 )
 from commands.digest_causes import explained_messages
+from commands.format import fmt_moment
 from services.digest import (
     DigestAlreadyDone,
     DigestAlreadyRunning,
@@ -125,7 +126,7 @@ async def digest_command(deps: Container, caller: Caller) -> DigestRun | None:
         await deps.audit.record(
             actor=caller.user_id, action="digest", outcome="already_running", detail=exc.run.id
         )
-        since = f"{exc.run.started_at:%H:%M} UTC"
+        since = fmt_moment(exc.run.started_at)
         where = f" in <#{exc.run.channel}>" if exc.run.channel else ""
         text = f"A digest is already running (started {since}{where}): its result will be posted there."
         await caller.tell(**error_message(text).as_kwargs())

@@ -11,12 +11,14 @@ from slack_sdk.errors import SlackApiError
 
 from bot.bootstrap import Container
 from bot.context import Caller
+from bot.flows.origin import close_question, replace_origin_buttons
 from bot.flows.replicas import resume_jobs, spawn_job
 from commands.blocks import Message, check_message, context, error_message, section
+from commands.format import escape
 from commands.guard_blocks import acknowledge_message, full_resync_question
 from commands.resync_blocks import job_title, replace_actions
 from services.check import pick_integration
-from services.errors import NotAllowedError, UsageError
+from services.errors import BotError, NotAllowedError, UsageError
 from services.guard import Assessment
 from services.jobs import AlreadyRunning, Job, JobKind, Outcome, active_key
 from services.models import Comparison, Integration, RecordType, Verdict
@@ -165,9 +167,11 @@ async def ask_acknowledgement(
     invoice: str | None,
     since: date | None = None,
     root: str | None = None,
+    origin: str | None = None,
 ) -> None:
     """Privately: what the write would take out of view, and the button that acknowledges
-    exactly those amounts. Nothing runs until it is pressed."""
+    exactly those amounts (``origin``: the message whose button asked). Nothing runs until
+    it is pressed."""
     await deps.audit.record(
         actor=caller.user_id,
         action="resync_full" if since is not None else "resync_record",
@@ -175,7 +179,9 @@ async def ask_acknowledgement(
         outcome="needs_acknowledgement",
         detail="; ".join(e.key for e in assessment.exposures)[:2000],
     )
-    message = acknowledge_message(assessment, what=what, invoice=invoice, since=since, root=root)
+    message = acknowledge_message(
+        assessment, what=what, invoice=invoice, since=since, root=root, origin=origin
+    )
     await caller.tell(**message.as_kwargs())
 
 
@@ -187,7 +193,14 @@ async def resync_record_command(
     if existing is not None:
         await tell_already_running(deps, caller, existing)
         return
-    text = f"Record resync of {record_type.value} {record_id} requested by <@{caller.user_id}>."
+    record = await deps.portal.get_record(record_type, record_id)
+    if record is None:
+        raise BotError(
+            f"The portal has no {record_type.value} with id {record_id}: nothing was resynced. "
+            "Check the id (the one the portal and QuickBooks use for it)."
+        )
+    what = f"{record_type.value} *{escape(record.name)}* (id {record_id})"
+    text = f"Record resync of {what} requested by <@{caller.user_id}>."
     job = await create_job(
         deps,
         caller,
@@ -209,9 +222,11 @@ async def resync_invoice_button(
     message: dict[str, Any],
     root: str | None,
     ack: str | None = None,
+    origin: str | None = None,
 ) -> None:
     """The Resync invoice button (and Resync anyway, with ``ack``), on a check message,
-    a digest line, an alert or in a thread: the guard re-reads the evidence first."""
+    a digest line, an alert or in a thread: the guard re-reads the evidence first.
+    ``origin``: the message whose button led to the guard's question, if any."""
     message_ts = str(message.get("ts", ""))
     thread_ts = str(message.get("thread_ts") or message_ts) or root
     existing = await deps.jobs.find_active(
@@ -229,6 +244,7 @@ async def resync_invoice_button(
             what=f"A resync of invoice {number}",
             invoice=number,
             root=root or thread_ts,
+            origin=message_ts or None,
         )
         return
     comparison = assessment.comparison
@@ -250,9 +266,11 @@ async def resync_invoice_button(
     )
     if job is None:
         return
-    await replace_buttons(
-        deps, caller.channel_id, message, f"Record resync started by <@{caller.user_id}>"
-    )
+    note = f"Record resync started by <@{caller.user_id}>"
+    await replace_buttons(deps, caller.channel_id, message, note)
+    await replace_origin_buttons(deps, caller.channel_id, origin, note)
+    if ack is not None and not message_ts:  # answered in the guard's private question
+        await close_question(caller, note)
     run_job(deps, job)
 
 
@@ -296,6 +314,7 @@ async def start_full_resync(
     clicked: dict[str, Any] | None = None,
     ack: str | None = None,
     typed: bool = False,
+    origin: str | None = None,
 ) -> None:
     """Full integration resync from ``since``; a root message first when there is no thread.
 
@@ -315,6 +334,13 @@ async def start_full_resync(
             f"The sync date {since:%b %d, %Y} is in the future: pick today or earlier."
         )
     integration = await integration_for(deps, invoice)
+    connected = integration.connected_at
+    if connected is not None and since < connected.date():
+        raise UsageError(
+            f"{integration.name} was connected to the portal on {connected:%b %d, %Y}, and "
+            f"the portal holds nothing from it before then: a full resync from "
+            f"{since:%b %d, %Y} cannot be run. Pick {connected:%Y-%m-%d} or later."
+        )
     existing = await deps.jobs.find_active(
         key=active_key(JobKind.FULL, RecordType.INVOICE, integration.id)
     )
@@ -331,6 +357,7 @@ async def start_full_resync(
             invoice=invoice,
             since=since,
             root=root_ts,
+            origin=str((clicked or {}).get("ts") or "") or None,
         )
         return
     if typed:
@@ -360,13 +387,12 @@ async def start_full_resync(
     )
     if job is None:
         return
+    note = f"Full integration resync from {since:%b %d} started by <@{caller.user_id}>"
     if clicked is not None:
-        await replace_buttons(
-            deps,
-            caller.channel_id,
-            clicked,
-            f"Full integration resync from {since:%b %d} started by <@{caller.user_id}>",
-        )
+        await replace_buttons(deps, caller.channel_id, clicked, note)
+    await replace_origin_buttons(deps, caller.channel_id, origin, note)
+    if ack is not None and clicked is not None and not clicked.get("ts"):
+        await close_question(caller, note)  # answered in the guard's private question
     run_job(deps, job)
 
 

@@ -14,8 +14,11 @@ from bot.bootstrap import Container
 from bot.context import REPLY, Caller, deps
 from bot.errors import reply_for
 from bot.flows.check import resync_anyway, run_check
+from bot.flows.followups import ask_accounted, confirm_accounted
 from bot.flows.resync import resync_invoice_button, start_full_resync
+from bot.waits import telling_waits
 from commands.actions import ActionId, ButtonState
+from commands.followup_blocks import reason_of
 from commands.parse import parse_date
 from services.errors import UsageError
 from services.reconcile import choose_sync_date
@@ -57,7 +60,8 @@ def _run(container: Container, caller: Caller, work: Coroutine[Any, Any, None], 
     async def on_error(exc: BaseException) -> None:
         await caller.tell(**reply_for(exc, container.metrics).as_kwargs())
 
-    container.tasks.spawn(work, name=name, on_error=on_error)
+    with telling_waits(container, caller):
+        container.tasks.spawn(work, name=name, on_error=on_error)
 
 
 def _refuse(container: Container, caller: Caller, exc: UsageError) -> None:
@@ -153,13 +157,13 @@ async def on_start_full_resync(
     _run(
         container,
         caller,
-        start_from_prompt(container, caller, since, state.ack),
+        start_from_prompt(container, caller, since, state.ack, state.origin),
         f"click:{ActionId.START_FULL_RESYNC}",
     )
 
 
 async def start_from_prompt(
-    container: Container, caller: Caller, since: date, ack: str | None
+    container: Container, caller: Caller, since: date, ack: str | None, origin: str | None = None
 ) -> None:
     """The prompt says the resync is asked for; the guard's question, if any, follows
     privately, and the thread in the channel."""
@@ -167,7 +171,9 @@ async def start_from_prompt(
         replace_original=True,
         text=f"Full resync from {since:%b %d, %Y} asked for: progress in the channel.",
     )
-    await start_full_resync(container, caller, since=since, invoice=None, thread_ts=None, ack=ack)
+    await start_full_resync(
+        container, caller, since=since, invoice=None, thread_ts=None, ack=ack, origin=origin
+    )
 
 
 async def on_check_again(
@@ -189,6 +195,42 @@ async def on_check_again(
 
 async def check_again(container: Container, caller: Caller, number: str) -> None:
     await run_check(container, caller, number)
+
+
+async def on_mark_accounted(
+    ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext, respond: AsyncRespond
+) -> None:
+    """ "Mark accounted for" beside an unexplained difference: the question, privately."""
+    await ack()
+    container, caller = deps(context), _caller(body, respond)
+    state = _invoice_state(container, caller, body)
+    if state is None or state.followup is None:
+        if state is not None:
+            _refuse(container, caller, UsageError(NOT_VALID))
+        return
+    work = ask_accounted(container, caller, state.followup)
+    _run(container, caller, work, f"click:{ActionId.MARK_ACCOUNTED}")
+
+
+async def on_confirm_accounted(
+    ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext, respond: AsyncRespond
+) -> None:
+    """The question's button: closes that follow-up with the reason typed above it."""
+    await ack()
+    container, caller = deps(context), _caller(body, respond)
+    state = _invoice_state(container, caller, body)
+    if state is None or state.followup is None:
+        if state is not None:
+            _refuse(container, caller, UsageError(NOT_VALID))
+        return
+    reason = reason_of((body.get("state") or {}).get("values"))
+    work = confirm_accounted(container, caller, state.followup, reason)
+    _run(container, caller, work, f"click:{ActionId.CONFIRM_ACCOUNTED}")
+
+
+async def on_input(ack: AsyncAck) -> None:
+    """A text input that dispatches (it is read from the state when its button is pressed)."""
+    await ack()
 
 
 def picked_date(body: dict[str, Any]) -> date | None:

@@ -20,6 +20,7 @@ from bot.flows.resync import (
     resync_record_command,
     start_full_resync,
 )
+from bot.waits import telling_waits
 from commands.blocks import help_message, usage_message
 from commands.parse import (
     Check,
@@ -59,11 +60,12 @@ async def invoice_command(
     async def on_error(exc: BaseException) -> None:
         await caller.tell(**reply_for(exc, container.metrics).as_kwargs())
 
-    container.tasks.spawn(
-        dispatch(container, caller, parsed),
-        name=f"command:{type(parsed).__name__}",
-        on_error=on_error,
-    )
+    with telling_waits(container, caller):
+        container.tasks.spawn(
+            dispatch(container, caller, parsed),
+            name=f"command:{type(parsed).__name__}",
+            on_error=on_error,
+        )
 
 
 async def dispatch(container: Container, caller: Caller, parsed: Command) -> None:

@@ -30,6 +30,8 @@ from sandbox.portal.state import (
 from sandbox.portal.sync import run_full_sync, run_record_resync
 from sandbox.portal.wire import (
     ApiError,
+    company_json,
+    contact_json,
     error_response,
     integration_json,
     invalid,
@@ -209,6 +211,26 @@ async def list_payments(request: Request) -> Response:
     return JSONResponse({"payments": [payment_json(p) for p in page], "next_cursor": cursor})
 
 
+async def dismiss_payment(request: Request) -> Response:
+    """Dismiss Syncing: a failed transfer marked resolved; no payments endpoint lists it
+    from then on."""
+    payment_id = path_param(request, "payment_id", ID_RE, 64)
+    await json_object(request, ())
+    state = state_of(request)
+    await transfer_pending(state)  # the payment run goes first, as for every payments answer
+    for number, payments in state.payments.items():
+        for payment in payments:
+            if payment.id != payment_id:
+                continue
+            if payment.transfer_status != "failed":
+                message = f"Payment {payment_id} is {payment.transfer_status}."
+                raise ApiError(409, "not_failed", message)
+            state.payments[number] = [p for p in payments if p.id != payment_id]
+            state.dismissed.append(payment)
+            return JSONResponse(payment_json(payment))
+    raise ApiError(404, "not_found", f"No payment {payment_id}.")
+
+
 def timestamp_param(request: Request, name: str) -> datetime | None:
     raw = request.query_params.get(name)
     if raw is None:
@@ -250,6 +272,22 @@ def integration_of(request: Request) -> Integration:
 
 async def get_integration(request: Request) -> Response:
     return JSONResponse(integration_json(integration_of(request)))
+
+
+async def get_company(request: Request) -> Response:
+    company_id = path_param(request, "company_id", ID_RE, 64)
+    company = state_of(request).companies.get(company_id)
+    if company is None:
+        raise ApiError(404, "not_found", f"No company {company_id}.")
+    return JSONResponse(company_json(company))
+
+
+async def get_contact(request: Request) -> Response:
+    contact_id = path_param(request, "contact_id", ID_RE, 64)
+    contact = state_of(request).contacts.get(contact_id)
+    if contact is None:
+        raise ApiError(404, "not_found", f"No contact {contact_id}.")
+    return JSONResponse(contact_json(contact))
 
 
 async def start_sync(request: Request) -> Response:
@@ -390,11 +428,14 @@ ROUTES = [
         endpoint(list_payments, "transfer_status", "transferred_since", "limit", "cursor"),
         methods=["GET"],
     ),
+    Route("/payments/{payment_id}/dismiss", endpoint(write(dismiss_payment)), methods=["POST"]),
     Route(
         "/invoices",
         endpoint(list_invoices, "status", "updated_since", "limit", "cursor"),
         methods=["GET"],
     ),
+    Route("/companies/{company_id}", endpoint(get_company), methods=["GET"]),
+    Route("/contacts/{contact_id}", endpoint(get_contact), methods=["GET"]),
     Route("/integrations", endpoint(list_integrations), methods=["GET"]),
     Route("/integrations/{integration_id}", endpoint(get_integration), methods=["GET"]),
     Route(

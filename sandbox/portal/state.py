@@ -17,6 +17,7 @@ import httpx
 
 from sandbox.portal.ledger import Payment, story_payments
 from sandbox.scenarios import (
+    CONNECTED_AGO,
     INTEGRATION_ID,
     INTEGRATION_NAME,
     LAST_SYNC_AGO,
@@ -73,6 +74,8 @@ class Integration:
     provider: str
     kind: Literal["accounting", "psa"]
     last_successful_sync_at: datetime | None
+    connected_at: datetime | None = None
+    """When the integration was connected: the portal holds nothing from before it."""
 
 
 @dataclass(frozen=True)
@@ -157,6 +160,8 @@ class PortalState:
     resyncs: dict[str, RecordResync] = field(default_factory=dict)
     payments: dict[str, list[Payment]] = field(default_factory=dict)
     """Invoice number -> the payments clients made on it in the portal, oldest first."""
+    dismissed: list[Payment] = field(default_factory=list)
+    """Failed transfers marked resolved (``POST /payments/{id}/dismiss``), in order."""
     requests: Counter[str] = field(default_factory=Counter)
     """``"METHOD /path"`` -> number of requests received (faulted and refused ones too)."""
     # Knobs.
@@ -214,7 +219,12 @@ class PortalState:
         first answers about payments, and QBO accepts or refuses each one."""
         last_sync = now - LAST_SYNC_AGO
         integration = Integration(
-            INTEGRATION_ID, INTEGRATION_NAME, "quickbooks_online", "accounting", last_sync
+            INTEGRATION_ID,
+            INTEGRATION_NAME,
+            "quickbooks_online",
+            "accounting",
+            last_sync,
+            connected_at=now - CONNECTED_AGO,
         )
         state = cls(
             api_key=api_key,

@@ -12,7 +12,15 @@ from typing import Any
 from starlette.responses import JSONResponse
 
 from sandbox.portal.ledger import Payment
-from sandbox.portal.state import Integration, Invoice, ProcessedRecord, RecordResync, SyncRun
+from sandbox.portal.state import (
+    Company,
+    Contact,
+    Integration,
+    Invoice,
+    ProcessedRecord,
+    RecordResync,
+    SyncRun,
+)
 
 
 class ApiError(Exception):
@@ -105,7 +113,16 @@ def integration_json(integration: Integration) -> dict[str, Any]:
         "provider": integration.provider,
         "kind": integration.kind,
         "last_successful_sync_at": ts(integration.last_successful_sync_at),
+        "connected_at": ts(integration.connected_at),
     }
+
+
+def company_json(company: Company) -> dict[str, Any]:
+    return {"id": company.id, "name": company.name, "updated_at": ts(company.updated_at)}
+
+
+def contact_json(contact: Contact) -> dict[str, Any]:
+    return {"id": contact.id, "company_id": contact.company_id, "name": contact.name}
 
 
 def run_json(run: SyncRun) -> dict[str, Any]:

@@ -6,7 +6,8 @@
 
 Routes: ``POST /oauth2/v1/tokens/bearer``, ``GET|POST /v3/company/{realm}/query`` (Invoice,
 Payment, CreditMemo), ``GET /v3/company/{realm}/invoice/{id}`` and ``POST
-/v3/company/{realm}/payment`` (validated as QBO does). Knobs live in ``state.knobs``.
+/v3/company/{realm}/payment`` (validated as QBO does; ``?operation=update`` updates one at
+its current SyncToken; ``?requestid=`` makes a write idempotent). Knobs live in ``state.knobs``.
 """
 
 from __future__ import annotations
@@ -206,22 +207,36 @@ def create_qbo_app(state: QboState) -> Starlette:
             return json_response(body, 400)
         return json_response({"Invoice": invoice.to_intuit(state.tz), "time": now_text()})
 
-    async def create_payment(request: Request) -> Response:
+    async def write_payment(request: Request) -> Response:
+        """Create, or with ``operation=update`` update, a payment; a ``requestid`` seen
+        before gets the first answer again and writes nothing."""
+        request_id = request.query_params.get("requestid")
+        if request_id and request_id in state.write_answers:
+            status, first = state.write_answers[request_id]
+            return json_response(first, status)
         try:
             body = json.loads(await request.body(), parse_float=Decimal)
         except (ValueError, UnicodeDecodeError):
             return validation_fault("Request has invalid or unsupported property", "Bad request")
         if not isinstance(body, dict):
             return validation_fault("Request has invalid or unsupported property", "Bad request")
+        update = request.query_params.get("operation") == "update"
+        status, answer = 200, {}
         try:
-            payment = state.receive_payment(body)
+            payment = state.update_payment(body) if update else state.receive_payment(body)
+            answer = {"Payment": payment.to_intuit(state.tz), "time": now_text()}
+            state.writes.append(body)
         except PaymentRejected as exc:
-            refused = fault("ValidationFault", exc.code, exc.message, exc.detail, time=now_text())
-            return json_response(refused, 400)
-        return json_response({"Payment": payment.to_intuit(state.tz), "time": now_text()})
+            status = 400
+            answer = fault(
+                "ValidationFault", exc.code, exc.message, exc.detail, time=now_text(), element=""
+            )
+        if request_id:
+            state.write_answers[request_id] = (status, answer)
+        return json_response(answer, status)
 
     async def payment_endpoint(request: Request) -> Response:
-        return await api(request, create_payment)
+        return await api(request, write_payment)
 
     async def query_endpoint(request: Request) -> Response:
         return await api(request, run_query)

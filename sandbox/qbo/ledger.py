@@ -35,6 +35,19 @@ def _business(detail: str) -> PaymentRejected:
     )
 
 
+def _not_found() -> PaymentRejected:
+    return PaymentRejected(
+        "610",
+        "Object Not Found",
+        "Object Not Found : Something you're trying to use has been made inactive. "
+        "Check the fields with accounts, customers, items, vendors or employees.",
+    )
+
+
+def _snapshot(doc: Any, names: tuple[str, ...]) -> dict[str, Any]:
+    return {name: list(v) if isinstance(v := getattr(doc, name), list) else v for name in names}
+
+
 class Ledger:
     """Payments and credit memos, kept consistent with the invoices they apply to."""
 
@@ -47,16 +60,17 @@ class Ledger:
     def receive_payment(
         self, body: dict[str, Any], *, now: datetime, payment_id: str | None = None
     ) -> QboPayment:
-        """Create a payment from an Intuit Payment document, or raise PaymentRejected."""
+        """Create a payment from an Intuit Payment document, or raise PaymentRejected. Lines
+        link an invoice (paid) or a credit memo (its credit used): a $0 payment that links
+        both applies the credit to the invoice."""
         customer = (body.get("CustomerRef") or {}).get("value")
         if not customer:
             raise PaymentRejected(
                 "2020", "Required param missing", "Required parameter CustomerRef is missing"
             )
         total = _amount(body.get("TotalAmt"), "TotalAmt")
-        lines = [self._line(line, str(customer)) for line in body.get("Line") or []]
-        if sum((amount for _, amount in lines), Decimal(0)) > total:
-            raise _business("The amounts applied are more than the payment's total")
+        lines, credits = self._lines(body.get("Line") or [], str(customer))
+        self._check_total(total, lines, credits)
         ref = body.get("PaymentRefNum")
         for other in self.payments.values():
             if ref and other.customer_id == str(customer) and other.ref_num == ref:
@@ -78,26 +92,74 @@ class Ledger:
             created=now,
             updated=now,
             ref_num=str(ref) if ref else None,
-            lines=[(invoice.id, amount) for invoice, amount in lines],
         )
-        for invoice, amount in lines:
-            self._link(invoice, payment.id, "Payment", amount, now)
+        self._apply(payment, lines, credits, now)
         self.payments[payment.id] = payment
         return payment
+
+    def update_payment(self, body: dict[str, Any], *, now: datetime) -> QboPayment:
+        """``POST /payment?operation=update``: the payment named by ``Id``, at the current
+        ``SyncToken`` (else 5010). Sparse: only the fields sent change; a ``Line`` sent
+        replaces every line, and the invoices' balances and credits follow."""
+        payment = self.payments.get(str(body.get("Id") or ""))
+        if payment is None:
+            raise _not_found()
+        if str(body.get("SyncToken")) != str(payment.sync_token):
+            raise PaymentRejected(
+                "5010",
+                "Stale Object Error",
+                "Stale Object Error : You and root were working on this at the same time. "
+                "root finished before you did, so your work was not saved.",
+            )
+        if body.get("sparse") is not True and "TotalAmt" not in body:
+            raise PaymentRejected(
+                "2020", "Required param missing", "Required parameter TotalAmt is missing"
+            )
+        total = _amount(body["TotalAmt"], "TotalAmt") if "TotalAmt" in body else payment.total
+        if "Line" not in body:
+            self._check_total(total, [], [], already=payment)
+            payment.total = total
+        else:
+            old = (list(payment.lines), list(payment.credits))
+            saved = self._unapply(payment)
+            try:
+                lines, credits = self._lines(body.get("Line") or [], payment.customer_id)
+                self._check_total(total, lines, credits)
+            except PaymentRejected:
+                self._restore(saved)
+                payment.lines, payment.credits = old
+                raise
+            payment.total = total
+            self._apply(payment, lines, credits, now)
+        payment.sync_token += 1
+        payment.updated = now
+        return payment
+
+    def _lines(
+        self, raw: list[dict[str, Any]], customer: str
+    ) -> tuple[list[tuple[QboInvoice, Decimal]], list[tuple[QboCreditMemo, Decimal]]]:
+        lines: list[tuple[QboInvoice, Decimal]] = []
+        credits: list[tuple[QboCreditMemo, Decimal]] = []
+        for line in raw:
+            linked = [
+                t
+                for t in line.get("LinkedTxn") or []
+                if t.get("TxnType") in ("Invoice", "CreditMemo")
+            ]
+            if len(linked) != 1:
+                raise _business("Each payment line must link one invoice or credit memo")
+            if linked[0].get("TxnType") == "CreditMemo":
+                credits.append(self._credit_line(line, linked[0], customer))
+            else:
+                lines.append(self._line(line, customer))
+        return lines, credits
 
     def _line(self, line: dict[str, Any], customer: str) -> tuple[QboInvoice, Decimal]:
         amount = _amount(line.get("Amount"), "Line.Amount")
         linked = [t for t in line.get("LinkedTxn") or [] if t.get("TxnType") == "Invoice"]
-        if len(linked) != 1:
-            raise _business("Each payment line must link one invoice")
         invoice = self.invoices.by_id(str(linked[0].get("TxnId")))
         if invoice is None:
-            raise PaymentRejected(
-                "610",
-                "Object Not Found",
-                "Object Not Found : Something you're trying to use has been made inactive. "
-                "Check the fields with accounts, customers, items, vendors or employees.",
-            )
+            raise _not_found()
         if invoice.customer_id != customer:
             raise _business(f"Invoice {invoice.doc_number} belongs to another customer")
         if invoice.voided:
@@ -110,6 +172,84 @@ class Ledger:
                 f"{invoice.doc_number} ({invoice.balance})"
             )
         return invoice, amount
+
+    def _credit_line(
+        self, line: dict[str, Any], link: dict[str, Any], customer: str
+    ) -> tuple[QboCreditMemo, Decimal]:
+        amount = _amount(line.get("Amount"), "Line.Amount")
+        memo = self.credit_memos.get(str(link.get("TxnId")))
+        if memo is None:
+            raise _not_found()
+        if memo.customer_id != customer:
+            raise _business(f"Credit memo {memo.doc_number} belongs to another customer")
+        if amount > memo.remaining:
+            raise _business(
+                f"The credit of {amount} is more than what is left on credit memo "
+                f"{memo.doc_number} ({memo.remaining})"
+            )
+        return memo, amount
+
+    @staticmethod
+    def _check_total(
+        total: Decimal,
+        lines: list[tuple[QboInvoice, Decimal]],
+        credits: list[tuple[QboCreditMemo, Decimal]],
+        *,
+        already: QboPayment | None = None,
+    ) -> None:
+        paid = sum((a for _, a in lines), Decimal(0))
+        used = sum((a for _, a in credits), Decimal(0))
+        if already is not None:
+            paid = sum((a for _, a in already.lines), Decimal(0))
+            used = sum((a for _, a in already.credits), Decimal(0))
+        if paid - used > total:
+            raise _business("The amounts applied are more than the payment's total")
+        if used > paid:
+            raise _business("A credit can only be applied to an invoice of the same payment")
+
+    def _apply(
+        self,
+        payment: QboPayment,
+        lines: list[tuple[QboInvoice, Decimal]],
+        credits: list[tuple[QboCreditMemo, Decimal]],
+        now: datetime,
+    ) -> None:
+        payment.lines = [(invoice.id, amount) for invoice, amount in lines]
+        payment.credits = [(memo.id, amount) for memo, amount in credits]
+        target = lines[0][0].id if lines else ""
+        for memo, amount in credits:
+            memo.applied.append((target, amount))
+            memo.updated, memo.sync_token = now, memo.sync_token + 1
+        for invoice, amount in lines:
+            self._link(invoice, payment.id, "Payment", amount, now)
+
+    def _unapply(self, payment: QboPayment) -> list[tuple[Any, dict[str, Any]]]:
+        """Take the payment's lines off (balances and credits back); what it changed, to
+        restore if the new lines are refused."""
+        saved: list[tuple[Any, dict[str, Any]]] = []
+        for invoice_id, amount in payment.lines:
+            invoice = self.invoices.by_id(invoice_id)
+            if invoice is None:
+                continue
+            saved.append((invoice, _snapshot(invoice, ("balance", "links"))))
+            invoice.balance += amount
+            kept = [link for link in invoice.links or () if link[:2] != (payment.id, "Payment")]
+            invoice.links = kept or None
+        target = payment.lines[0][0] if payment.lines else ""
+        for memo_id, amount in payment.credits:
+            memo = self.credit_memos[memo_id]
+            saved.append((memo, _snapshot(memo, ("applied",))))
+            if (target, amount) in memo.applied:
+                memo.applied.remove((target, amount))
+        payment.lines, payment.credits = [], []
+        self.invoices.changed()
+        return saved
+
+    def _restore(self, saved: list[tuple[Any, dict[str, Any]]]) -> None:
+        for doc, fields in saved:
+            for name, value in fields.items():
+                setattr(doc, name, value)
+        self.invoices.changed()
 
     def _customer_name(self, customer_id: str) -> str:
         invoices = self.invoices.by_customer(customer_id)

@@ -33,10 +33,13 @@ class QboPayment:
     sync_token: int = 0
     recorded_by: str | None = None
     """The QuickBooks user who entered it by hand (``MetaData.LastModifiedByRef``)."""
+    credits: list[tuple[str, Decimal]] = field(default_factory=list)
+    """(credit memo Id, amount of its credit used): a credit application's lines."""
 
     @property
     def unapplied(self) -> Decimal:
-        return self.total - sum((amount for _, amount in self.lines), Decimal(0))
+        used = sum((amount for _, amount in self.lines), Decimal(0))
+        return self.total - used + sum((amount for _, amount in self.credits), Decimal(0))
 
     def field(self, name: str) -> Value | None:
         return _common(self, name)
@@ -57,6 +60,10 @@ class QboPayment:
             "Line": [
                 {"Amount": amount, "LinkedTxn": [{"TxnId": invoice_id, "TxnType": "Invoice"}]}
                 for invoice_id, amount in self.lines
+            ]
+            + [
+                {"Amount": amount, "LinkedTxn": [{"TxnId": memo_id, "TxnType": "CreditMemo"}]}
+                for memo_id, amount in self.credits
             ],
         }
         if self.ref_num:

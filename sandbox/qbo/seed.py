@@ -4,15 +4,41 @@ voids happen through the same mechanics the API uses, at the times the story say
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from decimal import Decimal
+from typing import Any, Protocol
 
+from sandbox.qbo.invoices import QboInvoice
+from sandbox.qbo.ledger import Ledger
+from sandbox.qbo.payments import QboCreditMemo
 from sandbox.scenarios import Paid, SeedInvoice
 
-if TYPE_CHECKING:
-    from sandbox.qbo.state import QboState
+
+class Company(Protocol):
+    """What a story needs of the fake QuickBooks company (``sandbox.qbo.state.QboState``)."""
+
+    ledger: Ledger
+
+    def add_invoice(
+        self,
+        number: str,
+        *,
+        total: Decimal,
+        customer_id: str = ...,
+        customer_name: str = ...,
+        invoice_id: str | None = ...,
+        created: datetime | None = ...,
+    ) -> QboInvoice: ...
+
+    def add_credit_memo(
+        self, customer_id: str, total: Decimal, *, number: str, when: datetime | None = ...
+    ) -> QboCreditMemo: ...
+
+    def delete_invoice(self, number: str, *, when: datetime | None = ...) -> QboInvoice: ...
+
+    def void_invoice(self, number: str, *, when: datetime | None = ...) -> QboInvoice: ...
 
 
-def seed_story(state: QboState, row: SeedInvoice, now: datetime) -> None:
+def seed_story(state: Company, row: SeedInvoice, now: datetime) -> None:
     """Create ``row``'s invoice long before the portal's last sync, then let its story
     happen; the result matches the row's QBO balance (checked)."""
     story = row.story

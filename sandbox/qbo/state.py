@@ -13,7 +13,7 @@ from enum import StrEnum
 from typing import Any
 
 from sandbox.qbo.invoices import InvoiceTable, QboInvoice
-from sandbox.qbo.ledger import Document, Ledger, QboCreditMemo, QboPayment
+from sandbox.qbo.ledger import Document, Ledger, PaymentRejected, QboCreditMemo, QboPayment
 from sandbox.qbo.oauth import OAuthServer, TokenGrant
 from sandbox.qbo.query import Query
 from sandbox.qbo.seed import seed_story
@@ -61,6 +61,9 @@ class QboKnobs:
     fault_queue: deque[FaultKind] = field(default_factory=deque)
     """The next API requests get these faults, first one first."""
     timeout_seconds: float = 30.0
+    closed_through: date | None = None
+    """The books are closed through this day: a write dated on or before it is refused
+    (the company's closing date)."""
 
 
 class Throttle:
@@ -121,6 +124,10 @@ class QboState:
     def _changed(self, entity: str, entity_id: str, operation: str) -> None:
         if self.on_change is not None:
             self.on_change(entity, entity_id, operation)
+        self.write_answers: dict[str, tuple[int, dict[str, Any]]] = {}
+        """``requestid`` -> the first answer to a write sent with it (status, body)."""
+        self.writes: list[dict[str, Any]] = []
+        """Every write that changed something, as sent (tests count them)."""
 
     def forget_requests(self) -> None:
         """Start counting requests afresh (the seeded world's history is not the test's)."""
@@ -262,9 +269,32 @@ class QboState:
 
     def receive_payment(self, body: dict[str, Any], *, when: datetime | None = None) -> QboPayment:
         """POST /payment: apply an Intuit Payment document (PaymentRejected when refused)."""
-        payment = self.ledger.receive_payment(body, now=when or self.clock())
+        now = when or self.clock()
+        txn = body.get("TxnDate")
+        self.check_period(date.fromisoformat(txn) if isinstance(txn, str) else now.date())
+        payment = self.ledger.receive_payment(body, now=now)
         self._changed("Payment", payment.id, "Create")
         return payment
+
+    def update_payment(self, body: dict[str, Any], *, when: datetime | None = None) -> QboPayment:
+        """POST /payment?operation=update (PaymentRejected when refused: 5010 on a stale
+        SyncToken)."""
+        payment = self.ledger.payments.get(str(body.get("Id") or ""))
+        if payment is not None:
+            self.check_period(payment.txn_date)
+        updated = self.ledger.update_payment(body, now=when or self.clock())
+        self._changed("Payment", updated.id, "Update")
+        return updated
+
+    def check_period(self, day: date) -> None:
+        closed = self.knobs.closed_through
+        if closed is not None and day <= closed:
+            raise PaymentRejected(
+                "6200",
+                "Account Period Closed",
+                f"Account Period Closed, Cannot Update Through Services API: the books are "
+                f"closed through {closed.isoformat()}",
+            )
 
     def add_credit_memo(
         self, customer_id: str, total: Decimal, *, number: str, when: datetime | None = None

@@ -378,7 +378,7 @@ class SlackApi:
                 "real_name": user.real_name,
                 "is_bot": user.is_bot,
                 "deleted": False,
-                "tz": "UTC",
+                "tz": user.tz,
                 "profile": {"real_name": user.real_name, "display_name": user.name},
             }
         }

@@ -7,7 +7,9 @@ replies are indented under a ``↳`` line naming their root message.
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, tzinfo
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sandbox.slack.blocks import Block, block_elements, interactive_elements, text_of
 from sandbox.slack.state import Change, Message, SlackState, UploadedFile, Version
@@ -16,9 +18,53 @@ from sandbox.slack.text import emoji, styled
 _LINK = re.compile(r"<([^<>|]+)(?:\|([^<>]*))?>")
 
 
-def mrkdwn(state: SlackState, text: str, *, ansi: bool = False) -> str:
+_DATE = re.compile(r"!date\^(\d+)\^([^^|]*)(?:\^[^|]*)?")
+_TOKEN = re.compile(r"\{(\w+)\}")
+
+
+def _ordinal(day: int) -> str:
+    suffix = "th" if 10 <= day % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(day % 10, "th")
+    return f"{day}{suffix}"
+
+
+def slack_date(epoch: int, tokens: str, zone: tzinfo, now: datetime | None = None) -> str:
+    """Slack's ``<!date^EPOCH^TOKENS|...>`` as the reader sees it in ``zone`` (24-hour
+    clock, as a reader who prefers it): ``{date_short_pretty} {time}`` is ``today 10:42``."""
+    moment = datetime.fromtimestamp(epoch, UTC).astimezone(zone)
+    today = (now or datetime.now(UTC)).astimezone(zone).date()
+    relative = {0: "today", -1: "yesterday", 1: "tomorrow"}.get((moment.date() - today).days)
+    day = _ordinal(moment.day)
+    plain = {
+        "date_num": f"{moment:%Y-%m-%d}",
+        "date": f"{moment:%B} {day}, {moment:%Y}",
+        "date_short": f"{moment:%b} {moment.day}, {moment:%Y}",
+        "date_long": f"{moment:%A, %B} {day}, {moment:%Y}",
+        "time": f"{moment:%H:%M}",
+        "time_secs": f"{moment:%H:%M:%S}",
+    }
+    plain["date_pretty"] = relative or plain["date"]
+    plain["date_short_pretty"] = relative or plain["date_short"]
+    plain["date_long_pretty"] = relative or plain["date_long"]
+    seconds = int((now or datetime.now(UTC)).timestamp()) - epoch
+    minutes = abs(seconds) // 60
+    span = f"{minutes} minute{'s' if minutes != 1 else ''}" if minutes else "a few seconds"
+    plain["ago"] = f"{span} ago" if seconds >= 0 else f"in {span}"
+    return _TOKEN.sub(lambda m: plain.get(m.group(1), m.group(0)), tokens)
+
+
+def zone_of(state: SlackState, user_id: str | None) -> tzinfo:
+    """The reader's time zone (users.info ``tz``); UTC when unknown."""
+    user = state.user(user_id) if user_id else None
+    try:
+        return ZoneInfo(user.tz) if user else UTC
+    except (ZoneInfoNotFoundError, ValueError):
+        return UTC
+
+
+def mrkdwn(state: SlackState, text: str, *, ansi: bool = False, zone: tzinfo = UTC) -> str:
     """Slack's markup made readable: mentions, channel links and URLs (``label (url)``),
-    emphasis (ANSI styles with ``ansi``, else plain words), emoji as characters."""
+    dates in the reader's ``zone``, emphasis (ANSI styles with ``ansi``, else plain words),
+    emoji as characters."""
 
     def link(match: re.Match[str]) -> str:
         target, label = match.group(1), match.group(2)
@@ -31,6 +77,10 @@ def mrkdwn(state: SlackState, text: str, *, ansi: bool = False) -> str:
         if target.startswith("!subteam^"):
             group = state.usergroups.get(target[9:])
             return label or ("@" + group.handle if group else "@group")
+        date = _DATE.fullmatch(target)
+        if date:
+            now = datetime.fromtimestamp(state.clock(), UTC)
+            return slack_date(int(date.group(1)), date.group(2), zone, now)
         if target.startswith("!date^"):
             return label or target
         if target.startswith("!"):
@@ -44,15 +94,17 @@ def mrkdwn(state: SlackState, text: str, *, ansi: bool = False) -> str:
 
 
 class Renderer:
-    """Renders messages of one state for one reader (whose ephemerals are shown); with
-    ``ansi``, emphasis as terminal styles."""
+    """Renders messages of one state for one ``reader`` (dates in their time zone; a
+    transcript shows its user's ephemerals and zone); with ``ansi``, emphasis as terminal
+    styles."""
 
-    def __init__(self, state: SlackState, *, ansi: bool = False) -> None:
+    def __init__(self, state: SlackState, *, ansi: bool = False, reader: str | None = None) -> None:
         self.state = state
         self.ansi = ansi
+        self.reader = reader
 
     def text(self, text: str) -> str:
-        return mrkdwn(self.state, text, ansi=self.ansi)
+        return mrkdwn(self.state, text, ansi=self.ansi, zone=zone_of(self.state, self.reader))
 
     # -- messages -------------------------------------------------------------------------
 
@@ -99,7 +151,10 @@ class Renderer:
         return lines or ["(empty message)"]
 
     def transcript(self, user: str) -> str:
-        """Every top-level message ``user`` sees, each followed by its thread."""
+        """Every top-level message ``user`` sees, each followed by its thread, dates in
+        ``user``'s time zone."""
+        if self.reader != user:
+            return Renderer(self.state, ansi=self.ansi, reader=user).transcript(user)
         shown = [m for m in self.state.messages.values() if _visible(m, user)]
         parts: list[str] = []
         for root in (m for m in shown if m.thread_ts is None):
@@ -157,6 +212,11 @@ class Renderer:
             return ["  ".join(self.element(message, block, e) for e, _ in block_elements(block))]
         if kind == "input":
             element = block.get("element") or {}
+            if element.get("type") == "plain_text_input":
+                key = (message.ts, str(block.get("block_id")), str(element.get("action_id")))
+                typed = self.state.selections.get(key, {}).get("value")
+                shown = f'"{typed}"' if typed else "(type TEXT fills it)"
+                return [f"{text(block.get('label'))}: {shown}"]
             return [f"{text(block.get('label'))}: {self.element(message, block, element)}"]
         if kind == "image":
             return [f"[image: {block.get('alt_text', '')}]"]

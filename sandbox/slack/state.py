@@ -32,6 +32,8 @@ class User:
     name: str
     real_name: str
     is_bot: bool = False
+    tz: str = "UTC"
+    """The user's time zone (IANA name), as users.info tells it."""
 
 
 @dataclass(frozen=True)
@@ -59,8 +61,8 @@ class Bot:
 
 FINANCE = Channel("C0FINANCE1", "finance")
 GENERAL = Channel("C0GENERAL1", "general")
-ALICE = User("U0ALICE001", "alice", "Alice Finance")
-BOB = User("U0BOB00001", "bob", "Bob Support")
+ALICE = User("U0ALICE001", "alice", "Alice Finance", tz="America/New_York")
+BOB = User("U0BOB00001", "bob", "Bob Support", tz="Europe/London")
 SLACKBOT = User("USLACKBOT", "slackbot", "Slackbot", is_bot=True)
 FINANCE_ADMINS = Usergroup("S0FINADMIN", "finance-admins", "Finance admins", (ALICE.id,))
 

@@ -12,6 +12,7 @@ tenacity's ``AsyncRetrying``, for both adapters.
   random wait below ``backoff`` x 2^n); either way at most ``max_wait``. A longer
   ``Retry-After`` is cut to ``max_wait`` and the request tried again, never given up on.
 - At most ``retries`` retries; then the last error is raised as it is.
+- A wait after a 429 is told to whoever waits for the answer (``services.waits``).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from tenacity.wait import wait_base
 
 from services.adapters.hooks import RequestObserver, outcome_of
 from services.errors import ThrottledError, TransientError, UpstreamError
+from services.waits import Wait, tell_wait
 
 T = TypeVar("T")
 _SECONDS = re.compile(r"\d+(\.\d+)?")
@@ -153,7 +155,7 @@ class Retrier:
         answer: T = await retrying(attempt)
         return answer
 
-    def _before_sleep(self, what: str, retry_state: RetryCallState) -> None:
+    async def _before_sleep(self, what: str, retry_state: RetryCallState) -> None:
         outcome, wait = retry_state.outcome, retry_state.upcoming_sleep
         error = outcome.exception() if outcome is not None else None
         if not isinstance(error, UpstreamError):
@@ -164,3 +166,5 @@ class Retrier:
             self._system, what, error.message, error.status, error.code, self._request_id,
             error.request_id, wait, retry_state.attempt_number, self.policy.retries,
         )  # fmt: skip
+        if isinstance(error, ThrottledError):
+            await tell_wait(Wait(system=self._system, seconds=wait))

@@ -31,6 +31,7 @@ def _domain(row: FollowUpRow) -> FollowUp:
         opened_at=row.opened_at,
         closed_at=row.closed_at,
         closed_because=row.closed_because,
+        closed_by=row.closed_by,
     )
 
 
@@ -81,11 +82,34 @@ class SqlFollowUps:
         rows.sort(key=lambda f: (-f.amount, f.opened_at, f.id))
         return rows[:limit]
 
-    async def close(self, *, followup_id: int, because: str, at: datetime) -> None:
+    async def close(
+        self, *, followup_id: int, because: str, at: datetime, by: str | None = None
+    ) -> bool:
         statement = (
             update(TABLE)
             .where(TABLE.c.id == followup_id, TABLE.c.closed_at.is_(None))
-            .values(closed_at=at, closed_because=because[:500], open_key=None)
+            .values(
+                closed_at=at,
+                closed_because=because[:500],
+                closed_by=by[:64] if by else None,
+                open_key=None,
+            )
         )
         async with self._db.engine.begin() as conn:
-            await conn.execute(statement)
+            result = await conn.execute(statement)
+        return bool(result.rowcount)
+
+    async def get(self, *, followup_id: int) -> FollowUp | None:
+        async with self._db.session() as session:
+            row = await session.get(FollowUpRow, followup_id)
+            return _domain(row) if row is not None else None
+
+    async def closed_by_hand(self, *, limit: int = 10) -> list[FollowUp]:
+        statement = (
+            select(FollowUpRow)
+            .where(col(FollowUpRow.closed_by).is_not(None))
+            .order_by(col(FollowUpRow.closed_at).desc(), col(FollowUpRow.id).desc())
+            .limit(limit)
+        )
+        async with self._db.session() as session:
+            return [_domain(row) for row in (await session.exec(statement)).all()]

@@ -179,6 +179,8 @@ class FollowUpRow(SQLModel, table=True):
     opened_at: datetime = Field(default_factory=utcnow, sa_column=utc_column(nullable=False))
     closed_at: datetime | None = Field(default=None, sa_column=utc_column())
     closed_because: str | None = None
+    closed_by: str | None = Field(default=None, max_length=64)
+    """The Slack user who marked it accounted for by hand; None when the evidence closed it."""
 
 
 class QboEventRow(SQLModel, table=True):
@@ -228,3 +230,32 @@ class WatchMarkRow(SQLModel, table=True):
 
     name: str = Field(primary_key=True, max_length=64)
     at: datetime = Field(sa_column=utc_column(nullable=False))
+
+
+class FixProposalRow(SQLModel, table=True):
+    """A fix in QuickBooks proposed in Slack, and its approval and application
+    (services.fixes). ``open_key`` (the invoice) is set while the proposal is open: one open
+    proposal per invoice, whatever the number of replicas."""
+
+    __tablename__ = "fix_proposals"
+
+    id: str = Field(primary_key=True, max_length=36)
+    invoice: str = Field(max_length=64, index=True)
+    kind: str = Field(max_length=32)
+    state: str = Field(max_length=16, index=True)
+    fix: str = Field()
+    """The Fix as JSON: what the evidence called for when it was proposed."""
+    proposed_by: str = Field(max_length=64)
+    decided_by: str | None = Field(default=None, max_length=64)
+    channel: str = Field(max_length=64)
+    thread_ts: str = Field(max_length=32)
+    message_ts: str | None = Field(default=None, max_length=32)
+    open_key: str | None = Field(default=None, max_length=80, unique=True)
+    result: str | None = Field(default=None)
+    """Intuit's answer to the write (WriteResult as JSON)."""
+    detail: str | None = Field(default=None)
+    claimed_by: str | None = Field(default=None, max_length=64)
+    lease_until: datetime | None = Field(default=None, sa_column=utc_column())
+    created_at: datetime = Field(default_factory=utcnow, sa_column=utc_column(nullable=False))
+    expires_at: datetime = Field(sa_column=utc_column(nullable=False))
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=utc_column(nullable=False))

@@ -16,17 +16,18 @@ from services.models import Cause
 from tests.e2e.conftest import buttons, channel_messages, settle, thread
 
 PLAIN = ["Resync invoice", "Resync full integration"]
+FIX = "Prepare fix in QuickBooks"
 
 
 def expected_buttons(s: Scenario) -> list[str]:
     if s.story is not None and s.story.portal_payments:  # a resync would hide a payment
-        return ["Resync anyway"]
+        return ["Resync anyway", FIX]
     return {
         "stale_copy": PLAIN,
         "invoice_voided": PLAIN,
         "invoice_recreated": ["Resync full integration"],  # a record resync follows the old link
         # behind "fixed in QuickBooks first?" (the guard re-checks), or acknowledged
-        "credit_not_applied": ["Resync invoice", "Resync anyway"],
+        "credit_not_applied": ["Resync invoice", "Resync anyway", FIX],
         "rounding": [],
         "unknown": ["Resync anyway"],
     }[s.cause]
@@ -71,7 +72,7 @@ def failed_payment_shows_its_evidence_and_steps(world: SandboxWorld) -> None:
         "Duplicate reference: QuickBooks already has payment CB-4471 (Id 9471)"
     ) in text
     assert "In QuickBooks, apply payment CB-4471 to invoice 11265." in text
-    [anyway] = action_elements(root)
+    anyway, _ = action_elements(root)
     assert anyway["style"] == "danger" and anyway["confirm"]["style"] == "danger"
     confirm = anyway["confirm"]["text"]["text"]
     assert "The portal will show QuickBooks' $50.00 in place of $40.00" in confirm
@@ -146,7 +147,7 @@ async def test_a_payment_qbo_refuses_changes_the_diagnosis(
     assert "Cause: Payment failed to transfer*" in text
     assert "Portal payment CB-5001 of $10.00 on" in text
     assert "failed to post to QuickBooks: Invoice already paid" in text
-    assert buttons(after) == ["Resync anyway"]
+    assert buttons(after) == ["Resync anyway", FIX]  # the fix, when prepared, says why not
 
 
 async def test_the_root_keeps_the_right_buttons_after_a_resync_that_did_not_fix_it(
@@ -169,4 +170,4 @@ async def test_the_root_keeps_the_right_buttons_after_a_resync_that_did_not_fix_
     text = json.dumps(root.blocks)
     assert "Checked again after a record resync" in text
     assert "Cause: Payment failed to transfer*" in text
-    assert buttons(root) == ["Resync anyway"]
+    assert buttons(root) == ["Resync anyway", FIX]

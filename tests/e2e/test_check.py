@@ -50,7 +50,16 @@ async def test_unknown_invoice_is_answered_privately(world: SandboxWorld, bot: R
 
 @pytest.mark.parametrize(
     "text",
-    ["", "check", "check abc", "check 11260 11261", "frobnicate", "check " + "9" * 5000],
+    [
+        "",
+        "check",
+        "check abc",
+        "check 11260 11261",
+        "frobnicate",
+        "check " + "9" * 5000,
+        "check payload",
+        "payload",
+    ],
 )
 async def test_malformed_input_gets_private_usage_and_touches_nothing(
     world: SandboxWorld, bot: RunningBot, text: str

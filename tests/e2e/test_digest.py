@@ -58,7 +58,7 @@ async def test_digest_posts_a_summary_and_the_discrepancies_in_its_thread(
     assert [m.text.split(" ")[0] for m in messages[1:3]] == ["11267", "11261"]
     paid_but_failed = messages[messages.index(headers[2]) + 1]
     assert paid_but_failed.text.startswith("11265")
-    assert buttons(paid_but_failed) == ["Resync anyway"]
+    assert buttons(paid_but_failed) == ["Resync anyway", "Prepare fix in QuickBooks"]
     # One taxonomy: the summary counts by the thread's causes; a voided invoice is void.
     assert "Payment failed to transfer" in str(root.blocks)
     assert "Stale balance" not in str(root.blocks)

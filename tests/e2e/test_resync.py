@@ -81,6 +81,9 @@ async def test_failed_record_resync_escalates_to_a_full_resync_that_fixes_it(
     assert any("Processed records" in t and "Invoice 11261 was processed" in t for t in texts)
     assert "Fixed." in texts[-1]
     assert "In sync" in str(root.blocks) and buttons(root) == []
+    # The escalation's button was answered through the guard's question: not live any more.
+    assert buttons(failure) == [] and "started by <@U0ALICE001>" in str(failure.blocks)
+    assert buttons(question) == [] and "started by" in question.text  # the question, too
     assert world.portal.request_count("POST", SYNCS) == 1
 
 
@@ -214,11 +217,33 @@ async def test_company_and_contact_resyncs(world: SandboxWorld, bot: RunningBot)
     emu = world.emulator
     await emu.send_command("/invoice", "resync company 58")
     await settle(world, bot)
-    await emu.send_command("/invoice", "resync contact 999999")
+    await emu.send_command("/invoice", "resync contact 58")
     await settle(world, bot)
     company, contact = channel_messages(world)
+    assert "company *Best Tackle* (id 58)" in company.text  # named, looked up first
+    assert "contact *Billing contact, Best Tackle* (id 58)" in contact.text
     assert "finished" in str(thread(world, company.ts)[-1].blocks)
-    assert "failed" in str(thread(world, contact.ts)[-1].blocks)
+    assert "finished" in str(thread(world, contact.ts)[-1].blocks)
+
+
+async def test_an_unknown_company_or_contact_is_a_private_error(
+    world: SandboxWorld, bot: RunningBot
+) -> None:
+    emu = world.emulator
+    resyncs_before = world.portal.request_count("POST", "/api/v1/record-resyncs")
+    for kind in ("company", "contact"):
+        await emu.send_command("/invoice", f"resync {kind} 999999")
+        await settle(world, bot)
+    assert channel_messages(world) == []
+    company, contact = emu.state.ephemerals("U0ALICE001")
+    assert "The portal has no company with id 999999: nothing was resynced" in company.text
+    assert "The portal has no contact with id 999999" in contact.text
+    await emu.send_command("/invoice", "resync company payload")  # bolt took it for a click
+    await settle(world, bot)
+    assert (
+        "The portal has no company with id payload" in emu.state.ephemerals("U0ALICE001")[-1].text
+    )
+    assert world.portal.request_count("POST", "/api/v1/record-resyncs") == resyncs_before
 
 
 async def test_history_is_private(world: SandboxWorld, bot: RunningBot) -> None:

@@ -74,6 +74,7 @@ INTEGRATION = {
     "provider": "quickbooks_online",
     "kind": "accounting",
     "last_successful_sync_at": "2026-01-27T09:00:00Z",
+    "connected_at": "2024-02-01T10:00:00Z",
 }
 
 
@@ -135,6 +136,15 @@ REPLAYS: dict[tuple[str, str], tuple[str, tuple[int, dict[str, Any]]]] = {
         "/integrations/{integration_id}",
         (200, INTEGRATION),
     ),
+    ("GET", "/companies/58"): (
+        "/companies/{company_id}",
+        (200, {"id": "58", "name": "Best Tackle", "updated_at": "2026-01-27T09:00:00Z"}),
+    ),
+    ("GET", "/contacts/58"): (
+        "/contacts/{contact_id}",
+        (200, {"id": "58", "company_id": "58", "name": "Billing contact, Best Tackle"}),
+    ),
+    ("GET", "/companies/999999"): ("/companies/{company_id}", _not_found("company 999999")),
     ("POST", SYNCS): ("/integrations/{integration_id}/syncs", (202, _run("queued", 0))),
     ("GET", f"{SYNCS}?limit=5"): (
         "/integrations/{integration_id}/syncs",
@@ -242,6 +252,18 @@ async def test_integrations(portal: PortalClient) -> None:
     assert integration.provider == "quickbooks_online"
     assert integration.last_successful_sync_at is not None
     assert await portal.get_integration(INTEGRATION_ID) == integration
+    assert integration.connected_at is not None  # contract 1.2
+    assert integration.connected_at < integration.last_successful_sync_at
+
+
+async def test_companies_and_contacts_by_id(portal: PortalClient) -> None:
+    company = await portal.get_record(RecordType.COMPANY, "58")
+    contact = await portal.get_record(RecordType.CONTACT, "58")
+    assert company is not None and company.name == "Best Tackle"
+    assert contact is not None and contact.company_id == "58"
+    assert contact.name == "Billing contact, Best Tackle"
+    assert await portal.get_record(RecordType.COMPANY, "999999") is None
+    assert await portal.get_record(RecordType.CONTACT, "999999") is None
 
 
 async def test_full_sync_and_its_records(portal: PortalClient) -> None:

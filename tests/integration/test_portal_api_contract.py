@@ -140,6 +140,19 @@ def test_seeded_answers_conform(api: str) -> None:
                 break
         assert seen == sorted(seen) and len(seen) == len(set(seen)) and "11260" in seen
 
+        answer = http.get(f"{api}/companies/58")  # contract 1.2
+        _validate("GET", "/companies/{company_id}", answer)
+        assert answer.json()["name"] == "Best Tackle"
+        answer = http.get(f"{api}/contacts/58")
+        _validate("GET", "/contacts/{contact_id}", answer)
+        assert answer.json()["company_id"] == "58"
+        answer = http.get(f"{api}/contacts/999999")
+        _validate("GET", "/contacts/{contact_id}", answer)
+        assert answer.status_code == 404
+        answer = http.get(f"{api}/integrations/{INTEGRATION_ID}")
+        _validate("GET", "/integrations/{integration_id}", answer)
+        assert answer.json()["connected_at"] < answer.json()["last_successful_sync_at"]
+
 
 def test_errors_conform(api: str, world: World) -> None:
     with requests.Session() as http:

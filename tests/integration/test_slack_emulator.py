@@ -74,7 +74,7 @@ async def test_post_thread_update_ephemeral_are_recorded(emulator: SlackEmulator
     assert state.calls_to("chat.postMessage")[1].params["thread_ts"] == root["ts"]
 
     users = await client.users_info(user=ALICE.id)
-    assert users["user"]["name"] == "alice"
+    assert users["user"]["name"] == "alice" and users["user"]["tz"] == "America/New_York"
     channel = await client.conversations_info(channel=FINANCE.id)
     assert channel["channel"]["name"] == "finance"
 

@@ -10,6 +10,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from services.errors import StaleObjectError, ValidationFault
 from services.followups import FollowUp
 from services.jobs import Job, JobState, Outcome
 from services.models import (
@@ -21,14 +22,17 @@ from services.models import (
     Integration,
     IntegrationKind,
     InvoiceRecord,
+    LinkedTxn,
     PortalInvoice,
     PortalPayment,
+    PortalRecord,
     ProcessedRecord,
     RecordResync,
     RecordType,
     SyncRun,
     SyncStatus,
     TransferStatus,
+    WriteResult,
 )
 from services.ports import Listed
 from tests.diagnosis_support import NOW, SYNCED
@@ -43,6 +47,9 @@ class World:
     memos: list[CreditMemo] = field(default_factory=list)
     writes: list[str] = field(default_factory=list)
     on_write: Callable[[World], None] | None = None
+    qbo_writes: list[str] = field(default_factory=list)
+    """``requestid`` of every write QuickBooks carried out (at most once each)."""
+    dismissed: list[str] = field(default_factory=list)
 
 
 class FakeAccounting:
@@ -100,6 +107,71 @@ class FakeAccounting:
         return None
 
 
+class FakeWriter:
+    """QuickBooks' writes on the world: SyncTokens checked (5010), ``requestid`` replayed."""
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+        self.answers: dict[str, WriteResult] = {}
+        self.fail_with: Exception | None = None
+
+    async def apply_payment(
+        self, payment: AccountingPayment, *, invoice_id: str, amount: Decimal, request_id: str
+    ) -> WriteResult:
+        if request_id in self.answers:
+            return self.answers[request_id]
+        current = next(p for p in self.world.qbo_payments if p.id == payment.id)
+        if current.sync_token != payment.sync_token:
+            raise StaleObjectError("Stale Object Error", system="QuickBooks Online", code="5010")
+        self._refuse_if_asked()
+        link = LinkedTxn(txn_id=invoice_id, txn_type="Invoice", amount=amount)
+        token = str(int(current.sync_token or "0") + 1)
+        updated = current.model_copy(
+            update={
+                "applied": (*current.applied, link),
+                "unapplied": current.unapplied - amount,
+                "sync_token": token,
+            }
+        )
+        self.world.qbo_payments = [
+            updated if p.id == payment.id else p for p in self.world.qbo_payments
+        ]
+        return self._done(request_id, payment.id, token, amount, updated.unapplied)
+
+    async def apply_credit_memo(
+        self, memo: CreditMemo, *, invoice_id: str, amount: Decimal, request_id: str
+    ) -> WriteResult:
+        if request_id in self.answers:
+            return self.answers[request_id]
+        self._refuse_if_asked()
+        current = next(m for m in self.world.memos if m.id == memo.id)
+        if amount > current.remaining:
+            raise ValidationFault("Business Validation Error", system="QuickBooks Online")
+        kept = current.model_copy(update={"remaining": current.remaining - amount})
+        self.world.memos = [kept if m.id == memo.id else m for m in self.world.memos]
+        return self._done(request_id, f"9{len(self.answers) + 1}", "0", amount, Decimal(0))
+
+    def _refuse_if_asked(self) -> None:
+        if self.fail_with is not None:
+            raise self.fail_with
+
+    def _done(
+        self, request_id: str, txn_id: str, token: str, amount: Decimal, unapplied: Decimal
+    ) -> WriteResult:
+        acct = self.world.acct
+        self.world.acct = acct.model_copy(update={"balance": acct.balance - amount})
+        self.world.qbo_writes.append(request_id)
+        result = WriteResult(
+            txn_type="Payment",
+            txn_id=txn_id,
+            sync_token=token,
+            request_id=request_id,
+            unapplied=unapplied,
+        )
+        self.answers[request_id] = result
+        return result
+
+
 class FakePortal:
     def __init__(self, world: World) -> None:
         self.world = world
@@ -135,6 +207,9 @@ class FakePortal:
     async def list_failed_payments(self, *, since: datetime) -> list[PortalPayment]:
         return [p for p in self.world.portal_payments if p.status is TransferStatus.FAILED]
 
+    async def get_record(self, record_type: RecordType, record_id: str) -> PortalRecord | None:
+        return None
+
     async def list_integrations(self) -> list[Integration]:
         return [
             Integration(
@@ -148,6 +223,14 @@ class FakePortal:
 
     async def get_invoice_payments(self, numbers: Sequence[str]) -> dict[str, list[PortalPayment]]:
         return {self.world.portal.number: list(self.world.portal_payments)}
+
+    async def dismiss_payment(
+        self, payment_id: str, *, idempotency_key: str | None = None
+    ) -> PortalPayment:
+        found = next(p for p in self.world.portal_payments if p.id == payment_id)
+        self.world.portal_payments = [p for p in self.world.portal_payments if p.id != payment_id]
+        self.world.dismissed.append(payment_id)
+        return found
 
     def _write(self, what: str) -> None:
         self.world.writes.append(what)
@@ -241,13 +324,23 @@ class MemoryFollowUps:
     async def all_open(self, *, limit: int = 200) -> list[FollowUp]:
         return [r for r in self.rows if r.closed_at is None][:limit]
 
-    async def close(self, *, followup_id: int, because: str, at: datetime) -> None:
+    async def close(
+        self, *, followup_id: int, because: str, at: datetime, by: str | None = None
+    ) -> bool:
+        was_open = any(r.id == followup_id and r.closed_at is None for r in self.rows)
         self.rows = [
-            r.model_copy(update={"closed_at": at, "closed_because": because})
-            if r.id == followup_id
+            r.model_copy(update={"closed_at": at, "closed_because": because, "closed_by": by})
+            if r.id == followup_id and r.closed_at is None
             else r
             for r in self.rows
         ]
+        return was_open
+
+    async def get(self, *, followup_id: int) -> FollowUp | None:
+        return next((r for r in self.rows if r.id == followup_id), None)
+
+    async def closed_by_hand(self, *, limit: int = 10) -> list[FollowUp]:
+        return [r for r in reversed(self.rows) if r.closed_by][:limit]
 
 
 class MemoryJobs:

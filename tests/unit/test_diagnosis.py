@@ -26,8 +26,8 @@ def test_changed_after_the_portals_last_sync_is_a_stale_copy_fixed_by_a_resync()
     d = diagnose(evidence(comparison(acct("50.00", updated=AFTER_SYNC), mirror("40.00"))))
     assert (d.cause, d.action, d.confidence) == (Cause.STALE_COPY, Action.RESYNC, Confidence.HIGH)
     assert d.offers_plain_resync and not d.hidden_by_resync and d.money_at_risk == 0
-    assert "Changed in QuickBooks on Nov 30, 09:00 UTC" in d.evidence[0]
-    assert "after the portal last synced it (Nov 25, 12:00 UTC)" in d.evidence[0]
+    assert "Changed in QuickBooks on 2026-11-30 09:00 UTC" in d.evidence[0]
+    assert "after the portal last synced it (2026-11-25 12:00 UTC)" in d.evidence[0]
 
 
 def test_created_after_the_last_sync_and_missing_from_the_portal_is_stale() -> None:
@@ -165,7 +165,7 @@ def test_unknown_stays_unknown_and_says_what_was_checked() -> None:
     assert not d.offers_plain_resync and d.evidence == ()
     checked = "\n".join(d.checked)
     for fact in (
-        "QuickBooks last changed it Nov 20, 12:00 UTC; the portal last synced it Nov 25",
+        "QuickBooks last changed it 2026-11-20 12:00 UTC; the portal last synced it 2026-11-25",
         "Portal payments on it: none.",
         "Unapplied credits and payments of Harbor Dental in QuickBooks: none.",
         "The portal's link to QuickBooks: Id 1006 (current).",

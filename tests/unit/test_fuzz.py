@@ -242,6 +242,8 @@ def sound_state(action_id: Any, value: Any) -> bool:
         return state.invoice is not None
     if action_id == ActionId.START_FULL_RESYNC.value:
         return state.since is not None
+    if action_id in (ActionId.MARK_ACCOUNTED.value, ActionId.CONFIRM_ACCOUNTED.value):
+        return state.invoice is not None and state.followup is not None
     return bool(action_id == ActionId.RESYNC_FULL.value)
 
 
@@ -271,7 +273,7 @@ async def test_any_click_gets_a_not_valid_answer_or_a_valid_action(
         if wanted:  # all of it in the work started (the date prompt's answer too)
             assert answered == 0
         else:  # "not valid any more", privately; a date picked is only acknowledged
-            picked = action["action_id"] == ActionId.PICK_SYNC_DATE
+            picked = action["action_id"] in (ActionId.PICK_SYNC_DATE, ActionId.ACCOUNTED_REASON)
             text = action["value"] is None or isinstance(action["value"], str)
             assert answered == (0 if picked and text else 1)
     elif new_work:
@@ -284,15 +286,16 @@ async def test_a_short_burst_of_bad_input_changes_nothing(harness: Harness) -> N
     texts = ["check 11260", "resync 11260", "check", "resync company ;drop", "help"]
     for text in texts:
         await harness.post(urlencode({"command": "/invoice", "text": text}).encode())
-    for text in ["check payload", "resync company payload"]:  # bolt reads these as clicks
+    for text in ["check payload", "resync company payload"]:  # bolt took these for clicks
         response = await harness.post(urlencode({"command": "/invoice", "text": text}).encode())
-        assert response.status_code == 404
+        assert response.status_code == 200  # bot.forms: read as the forms they are
     for value in ['{"invoice": "11260"}', '{"v": 2}', "x" * 3000, None]:
         payload = click(ActionId.RESYNC_INVOICE.value, value, f"{harness.emulator.base_url}/r/x")
         await harness.post(urlencode({"payload": json.dumps(payload)}).encode())
     assert harness.tasks.started == [
         "command:Check",
         "command:ResyncInvoice",
+        "command:ResyncRecord",  # company "payload": looked up, not found, answered privately
         f"click:{ActionId.RESYNC_INVOICE}",
     ]
     await harness.assert_nothing_changed()

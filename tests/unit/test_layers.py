@@ -41,10 +41,10 @@ def test_commands_do_no_io() -> None:
         assert not names & {"httpx", "sqlmodel", "sqlalchemy", "slack_bolt", "asyncio"}, path
 
 
-def test_nothing_in_bot_or_services_touches_gc_or_bolt_internals() -> None:
-    """Python runs its own garbage collector; bolt is used through its public modules (its
+def test_nothing_in_bot_services_or_sandbox_touches_gc_or_bolt_internals() -> None:
+    """Python runs its own garbage collector (the sandbox's too); bolt is used through its public modules (its
     adapters, ``slack_bolt.async_app``), never ``slack_bolt.request``'s internals."""
-    for package in ("bot", "services"):
+    for package in ("bot", "services", "sandbox"):
         for path in (ROOT / package).rglob("*.py"):
             for node in ast.walk(ast.parse(path.read_text())):
                 if isinstance(node, ast.Import):
@@ -74,3 +74,18 @@ def test_only_the_guarded_runner_writes_to_the_portal() -> None:
         and "adapters" not in path.parts  # the adapters implement the methods
     )
     assert callers == ["services/resync.py"]
+
+
+def test_only_the_fix_service_writes_to_quickbooks() -> None:
+    """Every write to QuickBooks (and the dismissal of a portal transfer that goes with it)
+    goes through services.fixes, which re-reads the evidence first."""
+    import re
+
+    writes = re.compile(r"\.(apply_payment|apply_credit_memo|dismiss_payment)\(")
+    callers = sorted(
+        str(path.relative_to(ROOT))
+        for package in ("bot", "commands", "services")
+        for path in (ROOT / package).rglob("*.py")
+        if writes.search(path.read_text()) and "adapters" not in path.parts
+    )
+    assert callers == ["services/fixes/apply.py"]

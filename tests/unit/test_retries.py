@@ -34,6 +34,7 @@ from services.errors import (
     UpstreamError,
     ValidationFault,
 )
+from services.waits import Wait, waits_told_to
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 LOG = logging.getLogger("tests.retries")
@@ -115,6 +116,21 @@ async def test_the_wait_asked_for_is_honoured_in_seconds() -> None:
     assert await retrier(sleeps, told).call(attempt, what="GET /x", write=False) == "done"
     assert sleeps.waits == [7.0, 2.0] and made == [3]
     assert told.retries == [("test", "throttled"), ("test", "transient")]
+
+
+async def test_a_throttled_wait_is_told_to_the_listener_of_the_work_and_nothing_else() -> None:
+    sleeps, waits = Sleeps(), []
+
+    async def listener(wait: Wait) -> None:
+        waits.append(wait)
+
+    attempt, _ = failing(throttled(7.0), server_error(503, wait=2.0), throttled(1.0))
+    with waits_told_to(listener):
+        await retrier(sleeps).call(attempt, what="GET /x", write=False)
+    assert waits == [Wait("Test", 7.0), Wait("Test", 1.0)]  # the 503 is not a throttle
+    attempt, _ = failing(throttled(7.0))
+    await retrier(sleeps).call(attempt, what="GET /x", write=False)  # no listener: silent
+    assert len(waits) == 2
 
 
 async def test_a_wait_given_as_an_http_date_is_honoured() -> None:

@@ -32,8 +32,11 @@ from services.adapters.portal.payments import (
     PaymentLookup,
     PaymentPage,
 )
+from services.adapters.portal.payments import Payment as PaymentWire
 from services.adapters.portal.wire import (
     SYSTEM,
+    CompanyWire,
+    ContactWire,
     Integrations,
     IntegrationWire,
     Invoice,
@@ -61,6 +64,7 @@ from services.models import (
     Integration,
     PortalInvoice,
     PortalPayment,
+    PortalRecord,
     ProcessedRecord,
     RecordResync,
     RecordType,
@@ -259,6 +263,17 @@ class PortalClient:
         self._integrations = (now, found)
         return list(found)
 
+    async def get_record(self, record_type: RecordType, record_id: str) -> PortalRecord | None:
+        """A company or a contact (contract 1.2); None when the portal has none."""
+        path = "/companies" if record_type is RecordType.COMPANY else "/contacts"
+        try:
+            body = await self._call("GET", f"{path}/{_segment(record_id)}")
+        except NotFoundError:
+            return None
+        if record_type is RecordType.COMPANY:
+            return parse(CompanyWire, body).domain()
+        return parse(ContactWire, body).domain()
+
     async def get_integration(self, integration_id: str) -> Integration:
         body = await self._call("GET", f"/integrations/{_segment(integration_id)}")
         return parse(IntegrationWire, body).domain()
@@ -373,6 +388,18 @@ class PortalClient:
                 raise UpstreamError("the portal's payment pages repeat a cursor", system=SYSTEM)
             seen.add(page.next_cursor)
             params["cursor"] = page.next_cursor
+
+    async def dismiss_payment(
+        self, payment_id: str, *, idempotency_key: str | None = None
+    ) -> PortalPayment:
+        """``POST /payments/{id}/dismiss`` (contract 1.2): the failed transfer resolved."""
+        body = await self._call(
+            "POST",
+            f"/payments/{_segment(payment_id)}/dismiss",
+            json={},
+            headers=_idempotent(idempotency_key),
+        )
+        return parse(PaymentWire, body).domain()
 
     # HTTP.
     async def _call(

@@ -15,6 +15,7 @@ from services.models import (
     Integration,
     IntegrationKind,
     PortalInvoice,
+    PortalRecord,
     ProcessedRecord,
     RecordResync,
     RecordType,
@@ -87,9 +88,30 @@ class IntegrationWire(Wire):
     provider: str
     kind: IntegrationKind
     last_successful_sync_at: UtcDateTime | None
+    connected_at: UtcDateTime | None = None
+    """Contract 1.2; absent from a 1.1 portal."""
 
     def domain(self) -> Integration:
         return Integration(**self.model_dump())
+
+
+class CompanyWire(Wire):
+    id: str
+    name: str
+
+    def domain(self) -> PortalRecord:
+        return PortalRecord(record_type=RecordType.COMPANY, id=self.id, name=self.name)
+
+
+class ContactWire(Wire):
+    id: str
+    company_id: str
+    name: str
+
+    def domain(self) -> PortalRecord:
+        return PortalRecord(
+            record_type=RecordType.CONTACT, id=self.id, name=self.name, company_id=self.company_id
+        )
 
 
 class Integrations(Wire):

@@ -11,6 +11,7 @@ import asyncio
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
+from decimal import Decimal
 from functools import partial
 from types import TracebackType
 from typing import Any, TypeVar
@@ -23,7 +24,7 @@ from pydantic import SecretStr
 from services.adapters.hooks import OK, NoObserver, RequestObserver, outcome_of
 from services.adapters.http import send
 from services.adapters.limits import RateLimiter
-from services.adapters.qbo import batch, evidence
+from services.adapters.qbo import batch, evidence, writes
 from services.adapters.qbo.answers import (
     Read,
     answer,
@@ -48,6 +49,7 @@ from services.models import (
     AccountingReading,
     CreditMemo,
     InvoiceRecord,
+    WriteResult,
     utcnow,
 )
 from services.ports import Listed, TokenStore
@@ -332,6 +334,31 @@ class QboClient:
     async def list_credit_memos_for(self, customer_ids: Sequence[str]) -> list[CreditMemo]:
         return await evidence.list_credit_memos_for(self.query, customer_ids)
 
+    # -- writes (AccountingWriter): only services.fixes calls these -------------------
+    async def apply_payment(
+        self, payment: AccountingPayment, *, invoice_id: str, amount: Decimal, request_id: str
+    ) -> WriteResult:
+        body = writes.apply_payment_body(payment, invoice_id=invoice_id, amount=amount)
+        return await self._write(body, request_id=request_id, update=True)
+
+    async def apply_credit_memo(
+        self, memo: CreditMemo, *, invoice_id: str, amount: Decimal, request_id: str
+    ) -> WriteResult:
+        body = writes.credit_application_body(memo, invoice_id=invoice_id, amount=amount)
+        return await self._write(body, request_id=request_id, update=False)
+
+    async def _write(self, body: dict[str, Any], *, request_id: str, update: bool) -> WriteResult:
+        params = {"requestid": request_id} | ({"operation": "update"} if update else {})
+        answer = await self._request(
+            "POST",
+            "/payment",
+            read=json_body,
+            content=writes.encode(body),
+            headers={"Content-Type": "application/json"},
+            params=params,
+        )
+        return writes.result(answer, request_id=request_id)
+
     # -- the query endpoint -----------------------------------------------------------
     async def query(self, statement: str) -> dict[str, Any]:
         """Run one statement; returns the ``QueryResponse`` object (possibly empty)."""
@@ -371,10 +398,12 @@ class QboClient:
         read: Read[R],
         content: bytes | None = None,
         headers: Mapping[str, str] | None = None,
+        params: Mapping[str, str] | None = None,
     ) -> R:
-        """What ``read`` makes of the answer, retried as ``retrier`` says (every request
-        here is a read: the query endpoint only reads)."""
-        attempt = partial(self._attempt, method, path, read, content, headers or {})
+        """What ``read`` makes of the answer, retried as ``retrier`` says (reads, and writes
+        sent with a ``requestid``: the same id never writes twice)."""
+        extra = {"minorversion": self._minor_version, **(params or {})}
+        attempt = partial(self._attempt, method, path, read, content, headers or {}, extra)
         try:
             return await self.retrier.call(attempt, what=f"{method} {endpoint(path)}", write=False)
         except ReconnectRequired:
@@ -390,12 +419,13 @@ class QboClient:
         read: Read[R],
         content: bytes | None,
         headers: Mapping[str, str],
+        params: Mapping[str, str],
     ) -> R:
         """One attempt; an access token the API refuses is refreshed, and the request sent
         once more with the new one."""
         token = await self.auth.access_token()
         try:
-            return await self._send(method, path, read, content, headers, token)
+            return await self._send(method, path, read, content, headers, params, token)
         except AuthenticationError as exc:
             self._observer.retry("qbo", outcome_of(exc))
             log.info(
@@ -403,7 +433,7 @@ class QboClient:
                 exc.request_id,
             )
             token = await self.auth.refresh(rejected=token)
-            return await self._send(method, path, read, content, headers, token)
+            return await self._send(method, path, read, content, headers, params, token)
 
     async def _send(
         self,
@@ -412,6 +442,7 @@ class QboClient:
         read: Read[R],
         content: bytes | None,
         headers: Mapping[str, str],
+        params: Mapping[str, str],
         token: str,
     ) -> R:
         path, _, query = path.partition("?")  # a path may carry its own query (CDC)
@@ -421,7 +452,7 @@ class QboClient:
                     self._http,
                     method,
                     f"/v3/company/{self._realm_id}{path}",
-                    params={**dict(parse_qsl(query)), "minorversion": self._minor_version},
+                    params={**dict(parse_qsl(query)), **params},
                     content=content,
                     headers={**headers, "Authorization": f"Bearer {token}"},
                 )

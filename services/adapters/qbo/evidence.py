@@ -110,6 +110,7 @@ def to_invoice_record(raw: Mapping[str, Any]) -> InvoiceRecord:
         ),
         created_at=_datetime(meta.get("CreateTime")),
         last_updated=_datetime(meta.get("LastUpdatedTime")),
+        sync_token=_text(raw.get("SyncToken")),
     )
 
 
@@ -138,6 +139,8 @@ def to_payment(raw: Mapping[str, Any]) -> AccountingPayment:
         applied=applied,
         txn_date=_date(raw.get("TxnDate")),
         created_at=_datetime(meta.get("CreateTime")),
+        sync_token=_text(raw.get("SyncToken")),
+        last_updated=_datetime(meta.get("LastUpdatedTime")),
     )
 
 
@@ -154,6 +157,8 @@ def to_credit_memo(raw: Mapping[str, Any]) -> CreditMemo:
         remaining=_amount(remaining),
         txn_date=_date(raw.get("TxnDate")),
         created_at=_datetime(meta.get("CreateTime")),
+        sync_token=_text(raw.get("SyncToken")),
+        last_updated=_datetime(meta.get("LastUpdatedTime")),
     )
 
 

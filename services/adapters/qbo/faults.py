@@ -17,7 +17,9 @@ import msgspec
 
 from services.errors import (
     AuthenticationError,
+    ClosedPeriodError,
     NotFoundError,
+    StaleObjectError,
     ThrottledError,
     TransientError,
     UpstreamError,
@@ -25,6 +27,9 @@ from services.errors import (
 )
 
 SYSTEM = "QuickBooks Online"
+CLOSED_PERIOD_CODE = "6200"
+"""A write dated in a closed period ("Account Period Closed"); the code is unconfirmed, so
+the message's words are matched too."""
 
 
 @dataclass(frozen=True)
@@ -126,6 +131,10 @@ def error_for(
         return AuthenticationError(fault.message if fault else "HTTP 401", **common)
     if code == "610" or status == 404:
         return NotFoundError(text, **common)
+    if code == "5010":
+        return StaleObjectError(text, **common)
+    if code == CLOSED_PERIOD_CODE or "period closed" in text.lower():
+        return ClosedPeriodError(text, **common)
     if status >= 500 or kind in ("systemfault", "service"):
         return TransientError(text, retry_after=wait, **common)
     if kind == "validationfault" or status in (400, 422):
