@@ -1,12 +1,16 @@
-"""How long `check` takes with latency injected on both sides: one round trip, not two.
+"""How long `check` takes, and how many requests it sends, with latency injected on both sides.
 
 Runs the sandbox (fake QBO and fake portal on loopback) with LATENCY seconds added to every
 API request on each side, then times `check_invoice`:
-- an invoice in sync: both sides are read at once, so one round trip (the lower bound);
+- an invoice in sync: both sides are read at once, one request each: one round trip;
 - an invoice out of sync, balances only (`explain=False`): still one round trip;
-- an invoice out of sync, explained: one more round trip gathers the evidence for the
-  diagnosis (payments, credits, the portal's payments) from both sides at once.
-A sequential check (one side, then the other) would cost two round trips for the balances.
+- out of sync, explained, the invoice's customer known (the adapter has read the invoice
+  before: the watch, a repeated check): QuickBooks' batch carries the invoice, the
+  customer's payments and credit memos, the portal answers the invoice with its payments:
+  one request a side, one round trip;
+- the same the first time the invoice is seen: the customer's payments need the first
+  answer, so a second round trip;
+- the same against a 1.1 portal (no `include=payments`): two portal requests, at once.
 
     .venv/bin/python bench/check.py [--latency 0.1] [--runs 20]
 """
@@ -22,21 +26,30 @@ from pathlib import Path
 
 from bot.bootstrap import bootstrap
 from bot.demo import sandbox_world
+from services.adapters.qbo import QboClient
+from services.adapters.qbo.batch import BatchBudget, CustomerHints
 from services.check import check_invoice
 from services.ports import AccountingSystem, BillingPortal
 
 CASES = (
-    ("11003", True, "in sync"),
-    ("11260", False, "out of sync, balances only"),
-    ("11260", True, "out of sync, explained (diagnosis)"),
+    # number, explain, forget the customers, portal embeds payments, label
+    ("11003", True, False, True, "in sync"),
+    ("11260", False, False, True, "out of sync, balances only"),
+    ("11260", True, False, True, "explained, customer known"),
+    ("11260", True, True, True, "explained, first sight"),
+    ("11260", True, False, False, "explained, 1.1 portal"),
 )
+API = ("/query", "/batch", "/invoice")
 
 
 async def timed(
-    number: str, explain: bool, runs: int, accounting: AccountingSystem, portal: BillingPortal
-) -> list[float]:
+    number: str, explain: bool, forget: bool, runs: int, accounting: AccountingSystem,
+    portal: BillingPortal,
+) -> list[float]:  # fmt: skip
     timings = []
     for _ in range(runs):
+        if forget and isinstance(accounting, QboClient):
+            accounting.hints = CustomerHints()
         started = time.perf_counter()
         await check_invoice(number, accounting=accounting, portal=portal, explain=explain)
         timings.append(time.perf_counter() - started)
@@ -54,17 +67,27 @@ async def main(latency: float, runs: int) -> None:
                 await check_invoice("11260", accounting=accounting, portal=portal)  # warm up
                 world.qbo.knobs.latency = latency
                 world.portal.latency = latency
-                for number, explain, label in CASES:
-                    timings = await timed(number, explain, runs, accounting, portal)
-                    results.append((label, number, statistics.median(timings)))
+                for number, explain, forget, embeds, label in CASES:
+                    world.portal.embeds_payments = embeds
+                    if isinstance(accounting, QboClient):  # each case a minute apart
+                        accounting.batch_budget = BatchBudget()
+                    await check_invoice(number, accounting=accounting, portal=portal)
+                    world.qbo.forget_requests()
+                    world.portal.requests.clear()
+                    timings = await timed(number, explain, forget, runs, accounting, portal)
+                    qbo = sum(n for path, n in world.qbo.request_counts.items()
+                              if path.endswith(API) or "/invoice/" in path)  # fmt: skip
+                    sent = (qbo / runs, sum(world.portal.requests.values()) / runs)
+                    results.append((label, number, statistics.median(timings), sent))
             finally:
                 await container.aclose()
     print(f"check with {latency * 1000:.0f} ms injected on every request of each side, {runs} runs")
     print(f"  one round trip (lower bound) {latency * 1000:7.1f} ms")
     print(f"  sequential balances          {2 * latency * 1000:7.1f} ms")
-    for label, number, median in results:
+    for label, number, median, (on_qbo, on_portal) in results:
         print(
-            f"  {label:<36} {number}: median {median * 1000:7.1f} ms = {median / latency:4.2f} trips"
+            f"  {label:<28} {number}: median {median * 1000:7.1f} ms = "
+            f"{median / latency:4.2f} trips; requests a check: QBO {on_qbo:.1f}, portal {on_portal:.1f}"
         )
 
 

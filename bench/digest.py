@@ -46,8 +46,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -58,6 +59,9 @@ from bot.flows.digest import scan
 from bot.settings import Settings
 from sandbox.scale import DISCREPANCIES, RECENT, ScaleSpec, expect, rows
 from sandbox.scale_server import BOT_CLIENT, Servers, scale_servers
+from services.digest import DigestResult
+from services.digest_incremental import run_incremental_digest
+from services.digest_scan import run_digest
 from services.models import utcnow
 
 PAGE = 1000
@@ -266,6 +270,51 @@ async def naive(n: int, latency: float, sample: int) -> None:
     )
 
 
+async def incremental(n: int, latency: float, share: float) -> None:
+    """A full scan, then ``share`` of the invoices changed on both sides, then the
+    incremental digest and a full scan of the changed world: their answers compared."""
+    spec = ScaleSpec(open_invoices=n)
+    async with bot_and_world(spec, latency) as (servers, container):
+        await warm_portal(servers)
+        ports: dict[str, Any] = {
+            "accounting": container.accounting,
+            "portal": container.portal,
+            "tolerance": container.settings.money_tolerance,
+            "recent": timedelta(0),  # the changes are seconds old: compare them all
+        }
+
+        async def timed(work: Awaitable[DigestResult]) -> tuple[DigestResult, float, int]:
+            before, started = servers.stats(), time.perf_counter()
+            result = await work
+            took, after = time.perf_counter() - started, servers.stats()
+            return result, took, sum(after[s]["requests"] - before[s]["requests"] for s in after)
+
+        first, _, _ = await timed(run_digest(**ports))
+        changed = servers.change(share)
+        since = first.started_at - timedelta(minutes=1)
+        quick, quick_wall, quick_requests = await timed(
+            run_incremental_digest(
+                **ports,
+                since=since,
+                carried=first.carried,
+                known=first.accounting_kept,
+                open_invoices=first.open_invoices,
+            )
+        )
+        full, full_wall, full_requests = await timed(run_digest(**ports))
+    same = quick.discrepancies == full.discrepancies
+    print(f"\n== incremental digest at N = {n:,}, {share:.1%} changed; {latency * 1000:.0f} ms "
+          "per request ==")  # fmt: skip
+    print(f"   changed: QBO {changed['qbo']:,}, portal {changed['portal']:,}; carried from the "
+          f"last digest {len(first.carried):,}; re-read {quick.reread:,}")  # fmt: skip
+    print(f"   full scan    {full_requests:6,} requests  {full_wall:7.2f} s")
+    print(f"   incremental  {quick_requests:6,} requests  {quick_wall:7.2f} s   "
+          f"= {quick_requests / full_requests:.1%} of the requests, "
+          f"{quick_wall / full_wall:.1%} of the time")  # fmt: skip
+    print(f"   answer {'identical to the full scan' if same else 'DIFFERENT'}: "
+          f"{len(full.discrepancies):,} discrepancies")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
@@ -276,7 +325,15 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.05, help="seconds per request")
     parser.add_argument("--naive", action="store_true", help="also the naive baseline at 10k")
     parser.add_argument("--sample", type=int, default=500)
+    parser.add_argument(
+        "--incremental", action="store_true", help="the incremental digest after a full one"
+    )
+    parser.add_argument("--changed", type=float, default=0.01, help="share changed (--incremental)")
     args = parser.parse_args()
+    if args.incremental:
+        for size in [s.strip().lower() for s in args.sizes.split(",") if s.strip()]:
+            asyncio.run(incremental(SIZES.get(size) or int(size), args.latency, args.changed))
+        return
     sizes = [s.strip().lower() for s in args.sizes.split(",") if s.strip()]
     if len(sizes) > 1 or args.naive:  # one fresh process per measurement: its own peak memory
         for size in sizes:

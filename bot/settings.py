@@ -126,6 +126,9 @@ class Settings(BaseSettings):
     """Invoices changed this recently on either side are left out (possibly mid-sync)."""
     digest_stale_minutes: float = 60.0
     """A digest still marked running after this long is taken as abandoned (a crash)."""
+    digest_full_every: float = Field(default=7.0, ge=0)
+    """Days between full digest scans. In between, with the QuickBooks watch running, a
+    digest reads only what changed since the last complete one (0: always in full)."""
     # Failed-payment alerts (not waiting for the digest)
     alert_channel: str | None = None
     """Where a portal payment that failed to post to QuickBooks is announced (default:

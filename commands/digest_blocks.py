@@ -64,9 +64,12 @@ def _footer(result: DigestResult, requested_by: str | None) -> str:
     if result.within_tolerance:
         limit = fmt_money(result.tolerance)
         rounding = f"{result.within_tolerance:,} within the rounding tolerance ({limit}) · "
+    scan = "scan took"
+    if result.incremental:  # open_invoices is then the last full count
+        scan = f"read the {result.reread:,} invoices changed since the last digest in"
     return (
         f"{result.skipped_recent:,} skipped as changed in the last {minutes} minutes "
-        f"(possibly mid-sync) · {rounding}scan took {fmt_seconds(result.duration)} · {who}"
+        f"(possibly mid-sync) · {rounding}{scan} {fmt_seconds(result.duration)} · {who}"
     )
 
 

@@ -211,3 +211,32 @@ def portal_state(spec: ScaleSpec, now: datetime, *, api_key: str = DEFAULT_API_K
         integrations={integration.id: integration},
         invoices=invoices,
     )
+
+
+def change_share(state: QboState | PortalState, spec: ScaleSpec, share: float) -> int:
+    """Change ``share`` of the open invoices now (in-sync ones), as a day of work would (the
+    incremental digest's bench): of every ten picked, eight are edited in QBO and synced
+    by the portal (still in sync), one is edited in QBO only (the portal is stale), one is
+    paid in the portal only. Returns how many invoices this side changed."""
+    matching = [row for row in rows(spec) if row.kind == MATCH]
+    wanted = max(1, round(share * spec.open_invoices))
+    picked = matching[:: max(1, len(matching) // wanted)][:wanted]
+    changed = 0
+    for index, row in enumerate(picked):
+        in_qbo, in_portal = index % 10 != 5, index % 10 != 0
+        if isinstance(state, QboState) and in_qbo:
+            invoice = state.invoice(row.number)
+            invoice.balance -= Decimal("1.00")
+            invoice.sync_token += 1
+            invoice.updated = state.clock()
+            changed += 1
+        elif isinstance(state, PortalState) and in_portal:
+            mirrored = state.invoices[row.number]
+            mirrored.balance -= Decimal("1.00")
+            mirrored.updated_at = state.clock()
+            if index % 10 != 5:
+                mirrored.last_synced_at = mirrored.updated_at
+            changed += 1
+    if isinstance(state, QboState):
+        state.invoices.changed()
+    return changed

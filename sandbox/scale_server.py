@@ -24,7 +24,7 @@ from typing import Any
 from sandbox.portal.connect import create_portal_app
 from sandbox.portal.state import PortalState
 from sandbox.qbo.app import QboKnobs, QboState, create_qbo_app
-from sandbox.scale import ScaleSpec, portal_state, qbo_state
+from sandbox.scale import ScaleSpec, change_share, portal_state, qbo_state
 from sandbox.scenarios import REALM_ID
 from sandbox.server import start_server
 
@@ -70,18 +70,19 @@ def _serve(launch: Launch, conn: Connection) -> None:
 
 async def _serve_async(launch: Launch, conn: Connection) -> None:
     stats: Callable[[], dict[str, Any]]
+    state: QboState | PortalState
     if launch.side == "qbo":
         knobs = QboKnobs(
             latency=launch.latency,
             max_per_minute=launch.max_per_minute,
             max_concurrent=launch.max_concurrent,
         )
-        qbo = qbo_state(launch.spec, launch.now, knobs=knobs)
+        qbo = state = qbo_state(launch.spec, launch.now, knobs=knobs)
         token = qbo.register_client(*BOT_CLIENT)
         app = create_qbo_app(qbo)
         stats = lambda: qbo_stats(qbo)  # noqa: E731
     else:
-        portal = portal_state(launch.spec, launch.now)
+        portal = state = portal_state(launch.spec, launch.now)
         portal.latency = launch.latency
         token = portal.api_key
         app = create_portal_app(portal)
@@ -90,8 +91,13 @@ async def _serve_async(launch: Launch, conn: Connection) -> None:
     conn.send({"url": running.url, "token": token})
     loop = asyncio.get_running_loop()
     try:
-        while await loop.run_in_executor(None, conn.recv) == "stats":
-            conn.send(stats())
+        while (asked := await loop.run_in_executor(None, conn.recv)) != "stop":
+            if isinstance(asked, tuple) and asked[0] == "change":
+                conn.send(change_share(state, launch.spec, asked[1]))
+            elif asked == "stats":
+                conn.send(stats())
+            else:
+                break
     finally:
         await running.stop()
 
@@ -105,6 +111,12 @@ class Servers:
     api_key: str
     realm_id: str
     _pipes: dict[str, Connection]
+
+    def change(self, share: float) -> dict[str, int]:
+        """Change ``share`` of the in-sync invoices on both sides (``scale.change_share``)."""
+        for pipe in self._pipes.values():
+            pipe.send(("change", share))
+        return {side: pipe.recv() for side, pipe in self._pipes.items()}
 
     def stats(self) -> dict[str, dict[str, Any]]:
         """Each side's counters: requests served, and the process's CPU seconds so far."""

@@ -8,7 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from services.diagnosis import diagnose
-from services.evidence import gather_evidence
+from services.evidence import Read, gather_evidence
 from services.models import (
     DEFAULT_MONEY_TOLERANCE,
     Comparison,
@@ -30,11 +30,13 @@ async def check_invoice(
     tolerance: Decimal = DEFAULT_MONEY_TOLERANCE,
     explain: bool = True,
 ) -> Comparison:
-    """Read both sides at the same time (one round trip, not two) and compare them.
+    """Read both sides at the same time, each with its evidence in one request (QuickBooks'
+    batch, the portal's invoice with its payments), and compare them: one round trip.
 
-    Out of sync (and ``explain``): a second round trip gathers the evidence from both
-    systems at once, and the comparison carries its ``diagnosis``. A difference within
-    ``tolerance`` is ``Verdict.ROUNDING``, diagnosed without any further read.
+    Out of sync (and ``explain``), the comparison carries its ``diagnosis``; a second round
+    trip reads only what the first could not (the customer's payments the first time this
+    invoice is seen, the invoice the portal links to when it is another). A difference
+    within ``tolerance`` is ``Verdict.ROUNDING``, diagnosed without any further read.
     """
     comparison, _ = await examine_invoice(
         number,
@@ -60,11 +62,12 @@ async def examine_invoice(
     """``check_invoice``, with the evidence it read (None when it read none). With
     ``always_gather`` the evidence is read even when the balances match (to see whether
     money a resync took out of view has been accounted for since)."""
-    acct, mirrored, integrations = await asyncio.gather(
-        accounting.get_invoice(number),
-        portal.get_invoice(number),
-        portal.list_integrations(),
+    reading, (mirrored, portal_payments), integrations = await asyncio.gather(
+        accounting.read_invoice(number),
+        portal.get_invoice_with_payments(number),
+        portal.list_integrations(),  # cached by the adapter
     )
+    acct = reading.invoice
     integration = pick_integration(
         integrations, mirrored.integration_id if mirrored is not None else None
     )
@@ -85,6 +88,7 @@ async def examine_invoice(
             portal=portal,
             tolerance=tolerance,
             also=(number,) if always_gather else (),
+            read={number: Read(reading, portal_payments)},
         )
         evidence = found[number]
     elif comparison.verdict is Verdict.IN_SYNC:

@@ -7,6 +7,7 @@ The scan itself is ``services.digest_scan.run_digest``; the runs are kept by
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -14,6 +15,7 @@ from enum import StrEnum
 
 from services.errors import BotError, UpstreamError
 from services.models import Verdict
+from services.ports import Listed
 
 DEFAULT_CURRENCY = "USD"
 
@@ -116,6 +118,19 @@ class DigestResult:
     within_tolerance: int = 0
     """Both sides differ by no more than ``tolerance``: rounding, counted, not reported."""
     tolerance: Decimal = Decimal(0)
+    skipped_numbers: tuple[str, ...] = ()
+    """The invoices left out as recent (the next incremental digest reads them again)."""
+    accounting_kept: Mapping[str, Listed | None] = field(default_factory=dict)
+    """QuickBooks' side of the discrepancies and skipped invoices (``Join.kept``)."""
+    incremental: bool = False
+    """Only what changed since the last complete digest was read (``reread`` invoices);
+    ``open_invoices`` is then that digest's count."""
+    reread: int = 0
+
+    @property
+    def carried(self) -> list[str]:
+        """What the next incremental digest reads again whatever changed."""
+        return sorted({d.number for d in self.discrepancies} | set(self.skipped_numbers))
 
     @property
     def amounts_at_stake(self) -> dict[str, Decimal]:

@@ -69,6 +69,11 @@ class Join:
         self.paired = 0
         self.compared = 0
         self.skipped = 0
+        self.skipped_numbers: list[str] = []
+        """Left out as recent: the next incremental digest reads them again."""
+        self.kept: dict[str, Entry | None] = {}
+        """QuickBooks' side (None: it lacks the invoice) of each discrepancy and skipped
+        invoice: the next incremental digest reads it again only if QuickBooks changed it."""
         self.rounding = 0
         self.listed = {"accounting": 0, "portal": 0}
         self.pages = {"accounting": 0, "portal": 0}
@@ -116,6 +121,8 @@ class Join:
         """Compare both sides of one invoice (None: that side does not have it)."""
         if self.recent(acct) or self.recent(mirror):
             self.skipped += 1
+            self.skipped_numbers.append(number)
+            self.kept[number] = acct
             return
         self.compared += 1
         if acct is not None and mirror is not None:
@@ -125,6 +132,7 @@ class Join:
                 return
         either = acct or mirror
         assert either is not None
+        self.kept[number] = acct
         self.found.append(
             Discrepancy(
                 number=number,
@@ -143,6 +151,9 @@ class Join:
         for number, entry in side.items():
             if self.recent(entry):
                 self.skipped += 1
+                self.skipped_numbers.append(number)
+                if side is self.accounting:
+                    self.kept[number] = entry
             else:
                 numbers.append(number)
         return numbers
@@ -228,6 +239,8 @@ async def run_digest(
         within_tolerance=join.rounding,
         tolerance=tolerance,
         discrepancies=tuple(worst_first(join.found)),
+        skipped_numbers=tuple(join.skipped_numbers),
+        accounting_kept=join.kept,
         accounting=SideStats(
             open=join.listed["accounting"],
             pages=join.pages["accounting"],

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
+from types import MappingProxyType
 from typing import TypeVar
 
 from services.diagnosis import diagnose
@@ -23,6 +25,7 @@ from services.errors import UpstreamError
 from services.models import (
     DEFAULT_MONEY_TOLERANCE,
     AccountingPayment,
+    AccountingReading,
     Comparison,
     CreditMemo,
     Diagnosis,
@@ -59,26 +62,42 @@ async def gather_evidence(
     portal: BillingPortal,
     tolerance: Decimal = DEFAULT_MONEY_TOLERANCE,
     also: Collection[str] = (),
+    read: Mapping[str, Read] = MappingProxyType({}),
 ) -> dict[str, Evidence]:
     """Evidence for each comparison, by number. Only out-of-sync ones (and those numbered
-    in ``also``) cost any reads; the others get the comparison alone (``gathered`` False)."""
+    in ``also``) cost any reads; the others get the comparison alone (``gathered`` False).
+    What ``read`` already holds (a check's first round trip) is not asked for again."""
     result = {c.number: Evidence(comparison=c, tolerance=tolerance) for c in comparisons}
     wanted = [c for c in comparisons if c.out_of_sync or c.number in also]
     if not wanted:
         return result
     numbers = list(dict.fromkeys(c.number for c in wanted))
-    customers = list(dict.fromkeys(cid for c in wanted if (cid := _customer_id(c))))
-    links = list(dict.fromkeys(link for c in wanted if (link := _foreign_link(c))))
-    in_portal = [c.number for c in wanted if c.portal is not None]
+    have = {n: read[n] for n in numbers if n in read}
+    known = [r for x in have.values() for r in x.accounting.records]
+    known_payments = [p for x in have.values() for p in x.accounting.payments or ()]
+    known_memos = [m for x in have.values() for m in x.accounting.credit_memos or ()]
+    covered = {x.accounting.customer_id for x in have.values() if x.accounting.payments is not None}
+    known_ids = {r.id for r in known}
+    to_find = [n for n in numbers if n not in have]
+    customers = list(dict.fromkeys(
+        cid for c in wanted if (cid := _customer_id(c)) and cid not in covered
+    ))  # fmt: skip
+    links = list(dict.fromkeys(
+        link for c in wanted if (link := _foreign_link(c)) and link not in known_ids
+    ))  # fmt: skip
+    in_portal = [c.number for c in wanted if c.portal is not None and c.number not in have]
     gaps: dict[str, str] = {}
     records, linked, payments, memos, portal_payments = await asyncio.gather(
-        _read("QuickBooks invoices", accounting.find_invoice_records(numbers), [], gaps),
+        _read("QuickBooks invoices", _maybe(to_find, accounting.find_invoice_records), [], gaps),
         _read("QuickBooks invoices by Id", _maybe(links, accounting.get_invoice_records), [], gaps),
         _read("QuickBooks payments", _maybe(customers, accounting.list_payments_for), [], gaps),
         _read("QuickBooks credit memos", _maybe(customers, accounting.list_credit_memos_for), [], gaps),
         _read("portal payments", _maybe_map(in_portal, portal.get_invoice_payments), {}, gaps),
     )  # fmt: skip
-    by_id = {r.id: r for r in linked}
+    records = known + records
+    payments, memos = known_payments + payments, known_memos + memos
+    portal_payments = {**{n: x.portal_payments for n, x in have.items()}, **portal_payments}
+    by_id = {r.id: r for r in records} | {r.id: r for r in linked}
     for c in wanted:
         result[c.number] = _evidence(
             c,
@@ -92,6 +111,15 @@ async def gather_evidence(
             gaps=_gaps_for(c, gaps),
         )
     return result
+
+
+@dataclass(frozen=True)
+class Read:
+    """What a check's first round trip read of one invoice: the accounting side with its
+    evidence (``AccountingSystem.read_invoice``) and the portal's payments on it."""
+
+    accounting: AccountingReading
+    portal_payments: list[PortalPayment]
 
 
 def _evidence(

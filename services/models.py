@@ -305,6 +305,19 @@ class PortalPayment(Frozen):
     """The accounting invoice Id the payment was made against."""
 
 
+class AccountingReading(Frozen):
+    """One invoice as the accounting package has it, read with its evidence in one request
+    (QuickBooks' batch): every invoice with the number, and, when the customer was known
+    beforehand, that customer's payments and credit memos (None: not read)."""
+
+    invoice: AccountingInvoice | None = None
+    records: tuple[InvoiceRecord, ...] = ()
+    customer_id: str | None = None
+    """The customer whose payments and credit memos were read."""
+    payments: tuple[AccountingPayment, ...] | None = None
+    credit_memos: tuple[CreditMemo, ...] | None = None
+
+
 class Evidence(Frozen):
     """Everything the diagnosis looks at for one invoice (gathered by services.evidence)."""
 

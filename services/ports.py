@@ -12,6 +12,7 @@ from services.jobs import Job, JobState, Outcome
 from services.models import (
     AccountingInvoice,
     AccountingPayment,
+    AccountingReading,
     CreditMemo,
     Integration,
     InvoiceRecord,
@@ -43,6 +44,14 @@ class AccountingSystem(Protocol):
 
     async def get_invoices(self, numbers: Sequence[str]) -> dict[str, AccountingInvoice]:
         """Batched look-up by document number; absent numbers are left out."""
+        ...
+
+    async def read_invoice(
+        self, number: str, *, customer_id: str | None = None
+    ) -> AccountingReading:
+        """The invoice with every invoice of its number and, in the same request when the
+        customer is known (``customer_id``, or remembered), the customer's payments and
+        credit memos (a check's one round trip)."""
         ...
 
     def iter_open_invoices(
@@ -106,10 +115,21 @@ class BillingPortal(Protocol):
 
     async def get_invoices(self, numbers: Sequence[str]) -> dict[str, PortalInvoice]: ...
 
+    async def get_invoice_with_payments(
+        self, number: str
+    ) -> tuple[PortalInvoice | None, list[PortalPayment]]:
+        """The invoice and the payments clients made on it (none when it is absent), in
+        one request where the portal offers it."""
+        ...
+
     def iter_open_invoices(
         self, *, page_size: int = 1000
     ) -> AsyncIterator[list[tuple[str, Listed]]]:
         """Every open invoice, page by page, as (number, listed) pairs."""
+        ...
+
+    async def list_changed_invoices(self, *, since: datetime) -> list[PortalInvoice]:
+        """Every invoice the portal changed at or after ``since``, whatever its status."""
         ...
 
     async def list_integrations(self) -> list[Integration]: ...

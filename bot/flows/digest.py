@@ -41,23 +41,68 @@ from services.digest import (
     Discrepancy,
     Trigger,
 )
+from services.digest_incremental import ChainBroken, run_incremental_digest
 from services.digest_scan import run_digest
+from services.errors import UpstreamError
 from services.jobs import Job, JobKind
 from services.models import Cause, Comparison
 from services.storage import leases
+from services.storage.digests import Chain
+from services.storage.watch import WatchStore
 
 log = logging.getLogger(__name__)
+CDC_DAYS = 30
+OVERLAP = timedelta(minutes=1)
+"""Read a minute before the last digest's cutoff: times QuickBooks rounds to the second."""
 
 
 async def scan(deps: Container) -> DigestResult:
-    """Every open invoice compared (with the bot's settings and clock)."""
+    """Every open invoice compared (with the bot's settings and clock): only what changed
+    since the last complete digest when the chain of changes holds (``_chain``)."""
+    recent = timedelta(minutes=deps.settings.digest_recent_minutes)
+    accounting, portal = deps.accounting, deps.portal
+    tolerance, clock = deps.settings.money_tolerance, deps.clock
+    found = await _chain(deps, recent)
+    if found is not None:
+        since, chain = found
+        try:
+            return await run_incremental_digest(
+                accounting=accounting, portal=portal, since=since, carried=chain.carried,
+                known=chain.known, open_invoices=chain.last.open_invoices or 0,
+                recent=recent, tolerance=tolerance, clock=clock,
+            )  # fmt: skip
+        except ChainBroken as exc:
+            log.info("digest: a full scan (%s)", exc)
     return await run_digest(
-        accounting=deps.accounting,
-        portal=deps.portal,
-        recent=timedelta(minutes=deps.settings.digest_recent_minutes),
-        tolerance=deps.settings.money_tolerance,
-        clock=deps.clock,
+        accounting=accounting, portal=portal, recent=recent, tolerance=tolerance, clock=clock
     )
+
+
+async def _chain(deps: Container, recent: timedelta) -> tuple[datetime, Chain] | None:
+    """Where an incremental digest starts (since when, and what the last one carries), or
+    None for a full scan: no watch, no complete digest, the last full scan DIGEST_FULL_EVERY
+    days ago, a gap beyond CDC's 30 days, or a QuickBooks invoice deleted since."""
+    every = deps.settings.digest_full_every
+    if every <= 0 or deps.watcher is None or deps.watch is None:
+        return None
+    chain = await deps.digests.chain()
+    now = deps.clock()
+    if chain is None or chain.last_full_at is None:
+        return None
+    if now - chain.last_full_at >= timedelta(days=every):
+        return None
+    last = chain.last
+    if now - last.started_at > timedelta(days=CDC_DAYS):
+        return None
+    try:
+        await deps.watch.catch_up("digest")  # deletions since then are stored events
+    except UpstreamError as exc:
+        log.info("digest: a full scan (the CDC catch-up failed: %s)", exc)
+        return None
+    # Deletions received before the last digest started were that digest's concern.
+    if await WatchStore(deps.db).deleted_since(entity="Invoice", since=last.started_at):
+        return None
+    return last.started_at - recent - OVERLAP, chain
 
 
 def local_day(deps: Container, moment: datetime) -> date:

@@ -121,11 +121,21 @@ def state_of(request: Request) -> PortalState:
 
 # Endpoints.
 async def get_invoice(request: Request) -> Response:
+    state = state_of(request)
+    include = request.query_params.get("include")
+    if include is not None and not state.embeds_payments:  # as a 1.1 portal answers
+        raise invalid("Unknown query parameter: 'include'.")
+    if include not in (None, "payments"):
+        raise invalid("include must be payments.")
     number = path_param(request, "number", KEY_RE, 21)
-    invoice = state_of(request).invoices.get(number)
+    invoice = state.invoices.get(number)
     if invoice is None:
         raise ApiError(404, "not_found", f"No invoice {number}.")
-    return JSONResponse(invoice_json(invoice))
+    if include is None:
+        return JSONResponse(invoice_json(invoice))
+    await transfer_pending(state)  # the payment run goes first: answers are current
+    payments = [payment_json(p) for p in state.payments.get(number, [])]
+    return JSONResponse({**invoice_json(state.invoices[number]), "payments": payments})
 
 
 async def lookup_invoices(request: Request) -> Response:
@@ -179,7 +189,11 @@ async def list_invoices(request: Request) -> Response:
         raise invalid("status must be open, paid or void.")
     limit = int_param(request, "limit", default=100, maximum=1000)
     after = decode_cursor(request, "n:")
-    page, last = state_of(request).page_invoices(status=status, after=after, limit=limit)
+    state = state_of(request)
+    if "updated_since" in request.query_params and not state.embeds_payments:
+        raise invalid("Unknown query parameter: 'updated_since'.")  # a 1.1 portal
+    since = timestamp_param(request, "updated_since")
+    page, last = state.page_invoices(status=status, after=after, limit=limit, since=since)
     cursor = None if last is None else encode_cursor(f"n:{last}")
     return Response(invoice_page_body(page, cursor), media_type="application/json")
 
@@ -408,7 +422,7 @@ def endpoint(handler: Handler, *params: str) -> Handler:
 ROUTES = [
     Route("/invoices/lookup", endpoint(lookup_invoices), methods=["POST"]),
     Route("/invoices/{number:path}/payments", endpoint(invoice_payments), methods=["GET"]),
-    Route("/invoices/{number:path}", endpoint(get_invoice), methods=["GET"]),
+    Route("/invoices/{number:path}", endpoint(get_invoice, "include"), methods=["GET"]),
     Route("/payments/lookup", endpoint(lookup_payments), methods=["POST"]),
     Route(
         "/payments",
@@ -416,7 +430,11 @@ ROUTES = [
         methods=["GET"],
     ),
     Route("/payments/{payment_id}/dismiss", endpoint(write(dismiss_payment)), methods=["POST"]),
-    Route("/invoices", endpoint(list_invoices, "status", "limit", "cursor"), methods=["GET"]),
+    Route(
+        "/invoices",
+        endpoint(list_invoices, "status", "updated_since", "limit", "cursor"),
+        methods=["GET"],
+    ),
     Route("/companies/{company_id}", endpoint(get_company), methods=["GET"]),
     Route("/contacts/{contact_id}", endpoint(get_contact), methods=["GET"]),
     Route("/integrations", endpoint(list_integrations), methods=["GET"]),

@@ -172,6 +172,8 @@ class PortalState:
     """Seconds a full sync takes at least (queued for a tenth of it, then running)."""
     record_resync_seconds: float = 1.0
     """Seconds a record resync takes at least."""
+    embeds_payments: bool = True
+    """Contract 1.2 (``include=payments``, ``updated_since``); False answers as 1.1 (422)."""
     transfer_delay: float = 0.0
     """Seconds a client's payment stays pending before the portal transfers it."""
     transfers: set[asyncio.Task[int]] = field(default_factory=set, init=False)
@@ -301,14 +303,17 @@ class PortalState:
         self.invoices[invoice.number] = invoice
 
     def page_invoices(
-        self, *, status: str | None, after: str | None, limit: int
+        self, *, status: str | None, after: str | None, limit: int, since: datetime | None = None
     ) -> tuple[list[Invoice], str | None]:
-        """Invoices ordered by number after ``after``; the second item is the next ``after``."""
+        """Invoices ordered by number after ``after`` (updated at or after ``since``); the
+        second item is the next ``after``."""
         start = 0 if after is None else bisect.bisect_right(self._order, after)
         page: list[Invoice] = []
         for index in range(start, len(self._order)):
             invoice = self.invoices[self._order[index]]
             if status is not None and invoice.status != status:
+                continue
+            if since is not None and invoice.updated_at < since:
                 continue
             page.append(invoice)
             if len(page) == limit:

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import uuid
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
@@ -26,6 +28,7 @@ from services.digest import (
     Trigger,
 )
 from services.models import utcnow
+from services.ports import Listed
 from services.storage.db import Database
 from services.storage.tables import DigestRunRow
 
@@ -52,6 +55,35 @@ def to_run(row: DigestRunRow) -> DigestRun:
         detail=row.detail,
         rechecks_failed=row.rechecks_failed,
     )
+
+
+@dataclass(frozen=True)
+class Chain:
+    """Where the next incremental digest starts: the last complete digest, the numbers it
+    carries, QuickBooks' side of them as it read it, and when the last full scan began."""
+
+    last: DigestRun
+    carried: list[str]
+    known: dict[str, Listed | None]
+    last_full_at: datetime | None
+
+
+def carried_text(result: DigestResult) -> str:
+    """What a digest leaves for the next one, as JSON."""
+    kept = {
+        number: None if e is None else [str(e[0]), e[1] and e[1].isoformat(), e[2], e[3]]
+        for number, e in result.accounting_kept.items()
+    }
+    return json.dumps({"numbers": result.carried, "accounting": kept})
+
+
+def read_carried(text: str) -> tuple[list[str], dict[str, Listed | None]]:
+    data = json.loads(text)
+    known: dict[str, Listed | None] = {}
+    for number, e in (data.get("accounting") or {}).items():
+        changed = datetime.fromisoformat(e[1]) if e and e[1] else None
+        known[number] = None if e is None else (Decimal(e[0]), changed, e[2], e[3])
+    return list(data.get("numbers") or []), known
 
 
 class DigestRuns:
@@ -145,11 +177,31 @@ class DigestRuns:
                 row.amount_at_stake = str(result.amount_at_stake)
                 row.duration_seconds = result.duration.total_seconds()
                 row.rechecks_failed = rechecks_failed
+                row.carried = carried_text(result)
+                row.full_scan = not result.incremental
             else:
                 row.duration_seconds = (row.finished_at - row.started_at).total_seconds()
             session.add(row)
             await session.commit()
             return to_run(row)
+
+    async def chain(self) -> Chain | None:
+        """The last complete digest, what it carries, and when the last full scan started
+        (None: none since migration 0008); None when no complete digest exists."""
+        async with self._db.session() as session:
+            done = (
+                select(DigestRunRow)
+                .where(col(DigestRunRow.state) == RunState.DONE.value)
+                .where(col(DigestRunRow.carried).is_not(None))
+                .order_by(col(DigestRunRow.started_at).desc())
+            )
+            last = (await session.exec(done.limit(1))).first()
+            if last is None:
+                return None
+            full_scans = done.where(col(DigestRunRow.full_scan).is_(True))
+            full = (await session.exec(full_scans.limit(1))).first()
+            numbers, known = read_carried(last.carried or "{}")
+            return Chain(to_run(last), numbers, known, full.started_at if full else None)
 
     async def get(self, *, run_id: str) -> DigestRun | None:
         async with self._db.session() as session:

@@ -125,6 +125,11 @@ class DigestRunRow(SQLModel, table=True):
     detail: str | None = None
     rechecks_failed: int | None = None
     """Discrepancies whose cause could not be re-checked (listed without a write button)."""
+    carried: str | None = Field(default=None, sa_column=sa.Column(sa.Text(), nullable=True))
+    """JSON: the invoice numbers the next incremental digest reads again (discrepancies and
+    invoices left out as recent) and QuickBooks' side of them; None before migration 0008."""
+    full_scan: bool | None = None
+    """True: every open invoice was listed; False: an incremental digest."""
 
 
 class LeaseRow(SQLModel, table=True):

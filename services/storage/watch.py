@@ -137,6 +137,17 @@ class WatchStore:
         async with self._db.engine.connect() as conn:
             return len((await conn.execute(statement)).all())
 
+    async def deleted_since(self, *, entity: str, since: datetime) -> int:
+        """How many deletions of ``entity`` were received at or after ``since``."""
+        query = (
+            select(EVENTS.c.event_id)
+            .where(EVENTS.c.entity == entity)
+            .where(EVENTS.c.operation == "delete")
+            .where(EVENTS.c.received_at >= since)
+        )
+        async with self._db.engine.connect() as conn:
+            return len((await conn.execute(query)).all())
+
     async def event_count(self) -> int:
         async with self._db.engine.connect() as conn:
             return len((await conn.execute(select(EVENTS.c.event_id))).all())

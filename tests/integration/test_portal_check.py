@@ -97,6 +97,13 @@ async def test_read_only_by_default(world: World) -> None:
     assert world.portal.resyncs == {} and len(world.portal.runs) == 1  # the seeded history
 
 
+async def test_a_1_1_portal_passes_without_embedded_payments(world: World) -> None:
+    world.portal.embeds_payments = False  # GET /invoices/{number}?include=payments: 422
+    results = await run_check(world)
+    assert failed(results) == {}
+    assert "contract 1.1" in results["payments.embedded"].detail
+
+
 MONEY = ("total", "balance", "amount", "balance_before", "balance_after")
 
 
@@ -181,7 +188,7 @@ async def test_an_unreachable_portal_fails_at_once() -> None:
 
 def test_every_schema_example_in_the_contract_conforms() -> None:
     contract = repository_contract()
-    assert contract.version == "1.3.0"
+    assert contract.version == "1.4.0"
     for name in contract.schema_names():
         examples = contract.examples(name)
         assert examples, f"{name} has no example"

@@ -16,6 +16,7 @@ from services.jobs import Job, JobState, Outcome
 from services.models import (
     AccountingInvoice,
     AccountingPayment,
+    AccountingReading,
     AtRisk,
     CreditMemo,
     Integration,
@@ -65,6 +66,15 @@ class FakeAccounting:
     async def get_invoices(self, numbers: Sequence[str]) -> dict[str, AccountingInvoice]:
         a = self.world.acct
         return {a.number: a} if a.number in numbers else {}
+
+    async def read_invoice(
+        self, number: str, *, customer_id: str | None = None
+    ) -> AccountingReading:
+        """The invoice and its records; payments and memos left to their own reads."""
+        if number != self.world.acct.number:
+            return AccountingReading()
+        records = await self.find_invoice_records([number])
+        return AccountingReading(invoice=self.world.acct, records=tuple(records))
 
     def iter_open_invoices(
         self, *, page_size: int = 1000
@@ -175,6 +185,15 @@ class FakePortal:
     async def get_invoices(self, numbers: Sequence[str]) -> dict[str, PortalInvoice]:
         p = self.world.portal
         return {p.number: p} if p.number in numbers else {}
+
+    async def list_changed_invoices(self, *, since: datetime) -> list[PortalInvoice]:
+        raise AssertionError("the digest is not part of these tests")
+
+    async def get_invoice_with_payments(
+        self, number: str
+    ) -> tuple[PortalInvoice | None, list[PortalPayment]]:
+        invoice = await self.get_invoice(number)
+        return invoice, await self.list_invoice_payments(number) if invoice else []
 
     def iter_open_invoices(
         self, *, page_size: int = 1000

@@ -1,5 +1,6 @@
 """Gathering evidence through the ports (batched, one round trip), and the check use case
-with its diagnosis: one round trip in sync, two at most otherwise."""
+with its diagnosis: one request a side (QuickBooks' batch, the portal's invoice with its
+payments), one round trip in sync and, once the invoice's customer is known, explained too."""
 
 from __future__ import annotations
 
@@ -114,11 +115,49 @@ async def test_check_in_sync_is_one_round_trip_and_out_of_sync_two(ports: Ports)
     started = time.perf_counter()
     stale = await check_invoice("11265", accounting=ports.qbo, portal=ports.portal)
     two = time.perf_counter() - started
+    started = time.perf_counter()
+    again = await check_invoice("11265", accounting=ports.qbo, portal=ports.portal)
+    known = time.perf_counter() - started
     assert in_sync.verdict is Verdict.IN_SYNC and in_sync.diagnosis is None
-    assert stale.diagnosis is not None
-    assert stale.diagnosis.cause is Cause.PAYMENT_NOT_TRANSFERRED
+    assert stale.diagnosis is not None and again.diagnosis is not None
+    assert stale.diagnosis.cause is again.diagnosis.cause is Cause.PAYMENT_NOT_TRANSFERRED
     assert latency <= one < 1.8 * latency
-    assert 2 * latency <= two < 2.8 * latency
+    assert 2 * latency <= two < 2.8 * latency  # the customer's payments: a second trip
+    assert latency <= known < 1.8 * latency  # the customer known: all in the first
+
+
+async def test_an_explained_check_costs_one_request_a_side(ports: Ports) -> None:
+    await check_invoice("11266", accounting=ports.qbo, portal=ports.portal)  # learns 11266
+    ports.world.qbo.forget_requests()
+    ports.world.portal.requests.clear()
+    result = await check_invoice("11266", accounting=ports.qbo, portal=ports.portal)
+    assert result.diagnosis is not None and result.diagnosis.cause is Cause.CREDIT_NOT_APPLIED
+    realm = ports.world.qbo.realm_id
+    assert dict(ports.world.qbo.request_counts) == {f"/v3/company/{realm}/batch": 1}
+    assert sorted(q.split(" WHERE ")[0] for q in ports.qbo_queries()) == [
+        "SELECT * FROM CreditMemo",
+        "SELECT * FROM Invoice",
+        "SELECT * FROM Payment",
+    ]
+    assert dict(ports.world.portal.requests) == {"GET /api/v1/invoices/11266": 1}
+
+
+async def test_a_portal_without_embedded_payments_costs_two_requests_at_once(
+    ports: Ports,
+) -> None:
+    ports.world.portal.embeds_payments = False  # a 1.1 portal: include=payments is a 422
+    first = await check_invoice("11265", accounting=ports.qbo, portal=ports.portal)
+    ports.world.portal.requests.clear()
+    again = await check_invoice("11265", accounting=ports.qbo, portal=ports.portal)
+    for result in (first, again):
+        assert result.diagnosis is not None
+        assert result.diagnosis.cause is Cause.PAYMENT_NOT_TRANSFERRED
+    assert dict(ports.world.portal.requests) == {
+        "GET /api/v1/invoices/11265": 1,
+        "GET /api/v1/invoices/11265/payments": 1,
+    }
+    missing = await check_invoice("99999", accounting=ports.qbo, portal=ports.portal)
+    assert missing.verdict is Verdict.NOT_FOUND
 
 
 async def test_rounding_is_diagnosed_without_reads(ports: Ports) -> None:

@@ -28,6 +28,7 @@ from services.adapters.portal.listing import read_page
 from services.adapters.portal.payments import (
     MAX_LOOKUP,
     InvoicePayments,
+    InvoiceWithPayments,
     PaymentLookup,
     PaymentPage,
 )
@@ -39,6 +40,7 @@ from services.adapters.portal.wire import (
     Integrations,
     IntegrationWire,
     Invoice,
+    InvoicePage,
     Lookup,
     RecordPage,
     RecordResyncWire,
@@ -126,6 +128,8 @@ class PortalClient:
         self._integrations_ttl = integrations_ttl
         self._monotonic = monotonic
         self._integrations: tuple[float, list[Integration]] | None = None
+        self._embeds_payments = True
+        """False once the portal refused ``include=payments`` (contract 1.1)."""
         """``GET /integrations`` as last read (when, what): it seldom changes, and every
         check asks for it. Forgotten after the TTL, and whenever a full sync starts or is
         seen finished (``last_successful_sync_at`` moves then)."""
@@ -163,6 +167,32 @@ class PortalClient:
         except NotFoundError:
             return None
         return parse(Invoice, body).domain()
+
+    async def get_invoice_with_payments(
+        self, number: str
+    ) -> tuple[PortalInvoice | None, list[PortalPayment]]:
+        """One request (``include=payments``, contract 1.2); two at once to a portal that
+        refuses it (1.1), which is then not asked again."""
+        if self._embeds_payments:
+            path = f"/invoices/{_segment(number)}"
+            try:
+                body = await self._call("GET", path, params={"include": "payments"})
+            except NotFoundError:
+                return None, []
+            except ValidationFault:
+                if await self.get_invoice(number) is None:  # still answers: not the number
+                    return None, []
+                self._embeds_payments = False
+                logger.info("the portal does not embed payments: two requests a check")
+            else:
+                answer = parse(InvoiceWithPayments, body)
+                if answer.payments is not None:
+                    return answer.domain(), [p.domain() for p in answer.payments]
+                self._embeds_payments = False  # it ignored the parameter
+        invoice, payments = await asyncio.gather(
+            self.get_invoice(number), self.list_invoice_payments(number)
+        )
+        return invoice, payments if invoice is not None else []
 
     async def get_invoices(self, numbers: Sequence[str]) -> dict[str, PortalInvoice]:
         unique = list(dict.fromkeys(numbers))
@@ -209,6 +239,21 @@ class PortalClient:
                     return
         finally:
             _forget(fetch)  # when the reader stops early
+
+    async def list_changed_invoices(self, *, since: datetime) -> list[PortalInvoice]:
+        """Every invoice updated at or after ``since``, whatever its status (contract 1.2:
+        ``updated_since``; a 1.1 portal answers 422, a ValidationFault)."""
+        stamp = since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        params: dict[str, str | int] = {"updated_since": stamp, "limit": 1000}
+        found: list[PortalInvoice] = []
+        seen: set[str] = set()
+        while True:
+            page = parse(InvoicePage, await self._call("GET", "/invoices", params=params))
+            found += [i.domain() for i in page.invoices]
+            if page.next_cursor is None or page.next_cursor in seen:
+                return found
+            seen.add(page.next_cursor)
+            params["cursor"] = page.next_cursor
 
     # Integrations and syncs.
     async def list_integrations(self) -> list[Integration]:

@@ -3,7 +3,7 @@ paid in the portal and the transfer of each payment to the accounting package.""
 
 from __future__ import annotations
 
-from services.adapters.portal.wire import Money, Wire, parse
+from services.adapters.portal.wire import Invoice, Money, Wire, parse
 from services.models import PortalPayment, TransferStatus, UtcDateTime
 
 MAX_LOOKUP = 1000
@@ -43,6 +43,13 @@ class InvoicePayments(Wire):
     payments: list[Payment]
 
 
+class InvoiceWithPayments(Invoice):
+    """Contract 1.2: ``GET /invoices/{number}?include=payments``. ``payments`` is None when
+    a portal ignored ``include`` instead of refusing it."""
+
+    payments: list[Payment] | None = None
+
+
 class PaymentLookup(Wire):
     payments: list[Payment]
     missing: list[str]
@@ -55,4 +62,12 @@ class PaymentPage(Wire):
     next_cursor: str | None
 
 
-__all__ = ["MAX_LOOKUP", "InvoicePayments", "Payment", "PaymentLookup", "PaymentPage", "parse"]
+__all__ = [
+    "MAX_LOOKUP",
+    "InvoicePayments",
+    "InvoiceWithPayments",
+    "Payment",
+    "PaymentLookup",
+    "PaymentPage",
+    "parse",
+]

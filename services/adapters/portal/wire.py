@@ -72,6 +72,11 @@ class Invoice(Wire):
         )
 
 
+class InvoicePage(Wire):
+    invoices: list[Invoice]
+    next_cursor: str | None
+
+
 class Lookup(Wire):
     invoices: list[Invoice]
     missing: list[str]

@@ -100,6 +100,8 @@ class ReadChecks:
             "GET /invoices/{number}/payments: InvoicePayments, oldest first; 404 when absent",
             self.invoice_payments,
         )
+        await check("payments.embedded", "GET /invoices/{number}?include=payments (1.2): the "
+                    "same payments, or 422 (1.1)", self.embedded_payments)  # fmt: skip
         await check(
             "payments.lookup",
             "POST /payments/lookup: PaymentLookupResponse, the same payments as per invoice",
@@ -296,6 +298,19 @@ class ReadChecks:
         payments_agree(body["payments"], number)
         answer = await self.probe.call("GET", f"/invoices/{ABSENT_NUMBER}/payments")
         self.probe.error(answer, 404, "not_found")
+        return None
+
+    async def embedded_payments(self) -> str | None:
+        number = self.found.sample_number()
+        path = f"/invoices/{segment(number)}"
+        answer = await self.probe.call("GET", path, params={"include": "payments"})
+        if answer.status == 422:
+            return "not offered (contract 1.1): the bot asks in two requests"
+        answer.expect_status(200)
+        body = self.probe.conform(answer, "InvoiceWithPayments")
+        one = await self.probe.call("GET", f"{path}/payments")
+        theirs = one.body.get("payments") if isinstance(one.body, dict) else None
+        ensure(body["payments"] == theirs, "differs from GET /invoices/{number}/payments")
         return None
 
     async def payment_lookup(self) -> str | None:

@@ -24,7 +24,7 @@ from pydantic import SecretStr
 from services.adapters.hooks import OK, EventHooks, NoObserver, RequestObserver, outcome_of
 from services.adapters.http import send
 from services.adapters.limits import RateLimiter
-from services.adapters.qbo import evidence, writes
+from services.adapters.qbo import batch, evidence, writes
 from services.adapters.qbo.answers import (
     Read,
     answer,
@@ -46,6 +46,7 @@ from services.errors import (
 from services.models import (
     AccountingInvoice,
     AccountingPayment,
+    AccountingReading,
     CreditMemo,
     InvoiceRecord,
     WriteResult,
@@ -105,6 +106,8 @@ class QboClient:
         observer: RequestObserver | None = None,
     ) -> None:
         self._realm_id = realm_id
+        self.hints = batch.CustomerHints()
+        self.batch_budget = batch.BatchBudget()
         self._observer = observer or NoObserver()
         self._minor_version = str(minor_version)
         self._lookup_batch = max(1, min(lookup_batch, MAX_PAGE))
@@ -164,7 +167,28 @@ class QboClient:
         if not number or len(number) > MAX_DOC_NUMBER:
             return None  # QBO cannot hold it: no need to ask
         rows = await self.query_invoices(f"SELECT * FROM Invoice WHERE DocNumber = {quote(number)}")
-        return pick_newest(rows)
+        found = pick_newest(rows)
+        self.hints.learn(number, found.customer_id if found else None)
+        return found
+
+    async def read_invoice(
+        self, number: str, *, customer_id: str | None = None
+    ) -> AccountingReading:
+        """The invoice with its evidence in one batch request (``batch.read_invoice``) when
+        the customer is known (``customer_id``, else the one this adapter last saw on the
+        invoice); otherwise, or past the batch budget, the invoice alone in one query."""
+        if not number or len(number) > MAX_DOC_NUMBER:
+            return AccountingReading()
+        customer = customer_id or self.hints.get(number)
+        if customer and self.batch_budget.take():
+            return await batch.read_invoice(self._batch, number, customer, self.hints)
+        statement = f"SELECT * FROM Invoice WHERE DocNumber = {quote(number)}"
+        rows = (await self.query(statement)).get("Invoice", [])
+        return batch.invoice_only(number, rows if isinstance(rows, list) else [], self.hints)
+
+    async def _batch(self, body: bytes) -> dict[str, Any]:
+        headers = {"Content-Type": "application/json"}
+        return await self._request("POST", "/batch", read=json_body, content=body, headers=headers)
 
     async def get_invoices(self, numbers: Sequence[str]) -> dict[str, AccountingInvoice]:
         wanted = list(dict.fromkeys(n for n in numbers if n and len(n) <= MAX_DOC_NUMBER))
@@ -301,7 +325,10 @@ class QboClient:
         return await evidence.find_invoice_records(self.query, wanted)
 
     async def get_invoice_records(self, ids: Sequence[str]) -> list[InvoiceRecord]:
-        return await evidence.get_invoice_records(self.query, ids)
+        records = await evidence.get_invoice_records(self.query, ids)
+        for record in records:  # the watch reads these before it re-checks them
+            self.hints.learn(record.number, record.customer_id)
+        return records
 
     async def list_payments_for(self, customer_ids: Sequence[str]) -> list[AccountingPayment]:
         return await evidence.list_payments_for(self.query, customer_ids)
