@@ -10,7 +10,7 @@ from decimal import Decimal
 from bot.demo import RunningBot, SandboxWorld
 from sandbox.slack.state import ALICE, BOB
 from tests.e2e.conftest import buttons, channel_messages, settle, thread
-from tests.e2e.test_fixes import cb_4471
+from tests.e2e.test_fixes import cb_4471, private_to
 
 
 async def test_money_a_resync_anyway_left_apart_is_fixed_from_the_check(
@@ -73,3 +73,31 @@ async def test_a_credit_a_resync_anyway_left_apart_is_applied_from_the_digest(
     assert world.qbo.invoice("11266").balance == Decimal("100.00")
     assert world.portal.invoices["11266"].balance == Decimal("100.00")
     assert await bot.container.followups.open_for(invoice="11266") == []
+
+
+async def test_a_stale_prepare_button_says_privately_why_there_is_no_fix(
+    world: SandboxWorld, bot: RunningBot
+) -> None:
+    emu = world.emulator
+    await emu.send_command("/invoice", "check 11265", user=ALICE.id)
+    await settle(world, bot)
+    payment = cb_4471(world)
+    world.qbo.update_payment(  # someone applies CB-4471 by hand: nothing is left to apply
+        {
+            "Id": payment.id,
+            "SyncToken": str(payment.sync_token),
+            "sparse": True,
+            "Line": [
+                {
+                    "Amount": Decimal("10.00"),
+                    "LinkedTxn": [{"TxnId": world.qbo.invoice("11265").id, "TxnType": "Invoice"}],
+                }
+            ],
+        }
+    )
+    await emu.click(emu.number_of("Prepare fix"), user=ALICE.id)
+    await settle(world, bot)
+    assert any("No fix prepared for invoice 11265" in t for t in private_to(world, ALICE.id))
+    public = [m.text for m in world.emulator.state.messages.values() if m.ephemeral_to is None]
+    assert not any("No fix prepared" in t for t in public)
+    assert world.qbo.writes == []
