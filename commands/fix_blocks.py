@@ -145,7 +145,9 @@ def result_text(result: FixResult) -> str:
     written = proposal.result
     ids = (
         f" (QuickBooks {written.txn_type} {written.txn_id}, SyncToken {written.sync_token}, "
-        f"requestid {written.request_id})"
+        f"requestid {written.request_id}"
+        + (f", intuit_tid {written.intuit_tid}" if written.intuit_tid else "")
+        + ")"
         if written
         else ""
     )

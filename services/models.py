@@ -276,6 +276,8 @@ class WriteResult(Frozen):
     sync_token: str | None = None
     request_id: str
     unapplied: Decimal | None = None
+    intuit_tid: str | None = None
+    """Intuit's id of the answer (its ``intuit_tid`` header): what Intuit support asks for."""
 
 
 class TransferStatus(StrEnum):

@@ -309,7 +309,7 @@ class FixService:
             "fix.write",
             "written",
             f"{result.txn_type} {result.txn_id} SyncToken {result.sync_token} "
-            f"requestid {result.request_id}",
+            f"requestid {result.request_id} intuit_tid {result.intuit_tid or 'none'}",
         )
         return moved or proposal
 
