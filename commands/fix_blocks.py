@@ -50,11 +50,14 @@ def prepare_fix_button(number: str, *, named: bool = False) -> ButtonElement:
 
 def owed_fix_blocks(followups: Sequence[FollowUp], *, named: bool = False) -> list[Block]:
     """**Prepare fix in QuickBooks** for each invoice whose money still to account for is a
-    payment or a credit a fix can apply (at most ``BUTTONS`` invoices): the fix is prepared
-    from the evidence when clicked, and a click with nothing left to apply says why,
-    privately. ``named``: the labels name the invoices."""
+    payment or a credit a fix can apply (at most ``BUTTONS`` invoices), unless the evidence
+    just read (``FollowUp.fix_ready``) says no fix can be prepared. Listed without evidence
+    (the digest, history), the fix is prepared when clicked, and a click with nothing left
+    to apply says why, privately. ``named``: the labels name the invoices."""
     invoices = dict.fromkeys(
-        f.invoice for f in followups if f.kind in FOLLOWUP_CAUSES and f.closed_at is None
+        f.invoice
+        for f in followups
+        if f.kind in FOLLOWUP_CAUSES and f.closed_at is None and f.fix_ready is not False
     )
     return [
         ActionsBlock(block_id=f"fix-owed:{n}", elements=[prepare_fix_button(n, named=named)])

@@ -11,7 +11,7 @@ from commands.blocks import check_message
 from commands.digest_blocks import followups_message
 from services.diagnosis import diagnose
 from services.fixes import Fix, FixKind, FixService, NoFix, ProposalState, prepare_fix
-from services.followups import FollowUp
+from services.followups import FollowUp, check_followed
 from services.models import AtRisk, RiskKind, TransferStatus
 from tests.diagnosis_support import (
     NOW,
@@ -169,3 +169,24 @@ def test_prepare_fix_shows_only_where_a_fix_can_be_prepared() -> None:
     assert shown(overpaid) == ["Resync anyway"]
     unknown = World(acct=acct("140.00", total="140.00"), portal=mirror("155.00"))
     assert shown(unknown) == ["Resync anyway"]
+
+
+async def test_the_check_offers_no_fix_when_the_evidence_holds_nothing_to_apply() -> None:
+    async def check_buttons(world: World) -> list[str]:
+        fixes = await service(world, risk(RiskKind.FAILED_PAYMENT, "CB-4471"))
+        c, still = await check_followed(
+            "11265",
+            accounting=fixes.accounting,
+            portal=fixes.portal,
+            store=fixes.followups,
+            clock=lambda: NOW,
+        )
+        assert len(still) == 1
+        return labels(
+            check_message(c, now=NOW, full_resync_since=date(2026, 1, 1), followups=still)
+        )
+
+    assert await check_buttons(resynced_anyway()) == [PREPARE]
+    never_entered = resynced_anyway()
+    never_entered.qbo_payments = []  # QuickBooks holds nothing like CB-4471 to apply
+    assert await check_buttons(never_entered) == []
