@@ -25,7 +25,7 @@ from commands.cause_blocks import (
     fix_first_confirm,
     resync_anyway_button,
 )
-from commands.fix_blocks import offers_fix, prepare_fix_button
+from commands.fix_blocks import offers_fix, owed_fix_blocks, prepare_fix_button
 from commands.followup_text import accounted_buttons, followups_text, still_to_account
 from commands.format import fmt_clock, fmt_moment, fmt_money, fmt_when
 from commands.parse import USAGE
@@ -171,6 +171,8 @@ def check_message(
         blocks.append(section(followups_text(followups)))
         if (accounted := accounted_buttons(followups)) is not None:
             blocks.append(accounted)
+        if not offers_fix(diagnosis):
+            blocks.extend(owed_fix_blocks(followups))
     if diagnosis is not None and diagnosis.cause.value != "in_sync":
         blocks.extend(cause_blocks(diagnosis))
     actions = resync_buttons(comparison, full_resync_since=full_resync_since, diagnosis=diagnosis)

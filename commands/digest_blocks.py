@@ -30,6 +30,7 @@ from commands.blocks import (
     section,
 )
 from commands.cause_blocks import CAUSE_TITLES
+from commands.fix_blocks import owed_fix_blocks
 from commands.followup_text import accounted_buttons, followups_text
 from commands.format import escape, fmt_ago, fmt_money
 from services.digest import DigestResult, Discrepancy, Kind
@@ -145,6 +146,7 @@ def followups_message(followups: Sequence[FollowUp]) -> Message:
     blocks: list[Block] = [section(followups_text(followups))]
     if (accounted := accounted_buttons(followups)) is not None:
         blocks.append(accounted)
+    blocks.extend(owed_fix_blocks(followups, named=True))
     return Message("Money still to account for", blocks)
 
 

@@ -3,6 +3,7 @@ with Approve and Reject, the decision and the result. Pure."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from slack_sdk.models.blocks import (
@@ -16,12 +17,11 @@ from slack_sdk.models.blocks import (
 )
 
 from commands.actions import ActionId, ButtonState
+from commands.followup_text import BUTTONS
 from commands.format import escape, fmt_moment, fmt_money
-from services.fixes import FixResult, Proposal, ProposalState
-from services.models import Action, Cause, Diagnosis
-
-FIXABLE = (Cause.PAYMENT_NOT_TRANSFERRED, Cause.INVOICE_RECREATED, Cause.CREDIT_NOT_APPLIED)
-"""Causes with a fix the bot can prepare in QuickBooks."""
+from services.fixes import FOLLOWUP_CAUSES, FixResult, Proposal, ProposalState
+from services.followups import FollowUp
+from services.models import Action, Diagnosis
 
 
 def _md(text: str) -> SectionBlock:
@@ -29,21 +29,40 @@ def _md(text: str) -> SectionBlock:
 
 
 def offers_fix(diagnosis: Diagnosis | None) -> bool:
-    """The causes whose fix lies in QuickBooks, with all the evidence read."""
+    """A fix the bot can prepare in QuickBooks from the diagnosis's evidence, all of it read
+    (never for an overpayment or an unknown cause)."""
     return (
         diagnosis is not None
         and diagnosis.complete
-        and diagnosis.cause in FIXABLE
+        and diagnosis.fix_ready
         and diagnosis.action is Action.FIX_IN_QUICKBOOKS
     )
 
 
-def prepare_fix_button(number: str) -> ButtonElement:
+def prepare_fix_button(number: str, *, named: bool = False) -> ButtonElement:
+    """``named``: the label names the invoice (a message about several)."""
     return ButtonElement(
-        text="Prepare fix in QuickBooks",
+        text=f"Prepare fix in QuickBooks: {number}" if named else "Prepare fix in QuickBooks",
         action_id=ActionId.PREPARE_FIX.value,
         value=ButtonState(invoice=number).dump(),
     )
+
+
+def owed_fix_blocks(followups: Sequence[FollowUp], *, named: bool = False) -> list[Block]:
+    """**Prepare fix in QuickBooks** for each invoice whose money still to account for is a
+    payment or a credit a fix can apply (at most ``BUTTONS`` invoices), unless the evidence
+    just read (``FollowUp.fix_ready``) says no fix can be prepared. Listed without evidence
+    (the digest, history), the fix is prepared when clicked, and a click with nothing left
+    to apply says why, privately. ``named``: the labels name the invoices."""
+    invoices = dict.fromkeys(
+        f.invoice
+        for f in followups
+        if f.kind in FOLLOWUP_CAUSES and f.closed_at is None and f.fix_ready is not False
+    )
+    return [
+        ActionsBlock(block_id=f"fix-owed:{n}", elements=[prepare_fix_button(n, named=named)])
+        for n in list(invoices)[:BUTTONS]
+    ]
 
 
 def proposal_blocks(proposal: Proposal, *, decided: str | None = None) -> list[Block]:
@@ -129,7 +148,9 @@ def result_text(result: FixResult) -> str:
     written = proposal.result
     ids = (
         f" (QuickBooks {written.txn_type} {written.txn_id}, SyncToken {written.sync_token}, "
-        f"requestid {written.request_id})"
+        f"requestid {written.request_id}"
+        + (f", intuit_tid {written.intuit_tid}" if written.intuit_tid else "")
+        + ")"
         if written
         else ""
     )

@@ -60,7 +60,13 @@ def diagnose(evidence: Evidence) -> Diagnosis:
         update["steps"] = diagnosis.steps or (
             "Account for the portal payments listed above in QuickBooks first, then resync.",
         )
-    return diagnosis.model_copy(update=update)
+    diagnosis = diagnosis.model_copy(update=update)
+    # Imported here: services.fixes (its service) reads invoices through services.check.
+    from services.fixes.prepare import Fix, prepare_fix
+
+    return diagnosis.model_copy(
+        update={"fix_ready": isinstance(prepare_fix(evidence, diagnosis), Fix)}
+    )
 
 
 def _credit_risks(f: Facts) -> list[AtRisk]:

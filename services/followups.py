@@ -44,6 +44,9 @@ class FollowUp(Frozen):
     closed_because: str | None = None
     closed_by: str | None = None
     """Who marked it accounted for by hand (an unexplained difference); None otherwise."""
+    fix_ready: bool | None = None
+    """Whether the evidence just read lets the bot prepare a fix in QuickBooks for it
+    (services.fixes); None when it was listed without reading any."""
 
 
 class FollowUpStore(Protocol):
@@ -114,10 +117,19 @@ async def review(
     for followup in await store.open_for(invoice=number):
         because = settled(followup, evidence) if evidence is not None else None
         if because is None:
-            still_open.append(followup)
+            still_open.append(followup if evidence is None else _with_fix(followup, evidence))
         else:
             await store.close(followup_id=followup.id, because=because, at=clock())
     return still_open
+
+
+def _with_fix(followup: FollowUp, evidence: Evidence) -> FollowUp:
+    # Imported here: services.fixes applies its fixes through this module.
+    from services.fixes.owed import prepare_followup_fix
+    from services.fixes.prepare import Fix
+
+    ready = isinstance(prepare_followup_fix(followup, evidence), Fix)
+    return followup.model_copy(update={"fix_ready": ready})
 
 
 MIN_REASON, MAX_REASON = 3, 200

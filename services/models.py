@@ -276,6 +276,8 @@ class WriteResult(Frozen):
     sync_token: str | None = None
     request_id: str
     unapplied: Decimal | None = None
+    intuit_tid: str | None = None
+    """Intuit's id of the answer (its ``intuit_tid`` header): what Intuit support asks for."""
 
 
 class TransferStatus(StrEnum):
@@ -423,6 +425,9 @@ class Diagnosis(Frozen):
     """False when a source of evidence could not be read: then nothing may be written."""
     record_resync_works: bool = True
     """False when the portal's link is broken: only a full resync re-links it."""
+    fix_ready: bool = False
+    """True when the bot can prepare the fix in QuickBooks from this evidence
+    (services.fixes.prepare): overpayments and unknown causes never."""
 
     @property
     def hidden_by_resync(self) -> tuple[str, ...]:

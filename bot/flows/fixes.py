@@ -75,8 +75,8 @@ async def prepare_fix(
     proposed = await deps.fixes.propose(
         number, user=caller.user_id, channel=caller.channel_id, thread_ts=thread_ts
     )
-    if isinstance(proposed, NoFix):
-        await _say(deps, caller.channel_id, thread_ts, no_fix_text(number, proposed.reason))
+    if isinstance(proposed, NoFix):  # a stale button: the evidence changed since it showed
+        await caller.tell(text=no_fix_text(number, proposed.reason))
         return
     posting = await deps.fixes.records.claim_message(proposal_id=proposed.id)
     if not posting:

@@ -6,6 +6,7 @@ from bot.bootstrap import Container
 from bot.context import Caller
 from bot.flows.resync import integration_for
 from commands.blocks import section
+from commands.fix_blocks import owed_fix_blocks
 from commands.followup_blocks import closed_by_hand_text
 from commands.followup_text import accounted_buttons, followups_text
 from commands.resync_blocks import history_message
@@ -20,6 +21,7 @@ async def show_history(deps: Container, caller: Caller) -> None:
         message.blocks.append(section(followups_text(followups)))
         if (accounted := accounted_buttons(followups)) is not None:
             message.blocks.append(accounted)
+        message.blocks.extend(owed_fix_blocks(followups, named=True))
     closed = await deps.followups.closed_by_hand(limit=10)
     if closed:  # who marked what accounted for, when and why
         message.blocks.append(section(closed_by_hand_text(closed)))

@@ -26,7 +26,8 @@ from services.errors import (
     ValidationFault,
     in_words,
 )
-from services.fixes.prepare import Fix, NoFix, changed_since, prepare_fix
+from services.fixes.owed import prepare_for
+from services.fixes.prepare import Fix, NoFix, changed_since
 from services.fixes.records import AlreadyProposed, FixRecords, Proposal, ProposalState
 from services.followups import FollowUp, FollowUpStore, check_followed
 from services.models import DEFAULT_MONEY_TOLERANCE, Comparison, Evidence, utcnow
@@ -85,7 +86,7 @@ class FixService:
         """The fix the evidence read now calls for, stored as a proposal (or the open one
         for the invoice, or why there is none)."""
         comparison, evidence = await self._read(number)
-        fix = prepare_fix(evidence, comparison.diagnosis) if evidence else None
+        fix = await self._prepare(comparison, evidence) if evidence else None
         if not isinstance(fix, Fix):
             reason = fix.reason if fix else f"Invoice {number} is in sync: nothing to fix."
             if comparison.verdict.value == "not_found":
@@ -253,8 +254,7 @@ class FixService:
         if evidence is None:
             reason = f"invoice {fix.invoice} can no longer be found"
         else:
-            now = prepare_fix(evidence, comparison.diagnosis)
-            reason = changed_since(fix, now, evidence)
+            reason = changed_since(fix, await self._prepare(comparison, evidence), evidence)
         if reason is not None:
             return await self._stop(
                 proposal,
@@ -309,7 +309,7 @@ class FixService:
             "fix.write",
             "written",
             f"{result.txn_type} {result.txn_id} SyncToken {result.sync_token} "
-            f"requestid {result.request_id}",
+            f"requestid {result.request_id} intuit_tid {result.intuit_tid or 'none'}",
         )
         return moved or proposal
 
@@ -365,6 +365,10 @@ class FixService:
         detail = reason + (f" (QuickBooks code {code})" if code else "")
         await self._audit(proposal, proposal.decided_by or "", "fix.apply", to.value, detail)
         return moved or proposal.model_copy(update={"state": to, "detail": reason})
+
+    async def _prepare(self, comparison: Comparison, evidence: Evidence) -> Fix | NoFix:
+        followups = await self.followups.open_for(invoice=evidence.number)
+        return prepare_for(evidence, comparison.diagnosis, followups)
 
     async def _read(self, number: str) -> tuple[Comparison, Evidence | None]:
         return await examine_invoice(

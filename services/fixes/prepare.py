@@ -171,7 +171,7 @@ def _why_not(cause: Cause, number: str) -> str:
     )
 
 
-def _base(f: Facts, **fields: object) -> Fix:
+def new_fix(f: Facts, **fields: object) -> Fix:
     assert f.acct is not None
     record = f.current_record
     return Fix(
@@ -196,7 +196,7 @@ def _failed_transfer(f: Facts) -> Fix | NoFix:
         if f.acct.balance <= 0:
             return _overpaid(f, portal_payment)
         amount = min(portal_payment.amount, held.unapplied, f.acct.balance)
-        return _base(
+        return new_fix(
             f,
             kind=FixKind.APPLY_PAYMENT,
             cause=Cause.PAYMENT_NOT_TRANSFERRED,
@@ -229,7 +229,7 @@ def _recreated(f: Facts) -> Fix | NoFix:
         held = f.qbo_payment_like(portal_payment.reference)
         if held is None or held.unapplied <= 0 or f.acct.balance <= 0:
             continue
-        return _base(
+        return new_fix(
             f,
             kind=FixKind.APPLY_PAYMENT,
             cause=Cause.INVOICE_RECREATED,
@@ -251,7 +251,7 @@ def _credit(f: Facts) -> Fix | NoFix:
     for memo in memos:
         amount = min(memo.remaining, d, f.acct.balance)
         if amount > 0:
-            return _base(
+            return new_fix(
                 f,
                 kind=FixKind.APPLY_CREDIT,
                 cause=Cause.CREDIT_NOT_APPLIED,
@@ -262,7 +262,7 @@ def _credit(f: Facts) -> Fix | NoFix:
     for payment in payments:
         amount = min(payment.unapplied, d, f.acct.balance)
         if amount > 0:
-            return _base(
+            return new_fix(
                 f,
                 kind=FixKind.APPLY_PAYMENT,
                 cause=Cause.CREDIT_NOT_APPLIED,

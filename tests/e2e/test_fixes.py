@@ -4,6 +4,7 @@ QuickBooks, the portal and the check agree; self-approval and a changed payment 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from decimal import Decimal
@@ -55,7 +56,7 @@ async def test_alice_proposes_bob_approves_and_it_is_fixed_once(
     said = [m.text for m in thread(world, root)]
     assert any("Proposed fix in QuickBooks" in t for t in said)
     assert any("Approved by <@U0BOB00001>" in t for t in said)
-    assert any("Done in QuickBooks" in t and "in sync" in t for t in said)
+    assert any("Done in QuickBooks" in t and "in sync" in t and "intuit_tid 1-" in t for t in said)
     assert any("already approved" in t for t in private_to(world, BOB.id))
     audit = {(a.action, a.outcome) for a in await bot.container.audit.recent(limit=50)}
     assert {
@@ -64,6 +65,8 @@ async def test_alice_proposes_bob_approves_and_it_is_fixed_once(
         ("fix.write", "written"),
         ("fix.apply", "done"),
     } <= audit
+    [write] = [a for a in await bot.container.audit.recent(limit=50) if a.action == "fix.write"]
+    assert re.search(r"requestid fix-\S+ intuit_tid 1-[0-9a-f]{8}-[0-9a-f]{24}$", write.detail)
 
     await world.emulator.send_command("/invoice", "check 11265", user=BOB.id)
     await settle(world, bot)

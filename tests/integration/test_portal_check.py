@@ -85,6 +85,8 @@ async def test_the_sandbox_passes_every_check(world: World) -> None:
     skipped = {name for name, r in results.items() if r.outcome is Outcome.SKIP}
     assert skipped == set()
     assert "write.full_sync_conflict" in results and "invoices.paging" in results
+    assert {"write.dismiss_not_failed", "write.dismiss_unknown"} <= results.keys()
+    assert world.portal.dismissed == []  # only refusals are tried
     assert "pages" in results["invoices.paging"].detail
     line = results["invoices.paging"].line()
     assert line.startswith("PASS invoices.paging: expected pages of at most 7")
@@ -179,6 +181,15 @@ async def test_a_portal_that_ignores_idempotency_keys_fails_the_replay_checks(
     } <= set(problems)
     assert "answered 409, not 202" in problems["write.record_resync_replay"]
     assert "write.record_resync_conflict" not in problems
+
+
+async def test_a_portal_that_dismisses_anything_fails_the_dismiss_checks(world: World) -> None:
+    def dismissing(request: httpx.Request, status: int, body: Any) -> tuple[int, Any]:
+        return (200, {}) if request.url.path.endswith("/dismiss") else (status, body)
+
+    problems = failed(await run_check(world, dismissing, write_invoice="11260"))
+    assert "answered 200, not 409" in problems["write.dismiss_not_failed"]
+    assert "answered 200, not 404" in problems["write.dismiss_unknown"]
 
 
 async def test_an_unreachable_portal_fails_at_once() -> None:

@@ -7,6 +7,7 @@ same id never writes twice.
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from decimal import Decimal
@@ -64,7 +65,12 @@ async def test_payment_applied_by_sparse_update_once_per_requestid(
         payment, invoice_id=invoice.id, amount=Decimal("10.00"), request_id="fix-1-write"
     )
 
-    assert written == again  # the first answer, replayed
+    # the first answer, replayed; each answer has its own intuit_tid (for the audit log)
+    assert written.model_copy(update={"intuit_tid": None}) == again.model_copy(
+        update={"intuit_tid": None}
+    )
+    assert re.fullmatch(r"1-[0-9a-f]{8}-[0-9a-f]{24}", written.intuit_tid or "")
+    assert again.intuit_tid and again.intuit_tid != written.intuit_tid
     assert written.txn_id == payment.id and written.unapplied == Decimal(0)
     assert written.sync_token == str(int(payment.sync_token) + 1)
     assert len(sandbox.state.writes) == 1

@@ -1,6 +1,7 @@
 """The write checks, on one invoice the partner names: a record resync of it (lifecycle,
-``Idempotency-Key`` replay, 409 while it runs) and a full sync of its integration (replay,
-409 on a second one, lifecycle)."""
+``Idempotency-Key`` replay, 409 while it runs), a full sync of its integration (replay,
+409 on a second one, lifecycle), and the dismiss of a failed transfer refused where it must
+be (409 ``not_failed`` for a posted payment, 404 for an unknown one: nothing dismissed)."""
 
 from __future__ import annotations
 
@@ -90,6 +91,17 @@ class WriteChecks:
             "queued -> running -> completed|failed; records page to records_processed; "
             "first in the history",
             self.full_sync_lifecycle,
+        )
+
+        await check(
+            "write.dismiss_not_failed",
+            "POST /payments/{id}/dismiss of a posted payment: 409 not_failed, still listed",
+            self.dismiss_not_failed,
+        )
+        await check(
+            "write.dismiss_unknown",
+            "POST /payments/{id}/dismiss of an unknown payment: 404 not_found",
+            self.dismiss_unknown,
         )
 
     # The invoice.
@@ -263,6 +275,35 @@ class WriteChecks:
                 f"last_successful_sync_at {last} is before the run finished",
             )
         return f"{done['status']}, {records} records"
+
+    # The dismiss: only refusals are tried, so nothing is ever dismissed.
+    async def dismiss_not_failed(self) -> str | None:
+        answer = await self.probe.call(  # posted only: a pending one could fail meanwhile
+            "GET", "/payments", params={"transfer_status": "posted", "limit": "1"}
+        )
+        answer.expect_status(200)
+        posted = self.probe.conform(answer, "PaymentPage")["payments"]
+        if not posted:
+            raise Skipped("the portal lists no posted payment to try")
+        payment = posted[0]
+        answer = await self._dismiss(payment["id"], f"{self.tag}-dismiss")
+        self.probe.error(answer, 409, "not_failed")
+        number = payment["invoice_number"]
+        listed = await self.probe.call("GET", f"/invoices/{quote(number, safe='')}/payments")
+        listed.expect_status(200)
+        ids = [p["id"] for p in self.probe.conform(listed, "InvoicePayments")["payments"]]
+        ensure(payment["id"] in ids, f"payment {payment['id']} is no longer listed")
+        return f"payment {payment['id']}"
+
+    async def dismiss_unknown(self) -> str | None:
+        absent = "portal-check-absent-" + self.tag
+        self.probe.error(await self._dismiss(absent, f"{self.tag}-dismiss404"), 404, "not_found")
+        return None
+
+    async def _dismiss(self, payment_id: str, key: str) -> Answer:
+        return await self.probe.call(
+            "POST", f"/payments/{quote(payment_id, safe='')}/dismiss", body={}, idempotency_key=key
+        )
 
     # Helpers.
     async def _post_sync(self, key: str) -> Answer:

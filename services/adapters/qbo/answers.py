@@ -21,8 +21,9 @@ from services.adapters.retries import retry_after
 from services.errors import TransientError, UpstreamError
 
 R = TypeVar("R")
-Read = Callable[[bytes], tuple[R, Fault | None]]
-"""A 2xx answer's content to what the caller wants of it, and the fault it carried."""
+Read = Callable[[bytes, str | None], tuple[R, Fault | None]]
+"""A 2xx answer's content (and its ``intuit_tid``) to what the caller wants of it, and the
+fault it carried."""
 
 
 def query_parts(statement: str) -> dict[str, Any]:
@@ -35,7 +36,7 @@ def endpoint(path: str) -> str:
     return path.split("/")[1] if "/" in path else path
 
 
-def json_body(content: bytes) -> tuple[dict[str, Any], Fault | None]:
+def json_body(content: bytes, intuit_tid: str | None = None) -> tuple[dict[str, Any], Fault | None]:
     body = parse_json(content)
     fault = fault_from_json(body)
     if fault is None and not isinstance(body, dict):
@@ -43,9 +44,17 @@ def json_body(content: bytes) -> tuple[dict[str, Any], Fault | None]:
     return (body if isinstance(body, dict) else {}), fault
 
 
-def listing_page(content: bytes) -> tuple[Page, Fault | None]:
+def listing_page(content: bytes, intuit_tid: str | None = None) -> tuple[Page, Fault | None]:
     page = read_page(content)
     return page, page.fault
+
+
+def tagged_json(
+    content: bytes, intuit_tid: str | None
+) -> tuple[tuple[dict[str, Any], str | None], Fault | None]:
+    """``json_body`` with the answer's ``intuit_tid`` (a write's, for the audit log)."""
+    body, fault = json_body(content)
+    return (body, intuit_tid), fault
 
 
 def answer(response: httpx.Response, body: bytes, read: Read[R]) -> R:
@@ -56,7 +65,7 @@ def answer(response: httpx.Response, body: bytes, read: Read[R]) -> R:
         wait = retry_after(response.headers.get("retry-after"))
         raise error_for(status, fault_from_response(response), request_id=request_id, wait=wait)
     try:
-        answer, fault = read(body)
+        answer, fault = read(body, request_id)
     except ValueError:
         raise TransientError(
             "the answer was not JSON", system=SYSTEM, status=status, request_id=request_id

@@ -32,6 +32,7 @@ from services.adapters.qbo.answers import (
     json_body,
     listing_page,
     query_parts,
+    tagged_json,
 )
 from services.adapters.qbo.auth import QboAuth
 from services.adapters.qbo.documents import parse_invoice, pick_newest
@@ -351,15 +352,15 @@ class QboClient:
 
     async def _write(self, body: dict[str, Any], *, request_id: str, update: bool) -> WriteResult:
         params = {"requestid": request_id} | ({"operation": "update"} if update else {})
-        answer = await self._request(
+        answer, tid = await self._request(
             "POST",
             "/payment",
-            read=json_body,
+            read=tagged_json,
             content=writes.encode(body),
             headers={"Content-Type": "application/json"},
             params=params,
         )
-        return writes.result(answer, request_id=request_id)
+        return writes.result(answer, request_id=request_id, intuit_tid=tid)
 
     # -- the query endpoint -----------------------------------------------------------
     async def query(self, statement: str) -> dict[str, Any]:

@@ -57,7 +57,7 @@ def encode(body: dict[str, Any]) -> bytes:
     return _ENCODER.encode(body)
 
 
-def result(answer: dict[str, Any], *, request_id: str) -> WriteResult:
+def result(answer: dict[str, Any], *, request_id: str, intuit_tid: str | None) -> WriteResult:
     doc = answer.get("Payment")
     if not isinstance(doc, dict) or not doc.get("Id"):
         raise UpstreamError("the write's answer has no Payment", system=SYSTEM)
@@ -67,5 +67,6 @@ def result(answer: dict[str, Any], *, request_id: str) -> WriteResult:
         txn_id=str(doc["Id"]),
         sync_token=str(doc["SyncToken"]) if doc.get("SyncToken") is not None else None,
         request_id=request_id,
+        intuit_tid=intuit_tid,
         unapplied=Decimal(str(unapplied)) if unapplied is not None else None,
     )
