@@ -17,24 +17,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import csv
-import functools
-import io
-import itertools
 import threading
 from collections.abc import Callable
-from decimal import Decimal, InvalidOperation
-from pathlib import Path
 from typing import TextIO
 
-from sandbox.portal.ledger import Payment
-from sandbox.portal.payments import take_payment, wait_for_transfers
+from sandbox.console_files import open_file, save_file
+from sandbox.console_pay import ClientPayments
+from sandbox.portal.payments import wait_for_transfers
 from sandbox.portal.state import PortalState
 from sandbox.qbo.state import QboState
 from sandbox.qbo.verbs import run_qbo_verb
-from sandbox.slack.emulator import ClickError, SlackEmulator
+from sandbox.slack.actions import ClickError
+from sandbox.slack.emulator import SlackEmulator
 from sandbox.slack.render import Renderer
-from sandbox.slack.state import Change, UploadedFile
+from sandbox.slack.state import Change
 
 HELP = """\
 The console understands:
@@ -58,8 +54,6 @@ Buttons and files keep their number for the whole session. Messages marked "only
 to you" are ephemeral; "↳" lines are thread replies."""
 
 HINT = "Not understood. Type a slash command (/invoice help), click N, or help."
-OPEN_ROWS = 200
-"""``open`` shows at most this many rows of a CSV (``save`` writes them all)."""
 
 
 def _never_busy() -> bool:
@@ -91,13 +85,12 @@ class Console:
         self.typed_settle = typed_settle
         """Typed: how long the prompt waits for the answer to settle, at most."""
         self.portal = portal
+        self.payments = ClientPayments(portal, self.write) if portal is not None else None
         self.pay_wait = pay_wait
         """After ``pay``, how long to wait for the bot to notice (its alert poll)."""
         self.qbo = qbo
-        self._told: set[str] = set()
         self.qbo_wait = qbo_wait
         """After a ``qbo`` verb, how long to wait for the bot (webhook, grace, re-check)."""
-        self._references = (f"CB-{n}" for n in itertools.count(9001))
         self.state = emulator.state
         self.output = output
         self.is_busy = is_busy
@@ -169,11 +162,13 @@ class Console:
         elif word == "type":
             self.type_text(line.split(maxsplit=1)[1] if " " in line else "")
         elif word == "open":
-            self.open_file(line.split()[1:])
+            files = list(self.state.files.values())
+            self.write(open_file(files, self.renderer, line.split()[1:]))
         elif word == "save":
-            self.save_file(line.split(maxsplit=2)[1:])
-        elif word == "pay" and self.portal is not None:
-            await self.pay(line.split()[1:])
+            self.write(save_file(list(self.state.files.values()), line.split(maxsplit=2)[1:]))
+        elif word == "pay" and self.payments is not None:
+            if await self.payments.pay(line.split()[1:]) and self.pay_wait > 0:
+                await asyncio.sleep(self.pay_wait)  # the bot's alert poll notices
         elif word == "qbo" and self.qbo is not None:
             self.write(run_qbo_verb(self.qbo, line.split()[1:], portal=self.portal))
             if self.qbo_wait > 0:  # the webhook, then the bot's re-check after its grace
@@ -251,98 +246,6 @@ class Console:
             sent = "" if reply is not None else " (sent with the next button you press)"
             self.write(f"[{number}] {entry.label}: {value}{sent}")
 
-    # -- files ----------------------------------------------------------------------------
-
-    def _file(self, args: list[str], usage: str) -> UploadedFile | None:
-        files = list(self.state.files.values())
-        if not args or not args[0].isdigit():
-            self.write(usage)
-            return None
-        number = int(args[0])
-        if not 1 <= number <= len(files) or files[number - 1].content is None:
-            shown = f"files 1 to {len(files)}" if files else "no files yet"
-            self.write(f"There is no [file {number}] ({shown}). {usage}")
-            return None
-        return files[number - 1]
-
-    def open_file(self, args: list[str]) -> None:
-        upload = self._file(args, "open N shows [file N], e.g. open 1")
-        if upload is None:
-            return
-        number = self.renderer.file_number(upload)
-        content = (upload.content or b"").decode("utf-8", "replace")
-        self.write(
-            f"[file {number}] {upload.name}" + (f" · {upload.title}" if upload.title else "")
-        )
-        if upload.name.lower().endswith(".csv"):
-            self.write(_table(content, OPEN_ROWS, number))
-        else:
-            self.write(content if content.strip() else "(empty file)")
-
-    def save_file(self, args: list[str]) -> None:
-        usage = "save N PATH writes [file N] to PATH, e.g. save 1 digest.csv"
-        upload = self._file(args[:1], usage)
-        if upload is None:
-            return
-        if len(args) < 2 or not args[1].strip():
-            self.write(usage)
-            return
-        path = Path(args[1].strip()).expanduser()
-        try:
-            path.write_bytes(upload.content or b"")
-        except OSError as exc:
-            self.write(f"Could not save [file {args[0]}] to {path}: {exc.strerror or exc}")
-            return
-        size = len(upload.content or b"")
-        self.write(f"Saved [file {args[0]}] {upload.name} ({size} bytes) to {path}")
-
-    async def pay(self, args: list[str]) -> None:
-        assert self.portal is not None
-        usage = "pay N AMOUNT [REF], e.g. pay 11264 5.00"
-        if len(args) not in (2, 3):
-            self.write(usage)
-            return
-        number, raw = args[0], args[1].removeprefix("$")
-        try:
-            amount = Decimal(raw)
-        except InvalidOperation:
-            amount = Decimal(0)
-        invoice = self.portal.invoices.get(number)
-        if invoice is None or not amount.is_finite() or amount <= 0:
-            self.write(f"(sandbox) No such invoice or amount in the portal. {usage}")
-            return
-        reference = args[2] if len(args) == 3 else next(self._references)
-        paid = await take_payment(self.portal, number, amount, reference=reference)
-        if paid.transfer_status == "pending" and self.portal.transfers:
-            self.write(
-                f"(sandbox) A client paid ${paid.amount} on invoice {number} in the portal "
-                f"({reference}): pending, transferred to QuickBooks in "
-                f"{self.portal.transfer_delay:g} s"
-            )
-            for task in self.portal.transfers:
-                task.add_done_callback(functools.partial(self._transferred, paid))
-            return
-        result = {
-            "posted": "posted to QuickBooks",
-            "failed": f"refused by QuickBooks: {paid.transfer_error}",
-        }.get(paid.transfer_status, "not transferred yet (QuickBooks did not answer)")
-        self.write(
-            f"(sandbox) A client paid ${paid.amount} on invoice {number} in the portal "
-            f"({reference}): {result}"
-        )
-        if self.pay_wait > 0:
-            await asyncio.sleep(self.pay_wait)
-
-    def _transferred(self, paid: Payment, _: object = None) -> None:
-        if paid.id in self._told or paid.transfer_status == "pending":
-            return
-        self._told.add(paid.id)
-        result = {
-            "posted": "posted to QuickBooks",
-            "failed": f"refused by QuickBooks: {paid.transfer_error}",
-        }.get(paid.transfer_status, "still pending (QuickBooks did not answer)")
-        self.write(f"(sandbox) The portal transferred {paid.reference}: {result}")
-
     async def settle(self) -> None:
         timeout = self.typed_settle if self.interactive else self.settle_timeout
         done = await self.emulator.wait_for_quiet(
@@ -399,27 +302,6 @@ class Console:
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
         self.flush()
-
-
-def _table(content: str, limit: int, number: int) -> str:
-    """A CSV as aligned columns; at most ``limit`` rows."""
-    rows = list(csv.reader(io.StringIO(content)))
-    if not rows:
-        return "(empty file)"
-    shown = rows[: limit + 1]
-    widths = [max(len(r[i]) if i < len(r) else 0 for r in shown) for i in range(len(shown[0]))]
-    widths = [min(w, 40) for w in widths]
-    lines = []
-    for index, row in enumerate(shown):
-        cells = [(c if len(c) <= 40 else c[:39] + "…") for c in row]
-        lines.append("  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=False)).rstrip())
-        if index == 0:
-            lines.append("  ".join("-" * w for w in widths))
-    more = len(rows) - len(shown)
-    if more > 0:
-        lines.append(f"... {more} more rows (save {number} PATH writes them all)")
-    lines.append(f"({len(rows) - 1} rows)")
-    return "\n".join(lines)
 
 
 def _text(obj: object) -> str:

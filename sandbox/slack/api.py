@@ -1,5 +1,7 @@
 """The Slack Web API methods the bot calls, served by Starlette on ``/api/<method>``, plus
-the file upload URLs and the ``response_url`` endpoints the emulator hands out.
+the file upload URLs and the ``response_url`` endpoints the emulator hands out. The methods
+themselves are in ``chat``, ``conversations``, ``files`` and ``users``; this is the dispatch:
+tokens, rate limits, the call log.
 
 Like Slack, every method answers HTTP 200 with ``{"ok": false, "error": ...}`` on errors,
 except rate limiting (HTTP 429 with ``Retry-After``).
@@ -11,10 +13,7 @@ import asyncio
 import json
 import math
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
-from urllib.parse import parse_qsl
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -22,22 +21,13 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
 from sandbox.kill import KillAfter, KillSwitch
-from sandbox.slack.blocks import normalize_blocks
-from sandbox.slack.limits import MAX_TEXT, check_blocks
-from sandbox.slack.responses import ResponseError, as_bool, as_list, check_use, deliver
+from sandbox.slack import chat, conversations, files, users
+from sandbox.slack.params import ApiError, Method, Params, bearer, read_params
+from sandbox.slack.responses import ResponseError, check_use, deliver
 from sandbox.slack.socket import SocketHub
-from sandbox.slack.state import Channel, Message, SlackState, UploadedFile, User
+from sandbox.slack.state import SlackState
 
-Params = dict[str, Any]
-Handler = Callable[[Params, Request], Awaitable[Params]]
 SCOPES = "commands,chat:write,chat:write.public,files:write,users:read,usergroups:read"
-
-
-class ApiError(Exception):
-    def __init__(self, error: str, **extra: Any) -> None:
-        super().__init__(error)
-        self.error = error
-        self.extra = extra
 
 
 @dataclass
@@ -77,22 +67,22 @@ class SlackApi:
         self.app_token = app_token
         """The app-level token (`xapp-`) Socket Mode connections open with."""
         self.sockets = SocketHub()
-        self._methods: dict[str, Handler] = {
-            "auth.test": self._auth_test,
+        self._methods: dict[str, Method] = {
+            "auth.test": users.auth_test,
             "apps.connections.open": self._connections_open,
-            "chat.postMessage": self._post_message,
-            "chat.update": self._update,
-            "chat.postEphemeral": self._post_ephemeral,
-            "chat.delete": self._delete,
-            "chat.getPermalink": self._permalink,
-            "files.getUploadURLExternal": self._upload_url,
-            "files.completeUploadExternal": self._complete_upload,
-            "users.info": self._user_info,
-            "conversations.info": self._conversation_info,
-            "conversations.history": self._history,
-            "conversations.replies": self._replies,
-            "usergroups.list": self._usergroups,
-            "usergroups.users.list": self._usergroup_users,
+            "chat.postMessage": chat.post_message,
+            "chat.update": chat.update,
+            "chat.postEphemeral": chat.post_ephemeral,
+            "chat.delete": chat.delete,
+            "chat.getPermalink": chat.permalink,
+            "files.getUploadURLExternal": files.upload_url,
+            "files.completeUploadExternal": files.complete_upload,
+            "users.info": users.user_info,
+            "conversations.info": conversations.info,
+            "conversations.history": conversations.history,
+            "conversations.replies": conversations.replies,
+            "usergroups.list": users.usergroups,
+            "usergroups.users.list": users.usergroup_users,
         }
         self.app = Starlette(
             routes=[
@@ -112,8 +102,8 @@ class SlackApi:
         method = request.path_params["method"]
         self.state.in_flight += 1
         try:
-            params = await _read_params(request)
-            token = _bearer(request) or str(params.pop("token", "") or "")
+            params = await read_params(request)
+            token = bearer(request) or str(params.pop("token", "") or "")
             params.pop("token", None)
             if self.latency:
                 await asyncio.sleep(self.latency)
@@ -136,7 +126,7 @@ class SlackApi:
                         status_code=429,
                         headers={"Retry-After": str(retry_after)},
                     )
-                result = await handler(params, request)
+                result = await handler(self.state, params, request)
             except ApiError as exc:
                 self.state.record_call(method, params, exc.error)
                 return JSONResponse({"ok": False, "error": exc.error, **exc.extra})
@@ -191,302 +181,8 @@ class SlackApi:
             return None
         return max(1, math.ceil((1 - bucket.tokens) / limit.per_second))
 
-    # -- look-ups -------------------------------------------------------------------------
-
-    def _channel(self, params: Params, name: str = "channel") -> Channel:
-        value = params.get(name)
-        if not value:
-            raise ApiError("channel_not_found")
-        channel = self.state.channel(str(value))
-        if channel is None:
-            raise ApiError("channel_not_found")
-        return channel
-
-    def _user(self, params: Params) -> User:
-        user = self.state.user(str(params.get("user", "")))
-        if user is None:
-            raise ApiError("user_not_found")
-        return user
-
-    def _message(self, channel: Channel, ts: Any) -> Message:
-        message = self.state.messages.get(str(ts or ""))
-        if message is None or message.deleted or message.channel != channel.id:
-            raise ApiError("message_not_found")
-        return message
-
-    def _content(self, params: Params) -> tuple[str, list[dict[str, Any]], list[dict[str, Any]]]:
-        text = str(params.get("text") or "")
-        blocks = as_list(params.get("blocks")) or []
-        attachments = as_list(params.get("attachments")) or []
-        errors = check_blocks(blocks)
-        if errors:
-            raise ApiError("invalid_blocks", errors=errors)
-        if not isinstance(attachments, list):
-            raise ApiError("invalid_attachments")
-        if len(text) > MAX_TEXT:
-            raise ApiError("msg_too_long")
-        if not text and not blocks and not attachments:
-            raise ApiError("no_text")
-        return text, normalize_blocks(blocks), attachments
-
-    def _metadata(self, params: Params) -> dict[str, Any] | None:
-        """Message metadata: ``{"event_type": str, "event_payload": {...}}``, as an object
-        (JSON bodies) or a JSON string (form bodies)."""
-        value = params.get("metadata")
-        if value is None or value == "":
-            return None
-        if isinstance(value, str):
-            try:
-                value = json.loads(value)
-            except json.JSONDecodeError:
-                raise ApiError("invalid_metadata_format") from None
-        if not isinstance(value, dict):
-            raise ApiError("invalid_metadata_format")
-        event_type, payload = value.get("event_type"), value.get("event_payload")
-        if not isinstance(event_type, str) or not event_type or not isinstance(payload, dict):
-            raise ApiError("invalid_metadata_schema")
-        return {"event_type": event_type, "event_payload": payload}
-
-    def _thread_root(self, channel: Channel, thread_ts: Any) -> str | None:
-        if not thread_ts:
-            return None
-        root = self.state.messages.get(str(thread_ts))
-        if root is None or root.channel != channel.id or root.ephemeral_to is not None:
-            raise ApiError("thread_not_found")
-        return root.thread_ts or root.ts
-
-    # -- methods --------------------------------------------------------------------------
-
-    async def _connections_open(self, params: Params, request: Request) -> Params:
+    async def _connections_open(
+        self, state: SlackState, params: Params, request: Request
+    ) -> Params:
         base = str(request.base_url).rstrip("/").replace("http", "ws", 1)
         return {"url": f"{base}/socket-mode?ticket={self.sockets.new_ticket()}"}
-
-    async def _auth_test(self, params: Params, request: Request) -> Params:
-        team, bot = self.state.team, self.state.bot
-        return {
-            "url": f"https://{team.domain}.slack.com/",
-            "team": team.name,
-            "user": bot.name,
-            "team_id": team.id,
-            "user_id": bot.user_id,
-            "bot_id": bot.bot_id,
-            "is_enterprise_install": False,
-        }
-
-    async def _post_message(self, params: Params, request: Request) -> Params:
-        channel = self._channel(params)
-        text, blocks, attachments = self._content(params)
-        metadata = self._metadata(params)
-        message = self.state.post(
-            channel.id,
-            text=text,
-            blocks=blocks,
-            attachments=attachments,
-            thread_ts=self._thread_root(channel, params.get("thread_ts")),
-            reply_broadcast=as_bool(params.get("reply_broadcast")),
-            metadata=metadata,
-        )
-        team = self.state.team.id
-        payload = message.payload(team, with_metadata=True)
-        return {"channel": channel.id, "ts": message.ts, "message": payload}
-
-    async def _update(self, params: Params, request: Request) -> Params:
-        channel = self._channel(params)
-        message = self._message(channel, params.get("ts"))
-        if message.ephemeral_to is not None or message.user != self.state.bot.user_id:
-            raise ApiError("cant_update_message")
-        if "text" not in params and "blocks" not in params and "attachments" not in params:
-            raise ApiError("no_text")
-        merged = {
-            "text": params.get("text", "" if "blocks" in params else message.text),
-            "blocks": params.get("blocks", message.blocks),
-            "attachments": params.get("attachments", message.versions[-1].attachments),
-        }
-        text, blocks, attachments = self._content(merged)
-        metadata = self._metadata(params)
-        self.state.edit(
-            message, text=text, blocks=blocks, attachments=attachments, metadata=metadata
-        )
-        team = self.state.team.id
-        return {
-            "channel": channel.id,
-            "ts": message.ts,
-            "text": text,
-            "message": message.payload(team, with_metadata=True),
-        }
-
-    async def _post_ephemeral(self, params: Params, request: Request) -> Params:
-        channel = self._channel(params)
-        user = self._user(params)
-        text, blocks, attachments = self._content(params)
-        message = self.state.post(
-            channel.id,
-            text=text,
-            blocks=blocks,
-            attachments=attachments,
-            thread_ts=self._thread_root(channel, params.get("thread_ts")),
-            ephemeral_to=user.id,
-        )
-        return {"message_ts": message.ts}
-
-    async def _delete(self, params: Params, request: Request) -> Params:
-        channel = self._channel(params)
-        message = self._message(channel, params.get("ts"))
-        if message.ephemeral_to is not None or message.user != self.state.bot.user_id:
-            raise ApiError("cant_delete_message")
-        self.state.delete(message)
-        return {"channel": channel.id, "ts": message.ts}
-
-    async def _permalink(self, params: Params, request: Request) -> Params:
-        channel = self._channel(params)
-        message = self._message(channel, params.get("message_ts"))
-        link = f"https://{self.state.team.domain}.slack.com/archives/{channel.id}/p"
-        link += message.ts.replace(".", "")
-        if message.thread_ts:
-            link += f"?thread_ts={message.thread_ts}&cid={channel.id}"
-        return {"channel": channel.id, "permalink": link}
-
-    async def _upload_url(self, params: Params, request: Request) -> Params:
-        filename = str(params.get("filename") or "")
-        length = str(params.get("length") or "")
-        if not filename or not length.isdigit():
-            raise ApiError("invalid_arguments")
-        file_id = f"F{len(self.state.files) + 1:09d}"
-        self.state.files[file_id] = UploadedFile(
-            file_id, filename, int(length), title=filename, created=self.state.clock()
-        )
-        upload_url = f"{str(request.base_url).rstrip('/')}/upload/{file_id}"
-        return {"upload_url": upload_url, "file_id": file_id}
-
-    async def _complete_upload(self, params: Params, request: Request) -> Params:
-        items = as_list(params.get("files"))
-        if not isinstance(items, list) or not items:
-            raise ApiError("invalid_arguments")
-        uploads: list[UploadedFile] = []
-        for item in items:
-            upload = self.state.files.get(str(item.get("id", "")))
-            if upload is None or upload.content is None:
-                raise ApiError("file_not_found")
-            upload.title = str(item.get("title") or upload.name)
-            uploads.append(upload)
-        channel_id = params.get("channel_id") or str(params.get("channels") or "").split(",")[0]
-        if channel_id:
-            channel = self._channel({"channel": channel_id})
-            thread_ts = self._thread_root(channel, params.get("thread_ts"))
-            for upload in uploads:
-                upload.channel, upload.thread_ts = channel.id, thread_ts
-            self.state.post(
-                channel.id,
-                text=str(params.get("initial_comment") or ""),
-                thread_ts=thread_ts,
-                files=uploads,
-            )
-        return {"files": [self._file_info(u) for u in uploads]}
-
-    def _file_info(self, upload: UploadedFile) -> Params:
-        return {
-            "id": upload.id,
-            "name": upload.name,
-            "title": upload.title,
-            "size": upload.size,
-            "created": int(upload.created),
-            "user": self.state.bot.user_id,
-            "mimetype": "text/csv" if upload.name.endswith(".csv") else "text/plain",
-            "permalink": f"https://{self.state.team.domain}.slack.com/files/{upload.id}",
-            "channels": [upload.channel] if upload.channel else [],
-        }
-
-    async def _user_info(self, params: Params, request: Request) -> Params:
-        user = self._user(params)
-        return {
-            "user": {
-                "id": user.id,
-                "team_id": self.state.team.id,
-                "name": user.name,
-                "real_name": user.real_name,
-                "is_bot": user.is_bot,
-                "deleted": False,
-                "tz": user.tz,
-                "profile": {"real_name": user.real_name, "display_name": user.name},
-            }
-        }
-
-    async def _conversation_info(self, params: Params, request: Request) -> Params:
-        channel = self._channel(params)
-        return {
-            "channel": {
-                "id": channel.id,
-                "name": channel.name,
-                "is_channel": not channel.is_private,
-                "is_private": channel.is_private,
-                "is_member": True,
-                "is_archived": False,
-            }
-        }
-
-    async def _history(self, params: Params, request: Request) -> Params:
-        """Newest first; ``oldest`` (exclusive) and ``include_all_metadata`` as Slack has them."""
-        channel = self._channel(params)
-        team = self.state.team.id
-        meta = as_bool(params.get("include_all_metadata"))
-        oldest = float(params.get("oldest") or 0)
-        messages = [
-            m.payload(team, with_metadata=meta)
-            for m in reversed(self.state.history(channel.id))
-            if float(m.ts) > oldest
-        ]
-        return {"messages": messages, "has_more": False}
-
-    async def _replies(self, params: Params, request: Request) -> Params:
-        """The thread's root, then its replies, oldest first."""
-        channel = self._channel(params)
-        root = self._message(channel, params.get("ts"))
-        root = self.state.messages.get(root.thread_ts or root.ts, root)
-        team = self.state.team.id
-        meta = as_bool(params.get("include_all_metadata"))
-        thread = [root, *self.state.replies(channel.id, root.ts)]
-        return {
-            "messages": [m.payload(team, with_metadata=meta) for m in thread],
-            "has_more": False,
-        }
-
-    async def _usergroups(self, params: Params, request: Request) -> Params:
-        groups = self.state.usergroups.values()
-        with_users = as_bool(params.get("include_users"))
-        return {
-            "usergroups": [
-                {"id": g.id, "handle": g.handle, "name": g.name}
-                | ({"users": list(g.users)} if with_users else {})
-                for g in groups
-            ]
-        }
-
-    async def _usergroup_users(self, params: Params, request: Request) -> Params:
-        group = self.state.usergroups.get(str(params.get("usergroup", "")))
-        if group is None:
-            raise ApiError("no_such_subteam")
-        return {"users": list(group.users)}
-
-
-def _bearer(request: Request) -> str:
-    header = request.headers.get("authorization", "")
-    return header[7:].strip() if header.lower().startswith("bearer ") else ""
-
-
-async def _read_params(request: Request) -> Params:
-    """Query string, then a form or JSON body: slack_sdk sends all three depending on the
-    method."""
-    params: Params = dict(request.query_params)
-    body = await request.body()
-    if not body:
-        return params
-    if "json" in request.headers.get("content-type", ""):
-        try:
-            data = json.loads(body)
-        except json.JSONDecodeError:
-            data = None
-        if isinstance(data, dict):
-            params.update(data)
-        return params
-    params.update(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
-    return params

@@ -12,16 +12,12 @@ client: sends signed slash commands and button clicks to the bot's request URL.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import secrets
-import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Literal
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import urlencode
 
 import httpx
 
@@ -31,6 +27,7 @@ from sandbox.slack.api import RateLimit, SlackApi
 from sandbox.slack.blocks import Element, initial_state, interactive_elements
 from sandbox.slack.render import Renderer
 from sandbox.slack.responses import ResponseError, deliver
+from sandbox.slack.signing import BotReply, Signing, signed_headers, socket_envelope
 from sandbox.slack.state import (
     ALICE,
     FINANCE,
@@ -41,45 +38,6 @@ from sandbox.slack.state import (
     SlackState,
     User,
 )
-
-__all__ = ["BotReply", "ClickError", "RateLimit", "Signing", "SlackEmulator", "SlackState", "sign"]
-
-
-@dataclass(frozen=True)
-class Signing:
-    """How to sign a request; the defaults sign it the way Slack does."""
-
-    stale: bool = False
-    """Send a timestamp ten minutes old (bolt refuses anything over five)."""
-    wrong_signature: bool = False
-    """Sign with the wrong secret."""
-    retry_num: int | None = None
-    """Send ``X-Slack-Retry-Num`` (and ``X-Slack-Retry-Reason``) like a redelivery."""
-    retry_reason: str = "http_timeout"
-
-
-@dataclass(frozen=True)
-class BotReply:
-    """The bot's HTTP answer to a request the emulator sent."""
-
-    status: int
-    """HTTP status; 0 when no answer came."""
-    body: str
-    error: str | None = None
-    """What Slack would tell the user when the app failed: ``operation_timeout`` (no answer
-    within the ack timeout), ``dispatch_failed`` (no connection or a non-2xx answer)."""
-
-    def json(self) -> Any:
-        try:
-            return json.loads(self.body) if self.body.strip() else None
-        except json.JSONDecodeError:
-            return None
-
-
-def sign(secret: str, timestamp: str, body: bytes) -> str:
-    """Slack's request signature: ``v0=`` + hex HMAC-SHA256 of ``v0:{timestamp}:{body}``."""
-    base = b"v0:" + timestamp.encode() + b":" + body
-    return "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
 
 
 class SlackEmulator:
@@ -330,18 +288,9 @@ class SlackEmulator:
             return await self._send_socket(body)
         if not self.request_url:
             raise RuntimeError("SlackEmulator.request_url is not set")
-        signing = signing or Signing()
-        timestamp = str(int(time.time()) - (600 if signing.stale else 0))
-        secret = self.signing_secret + ("-wrong" if signing.wrong_signature else "")
-        headers = {
-            "Content-Type": content_type,
-            "User-Agent": "Slackbot 1.0 (+https://api.slack.com/robots)",
-            "X-Slack-Request-Timestamp": timestamp,
-            "X-Slack-Signature": sign(secret, timestamp, body),
-        }
-        if signing.retry_num is not None:
-            headers["X-Slack-Retry-Num"] = str(signing.retry_num)
-            headers["X-Slack-Retry-Reason"] = signing.retry_reason
+        headers = signed_headers(
+            self.signing_secret, body, signing=signing or Signing(), content_type=content_type
+        )
         if self._http is None:
             self._http = httpx.AsyncClient()
         self.state.in_flight += 1
@@ -359,11 +308,7 @@ class SlackEmulator:
         return BotReply(response.status_code, response.text)
 
     async def _send_socket(self, body: bytes) -> BotReply:
-        form = dict(parse_qsl(body.decode()))
-        if "payload" in form:
-            kind, payload = "interactive", json.loads(form["payload"])
-        else:
-            kind, payload = "slash_commands", form
+        kind, payload = socket_envelope(body)
         self.state.in_flight += 1
         try:
             ack = await self.api.sockets.deliver(kind, payload, timeout=self.ack_timeout)

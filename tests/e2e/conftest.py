@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from bot.demo import RunningBot, SandboxWorld, running_bot, sandbox_world
-from sandbox.slack.emulator import ClickError
+from sandbox.slack.actions import ClickError
 from tests.databases import create_database
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot.demo import RunningBot, SandboxWorld
-from sandbox.slack.emulator import Signing
+from sandbox.slack.signing import Signing
 from tests.e2e.conftest import buttons, channel_messages, settle
 
 ALICE = "U0ALICE001"

@@ -14,7 +14,7 @@ import pytest
 
 from bot.demo import RunningBot, SandboxWorld, running_bot
 from bot.tasks import TaskRunner
-from sandbox.slack.emulator import Signing, sign
+from sandbox.slack.signing import Signing, sign
 from services.jobs import JobState, Outcome
 from tests.e2e.conftest import FAST, channel_messages, settle, thread
 

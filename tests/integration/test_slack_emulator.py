@@ -22,7 +22,8 @@ from starlette.routing import Route
 
 from sandbox.server import serving
 from sandbox.slack.api import RateLimit
-from sandbox.slack.emulator import Signing, SlackEmulator
+from sandbox.slack.emulator import SlackEmulator
+from sandbox.slack.signing import Signing
 from sandbox.slack.state import ALICE, FINANCE, SlackState
 
 SECRET = "test-signing-secret"

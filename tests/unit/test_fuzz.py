@@ -28,7 +28,8 @@ from bot.http import SLACK_PATH, build_http_app
 from bot.tasks import TaskRunner
 from commands.actions import ActionId, ButtonState
 from commands.parse import Check, Command, Help, ResyncInvoice, parse
-from sandbox.slack.emulator import SlackEmulator, sign
+from sandbox.slack.emulator import SlackEmulator
+from sandbox.slack.signing import sign
 from services.errors import UsageError
 from tests.emulator_support import Untouchable, emulator_bot
 
