@@ -7,7 +7,8 @@ from datetime import date, datetime
 
 from commands.blocks import Message, check_message, context, section
 from commands.format import escape, fmt_day, fmt_moment, fmt_money
-from services.models import Comparison, PortalPayment
+from services.comparison import Comparison
+from services.models import PortalPayment
 
 STEPS = (
     "In QuickBooks Online, find why the payment was refused (the reason above) and post the "

@@ -29,9 +29,10 @@ from commands.fix_blocks import offers_fix, owed_fix_blocks, prepare_fix_button
 from commands.followup_text import accounted_buttons, followups_text, still_to_account
 from commands.format import fmt_clock, fmt_moment, fmt_money, fmt_when
 from commands.parse import USAGE
+from services.causes import Action, Diagnosis
+from services.comparison import Comparison, Verdict
 from services.followups import PAYMENTS as PAYMENT_RISKS
 from services.followups import FollowUp
-from services.models import Action, Comparison, Diagnosis, Verdict
 
 MAX_BLOCKS = 50
 MAX_SECTION = 3000

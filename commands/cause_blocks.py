@@ -16,8 +16,9 @@ from slack_sdk.models.blocks import (
 
 from commands.actions import ActionId, ButtonState
 from commands.format import escape, fmt_money, localize
+from services.causes import Action, Cause, Diagnosis
+from services.comparison import Comparison
 from services.guard import Assessment, Exposure
-from services.models import Action, Cause, Comparison, Diagnosis
 
 MAX_SECTION = 3000
 MAX_CONFIRM_TEXT = 300

@@ -33,9 +33,9 @@ from commands.cause_blocks import CAUSE_TITLES
 from commands.fix_blocks import owed_fix_blocks
 from commands.followup_text import accounted_buttons, followups_text
 from commands.format import escape, fmt_ago, fmt_money
+from services.causes import Cause
 from services.digest import DigestResult, Discrepancy, Kind
 from services.followups import FollowUp
-from services.models import Cause
 from services.reconcile import choose_sync_date
 
 BUTTONED = 30

@@ -12,8 +12,9 @@ from commands.blocks import Message, context, resync_buttons, section
 from commands.cause_blocks import CAUSE_TITLES, cause_line
 from commands.digest_blocks import discrepancy_line
 from commands.format import fmt_money
+from services.causes import Cause
+from services.comparison import Comparison
 from services.digest import Discrepancy
-from services.models import Cause, Comparison
 from services.reconcile import choose_sync_date
 
 Explained = tuple[Discrepancy, Comparison]

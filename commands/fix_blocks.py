@@ -19,9 +19,9 @@ from slack_sdk.models.blocks import (
 from commands.actions import ActionId, ButtonState
 from commands.followup_text import BUTTONS
 from commands.format import escape, fmt_moment, fmt_money
+from services.causes import Action, Diagnosis
 from services.fixes import FOLLOWUP_CAUSES, FixResult, Proposal, ProposalState
 from services.followups import FollowUp
-from services.models import Action, Diagnosis
 
 
 def _md(text: str) -> SectionBlock:

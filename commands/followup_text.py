@@ -9,8 +9,8 @@ from slack_sdk.models.blocks import ActionsBlock, ButtonElement
 
 from commands.actions import ActionId, ButtonState
 from commands.format import escape, fmt_day, fmt_money
+from services.causes import RiskKind
 from services.followups import FollowUp
-from services.models import RiskKind
 
 LISTED = 30
 """Amounts listed in a message; past this they are counted."""

@@ -13,10 +13,11 @@ from commands.blocks import Message, context, full_resync_button, section, verdi
 from commands.followup_text import still_to_account
 from commands.format import csv_cell, escape, fmt_duration, fmt_moment, fmt_money
 from commands.guard_blocks import acknowledge_button
+from services.comparison import Comparison
 from services.followups import FollowUp
 from services.guard import Assessment
 from services.jobs import Job, JobKind, Outcome
-from services.models import Comparison, ProcessedRecord, RecordType, SyncRun
+from services.models import ProcessedRecord, RecordType, SyncRun
 
 LISTED_RECORDS = 20
 """Processed records listed in the thread; the rest are counted (and uploaded as a file)."""

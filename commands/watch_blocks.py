@@ -10,8 +10,8 @@ from datetime import date, datetime, timedelta
 from commands.blocks import Message, check_message, context, section
 from commands.followup_text import still_to_account
 from commands.format import escape, fmt_day, fmt_moment, fmt_money, fmt_when
+from services.comparison import Comparison
 from services.followups import FollowUp
-from services.models import Comparison
 from services.watch import Collision
 
 COLLISION_STEPS = (

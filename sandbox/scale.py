@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from sandbox.portal.state import DEFAULT_API_KEY, Integration, Invoice, PortalState, QboConnection
+from sandbox.portal.records import Integration, Invoice, QboConnection
+from sandbox.portal.state import DEFAULT_API_KEY, PortalState
 from sandbox.qbo.invoices import QboInvoice
 from sandbox.qbo.state import QboKnobs, QboState
 from sandbox.scenarios import CUSTOMERS, INTEGRATION_ID, INTEGRATION_NAME, LAST_SYNC_AGO, REALM_ID

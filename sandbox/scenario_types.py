@@ -55,5 +55,5 @@ class Scenario:
     """The portal's copy points at a QBO Id that no longer exists (invoice recreated):
     a record resync fails, a full resync (which matches by number) fixes it."""
     cause: str = "stale_copy"
-    """What the bot's diagnosis names (a ``services.models.Cause`` value)."""
+    """What the bot's diagnosis names (a ``services.causes.Cause`` value)."""
     story: Story | None = None

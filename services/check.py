@@ -7,16 +7,10 @@ from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 
+from services.comparison import DEFAULT_MONEY_TOLERANCE, Comparison, Evidence, Verdict
 from services.diagnosis import diagnose
 from services.evidence import Read, gather_evidence
-from services.models import (
-    DEFAULT_MONEY_TOLERANCE,
-    Comparison,
-    Evidence,
-    Integration,
-    Verdict,
-    utcnow,
-)
+from services.models import Integration, utcnow
 from services.ports import AccountingSystem, BillingPortal
 from services.reconcile import compare
 

@@ -11,20 +11,11 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from services.causes import Action, AtRisk, Cause, Confidence, Diagnosis, RiskKind
+from services.comparison import Evidence, Verdict
 from services.diagnosis_facts import Facts, checked_lines, day, make, money
 from services.diagnosis_invoice import deleted, recreated, voided
-from services.models import (
-    Action,
-    AtRisk,
-    Cause,
-    Confidence,
-    Diagnosis,
-    Evidence,
-    PortalPayment,
-    RiskKind,
-    TransferStatus,
-    Verdict,
-)
+from services.models import PortalPayment, TransferStatus
 
 PLAIN_RESYNC = (Action.RESYNC, Action.FULL_RESYNC, Action.INVESTIGATE)
 """Actions that offer a resync without asking to fix anything first."""

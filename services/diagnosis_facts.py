@@ -5,18 +5,9 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
-from services.models import (
-    AccountingPayment,
-    AtRisk,
-    Cause,
-    Confidence,
-    Diagnosis,
-    Evidence,
-    InvoiceRecord,
-    PortalPayment,
-    RiskKind,
-    TransferStatus,
-)
+from services.causes import AtRisk, Cause, Confidence, Diagnosis, RiskKind
+from services.comparison import Evidence
+from services.models import AccountingPayment, InvoiceRecord, PortalPayment, TransferStatus
 
 _SYMBOLS = {"USD": "$", "CAD": "CA$", "AUD": "A$", "GBP": "£", "EUR": "€", "NZD": "NZ$"}
 

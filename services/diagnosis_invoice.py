@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from services.causes import Action, Cause, Confidence, Diagnosis
 from services.diagnosis_facts import Facts, day, make, money, when
-from services.models import Action, Cause, Confidence, Diagnosis, TransferStatus
+from services.models import TransferStatus
 
 
 def recreated(f: Facts) -> Diagnosis | None:

@@ -13,8 +13,8 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 
+from services.comparison import Verdict
 from services.errors import BotError, UpstreamError
-from services.models import Verdict
 from services.ports import Listed
 
 DEFAULT_CURRENCY = "USD"

@@ -20,16 +20,14 @@ from decimal import Decimal
 from types import MappingProxyType
 from typing import TypeVar
 
+from services.causes import Diagnosis
+from services.comparison import DEFAULT_MONEY_TOLERANCE, Comparison, Evidence
 from services.diagnosis import diagnose
 from services.errors import UpstreamError
 from services.models import (
-    DEFAULT_MONEY_TOLERANCE,
     AccountingPayment,
     AccountingReading,
-    Comparison,
     CreditMemo,
-    Diagnosis,
-    Evidence,
     InvoiceRecord,
     PortalPayment,
 )

@@ -14,19 +14,11 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Protocol
 
+from services.causes import AtRisk, RiskKind
 from services.check import examine_invoice
+from services.comparison import DEFAULT_MONEY_TOLERANCE, Comparison, Evidence
 from services.errors import BotError, NotAllowedError
-from services.models import (
-    DEFAULT_MONEY_TOLERANCE,
-    AtRisk,
-    Comparison,
-    Evidence,
-    Frozen,
-    RiskKind,
-    TransferStatus,
-    UtcDateTime,
-    utcnow,
-)
+from services.models import Frozen, TransferStatus, UtcDateTime, utcnow
 from services.ports import AccountingSystem, BillingPortal
 
 

@@ -21,19 +21,14 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
 
+from services.causes import AtRisk
 from services.check import examine_invoice, pick_integration
+from services.comparison import DEFAULT_MONEY_TOLERANCE, Comparison
 from services.diagnosis import diagnose
 from services.errors import BotError, UpstreamError, UsageError, in_words
 from services.evidence import gather_evidence
 from services.jobs import Job, JobKind
-from services.models import (
-    DEFAULT_MONEY_TOLERANCE,
-    AtRisk,
-    Comparison,
-    Integration,
-    RecordType,
-    utcnow,
-)
+from services.models import Integration, RecordType, utcnow
 from services.ports import AccountingSystem, BillingPortal
 from services.reconcile import compare
 

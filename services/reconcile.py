@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from services.models import AccountingInvoice, Comparison, PortalInvoice, Verdict
+from services.comparison import Comparison, Verdict
+from services.models import AccountingInvoice, PortalInvoice
 
 
 def compare(

@@ -14,21 +14,12 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Protocol, TypeVar
 
+from services.comparison import DEFAULT_MONEY_TOLERANCE, Comparison, Verdict
 from services.errors import UpstreamError, UsageError, in_words
 from services.followups import FollowUp, FollowUpStore, check_followed
 from services.guard import Assessment, EvidenceUnavailable, NeedsAcknowledgement, WriteGuard
 from services.jobs import Job, JobKind, JobState, Outcome
-from services.models import (
-    DEFAULT_MONEY_TOLERANCE,
-    Comparison,
-    ProcessedRecord,
-    RecordResync,
-    RecordType,
-    SyncRun,
-    SyncStatus,
-    Verdict,
-    utcnow,
-)
+from services.models import ProcessedRecord, RecordResync, RecordType, SyncRun, SyncStatus, utcnow
 from services.ports import AccountingSystem, BillingPortal, JobRecords
 
 log = logging.getLogger(__name__)

@@ -6,12 +6,11 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from services.comparison import Comparison, Evidence
 from services.models import (
     AccountingInvoice,
     AccountingPayment,
-    Comparison,
     CreditMemo,
-    Evidence,
     InvoiceRecord,
     LinkedTxn,
     PortalInvoice,

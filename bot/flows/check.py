@@ -13,9 +13,9 @@ from bot.context import Caller
 from bot.flows.resync import resync_invoice_button, start_full_resync
 from commands.actions import ButtonState
 from commands.blocks import check_message, error_message
+from services.comparison import Comparison, Verdict
 from services.errors import UpstreamError
 from services.followups import FollowUp, check_followed
-from services.models import Comparison, Verdict
 from services.reconcile import choose_sync_date
 
 log = logging.getLogger(__name__)

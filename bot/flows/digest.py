@@ -32,6 +32,8 @@ from commands.digest_blocks import (
 )
 from commands.digest_causes import explained_messages
 from commands.format import fmt_moment
+from services.causes import Cause
+from services.comparison import Comparison
 from services.digest import (
     DigestAlreadyDone,
     DigestAlreadyRunning,
@@ -45,7 +47,6 @@ from services.digest_incremental import ChainBroken, run_incremental_digest
 from services.digest_scan import run_digest
 from services.errors import UpstreamError
 from services.jobs import Job, JobKind
-from services.models import Cause, Comparison
 from services.storage import leases
 from services.storage.digests import Chain
 from services.storage.watch import WatchStore

@@ -19,9 +19,10 @@ from commands.format import escape
 from commands.guard_blocks import full_resync_question
 from commands.resync_blocks import job_title, replace_actions
 from services.check import pick_integration
+from services.comparison import Comparison, Verdict
 from services.errors import BotError, NotAllowedError, UsageError
 from services.jobs import PENDING_THREAD, AlreadyRunning, Job, JobKind, Outcome, active_key
-from services.models import Comparison, Integration, RecordType, Verdict
+from services.models import Integration, RecordType
 from services.reconcile import choose_sync_date
 
 log = logging.getLogger(__name__)

@@ -29,9 +29,9 @@ from commands.watch_blocks import (
     collision_message,
     resolved_alert,
 )
+from services.comparison import Comparison
 from services.errors import UpstreamError
 from services.followups import FollowUp
-from services.models import Comparison
 from services.reconcile import choose_sync_date
 from services.storage.watch import DueRecheck, WatchStore
 from services.watch import (

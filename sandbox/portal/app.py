@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import logging
-import re
-from collections.abc import Awaitable, Callable
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 from starlette.applications import Starlette
@@ -19,15 +14,26 @@ from starlette.routing import Mount, Route
 
 from sandbox.kill import KillAfter
 from sandbox.portal.gate import Gate, quiet_drops
-from sandbox.portal.idempotency import IdempotencyStore, check_key, idempotent
-from sandbox.portal.payments import cursor_of, page_payments, transfer_pending
-from sandbox.portal.state import (
-    Integration,
-    PortalState,
-    RecordResync,
-    SyncRun,
-    new_id,
+from sandbox.portal.idempotency import IdempotencyStore, idempotent
+from sandbox.portal.params import (
+    DATE_RE,
+    ID_RE,
+    INT_RE,
+    KEY_RE,
+    Handler,
+    decode_cursor,
+    encode_cursor,
+    endpoint,
+    int_param,
+    invoice_numbers,
+    json_object,
+    path_param,
+    state_of,
+    timestamp_param,
 )
+from sandbox.portal.payments import cursor_of, page_payments, transfer_pending
+from sandbox.portal.records import Integration, RecordResync, SyncRun, new_id
+from sandbox.portal.state import PortalState
 from sandbox.portal.sync import run_full_sync, run_record_resync
 from sandbox.portal.wire import (
     ApiError,
@@ -45,78 +51,11 @@ from sandbox.portal.wire import (
 )
 
 BASE = "/api/v1"
-KEY_RE = re.compile(r"[A-Za-z0-9]([ -~]*[!-~])?")
-ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
-CURSOR_RE = re.compile(r"[A-Za-z0-9_-]{1,200}")
-DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-INT_RE = re.compile(r"[0-9]{1,9}")
 MAX_PAYMENTS = 1000
 """Payments in one look-up answer, at most."""
 RECORD_TYPES = ("invoice", "company", "contact")
 INVOICE_STATUSES = ("open", "paid", "void")
 TRANSFER_STATUSES = ("pending", "posted", "failed")
-TIMESTAMP_RE = re.compile(
-    r"(?P<day>[0-9]{4}-[0-9]{2}-[0-9]{2})[Tt ](?P<h>[0-9]{2}):(?P<m>[0-9]{2}):(?P<s>[0-9]{2})"
-    r"(?:\.(?P<frac>[0-9]{1,30}))?Z"
-)
-Handler = Callable[[Request], Awaitable[Response]]
-
-
-# Request parsing.
-def encode_cursor(value: str) -> str:
-    return base64.urlsafe_b64encode(value.encode()).decode().rstrip("=")
-
-
-def decode_cursor(request: Request, prefix: str) -> str | None:
-    raw = request.query_params.get("cursor")
-    if raw is None:
-        return None
-    try:
-        if not CURSOR_RE.fullmatch(raw):
-            raise ValueError
-        value = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode()
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise invalid("cursor is not one this API returned.") from None
-    if not value.startswith(prefix):
-        raise invalid("cursor is not one this API returned.")
-    return value[len(prefix) :]
-
-
-def int_param(request: Request, name: str, *, default: int, maximum: int) -> int:
-    raw = request.query_params.get(name)
-    if raw is None:
-        return default
-    if not INT_RE.fullmatch(raw) or not 1 <= int(raw) <= maximum:
-        raise invalid(f"{name} must be an integer from 1 to {maximum}.")
-    return int(raw)
-
-
-def path_param(request: Request, name: str, pattern: re.Pattern[str], max_length: int) -> str:
-    value = str(request.path_params[name])
-    if len(value) > max_length or not pattern.fullmatch(value):
-        raise invalid(f"{name} is not valid.")
-    return value
-
-
-async def json_object(request: Request, allowed: tuple[str, ...]) -> dict[str, Any]:
-    try:
-        body = json.loads(await request.body())
-    except (ValueError, UnicodeDecodeError):
-        raise invalid("The body must be a JSON object.") from None
-    if not isinstance(body, dict):
-        raise invalid("The body must be a JSON object.")
-    unknown = sorted(set(body) - set(allowed))
-    if unknown:
-        raise invalid(f"Unknown field: {unknown[0][:64]}.")
-    missing = [name for name in allowed if name not in body]
-    if missing:
-        raise invalid(f"Missing field: {missing[0]}.")
-    return body
-
-
-def state_of(request: Request) -> PortalState:
-    state: PortalState = request.app.state.portal
-    return state
 
 
 # Endpoints.
@@ -139,7 +78,7 @@ async def get_invoice(request: Request) -> Response:
 
 
 async def lookup_invoices(request: Request) -> Response:
-    unique = await _numbers(request)
+    unique = await invoice_numbers(request)
     invoices = state_of(request).invoices
     found = [invoice_json(invoices[n]) for n in unique if n in invoices]
     missing = [n for n in unique if n not in invoices]
@@ -157,7 +96,7 @@ async def invoice_payments(request: Request) -> Response:
 
 
 async def lookup_payments(request: Request) -> Response:
-    numbers = await _numbers(request)
+    numbers = await invoice_numbers(request)
     state = state_of(request)
     await transfer_pending(state)
     payments: list[dict[str, Any]] = []
@@ -170,17 +109,6 @@ async def lookup_payments(request: Request) -> Response:
         payments += [payment_json(p) for p in theirs]
     missing = [n for n in numbers if n not in state.invoices]
     return JSONResponse({"payments": payments, "missing": missing, "deferred": deferred})
-
-
-async def _numbers(request: Request) -> list[str]:
-    body = await json_object(request, ("numbers",))
-    numbers = body["numbers"]
-    if not isinstance(numbers, list) or not 1 <= len(numbers) <= 1000:
-        raise invalid("numbers must be a list of 1 to 1000 invoice numbers.")
-    for number in numbers:
-        if not isinstance(number, str) or len(number) > 21 or not KEY_RE.fullmatch(number):
-            raise invalid("numbers must hold invoice numbers (strings of 1 to 21 characters).")
-    return list(dict.fromkeys(numbers))
 
 
 async def list_invoices(request: Request) -> Response:
@@ -230,24 +158,6 @@ async def dismiss_payment(request: Request) -> Response:
             state.dismissed.append(payment)
             return JSONResponse(payment_json(payment))
     raise ApiError(404, "not_found", f"No payment {payment_id}.")
-
-
-def timestamp_param(request: Request, name: str) -> datetime | None:
-    raw = request.query_params.get(name)
-    if raw is None:
-        return None
-    try:
-        found = TIMESTAMP_RE.fullmatch(raw)
-        if not found:
-            raise ValueError
-        second = min(int(found["s"]), 59)  # RFC 3339 allows a leap second
-        micros = int((found["frac"] or "0")[:6].ljust(6, "0"))
-        day = date.fromisoformat(found["day"])
-        return datetime(
-            day.year, day.month, day.day, int(found["h"]), int(found["m"]), second, micros, UTC
-        )
-    except ValueError:
-        raise invalid(f"{name} must be a UTC time (YYYY-MM-DDTHH:MM:SSZ).") from None
 
 
 async def list_integrations(request: Request) -> Response:
@@ -398,25 +308,6 @@ def _clock(request: Request) -> datetime:
 def write(handler: Handler) -> Handler:
     """A POST that changes something: ``Idempotency-Key`` honoured."""
     return idempotent(handler, _idempotency, _clock)
-
-
-def endpoint(handler: Handler, *params: str) -> Handler:
-    """The handler, refusing query parameters other than ``params`` (as it refuses unknown
-    body fields)."""
-
-    async def checked(request: Request) -> Response:
-        if request.method == "POST":  # 415 comes before 422 (error precedence)
-            media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-            if media_type != "application/json":
-                message = "The body must be sent as application/json."
-                raise ApiError(415, "unsupported_media_type", message)
-            check_key(request)  # on the look-ups too, which need not remember it
-        unknown = sorted(set(request.query_params) - set(params))
-        if unknown:
-            raise invalid(f"Unknown query parameter: {unknown[0][:64]!r}.")
-        return await handler(request)
-
-    return checked
 
 
 ROUTES = [

@@ -20,7 +20,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from sandbox.portal.app import BASE, create_portal_app
-from sandbox.portal.state import DEFAULT_API_KEY, Fault, PortalState
+from sandbox.portal.records import Fault
+from sandbox.portal.state import DEFAULT_API_KEY, PortalState
 from sandbox.qbo.app import QboState
 from sandbox.scenarios import MATCHING_COUNT
 

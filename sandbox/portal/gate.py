@@ -11,7 +11,8 @@ from typing import Any
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from sandbox.portal.state import Fault, PortalState
+from sandbox.portal.records import Fault
+from sandbox.portal.state import PortalState
 from sandbox.portal.wire import error_response
 
 

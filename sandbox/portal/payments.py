@@ -12,7 +12,8 @@ from typing import Any
 
 from sandbox.portal.ledger import Payment
 from sandbox.portal.qbo_client import QboClient, QboError
-from sandbox.portal.state import CENT, PortalState, new_id
+from sandbox.portal.records import CENT, new_id
+from sandbox.portal.state import PortalState
 
 _DUPLICATE = re.compile(r"DocNumber=(?P<ref>.+?) is assigned to TxnType=\w+ with TxnId=(?P<id>\w+)")
 

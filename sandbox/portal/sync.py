@@ -8,15 +8,8 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from sandbox.portal.qbo_client import QboClient, QboError
-from sandbox.portal.state import (
-    CENT,
-    Company,
-    Invoice,
-    PortalState,
-    ProcessedRecord,
-    RecordResync,
-    SyncRun,
-)
+from sandbox.portal.records import CENT, Company, Invoice, ProcessedRecord, RecordResync, SyncRun
+from sandbox.portal.state import PortalState
 
 
 def _amount(value: Any) -> Decimal:

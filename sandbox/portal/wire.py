@@ -12,7 +12,7 @@ from typing import Any
 from starlette.responses import JSONResponse
 
 from sandbox.portal.ledger import Payment
-from sandbox.portal.state import (
+from sandbox.portal.records import (
     Company,
     Contact,
     Integration,

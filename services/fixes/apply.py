@@ -18,6 +18,7 @@ from decimal import Decimal
 from typing import Protocol
 
 from services.check import examine_invoice
+from services.comparison import DEFAULT_MONEY_TOLERANCE, Comparison, Evidence
 from services.errors import (
     NotAllowedError,
     NotFoundError,
@@ -30,7 +31,7 @@ from services.fixes.owed import prepare_for
 from services.fixes.prepare import Fix, NoFix, changed_since
 from services.fixes.records import AlreadyProposed, FixRecords, Proposal, ProposalState
 from services.followups import FollowUp, FollowUpStore, check_followed
-from services.models import DEFAULT_MONEY_TOLERANCE, Comparison, Evidence, utcnow
+from services.models import utcnow
 from services.ports import AccountingSystem, AccountingWriter, BillingPortal
 
 log = logging.getLogger(__name__)

@@ -6,9 +6,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from services.causes import Cause, Diagnosis, RiskKind
+from services.comparison import Evidence
 from services.diagnosis_facts import Facts, money
 from services.fixes.prepare import Fix, FixKind, NoFix, new_fix, prepare_fix
-from services.models import Cause, Diagnosis, Evidence, RiskKind, TransferStatus
+from services.models import TransferStatus
 
 if TYPE_CHECKING:
     from services.followups import FollowUp

@@ -17,17 +17,10 @@ from __future__ import annotations
 from decimal import Decimal
 from enum import StrEnum
 
+from services.causes import Cause, Diagnosis
+from services.comparison import Evidence
 from services.diagnosis_facts import Facts, money, when
-from services.models import (
-    AccountingPayment,
-    Cause,
-    CreditMemo,
-    Diagnosis,
-    Evidence,
-    Frozen,
-    PortalPayment,
-    TransferStatus,
-)
+from services.models import AccountingPayment, CreditMemo, Frozen, PortalPayment, TransferStatus
 
 
 class FixKind(StrEnum):

@@ -9,8 +9,9 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
+from services.causes import AtRisk, RiskKind
 from services.followups import FollowUp
-from services.models import AtRisk, RiskKind, utcnow
+from services.models import utcnow
 from services.storage.db import Database
 from services.storage.tables import FollowUpRow
 

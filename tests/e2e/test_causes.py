@@ -12,7 +12,7 @@ from bot.demo import RunningBot, SandboxWorld
 from commands.cause_blocks import CAUSE_TITLES
 from sandbox.portal.payments import take_payment
 from sandbox.scenarios import Scenario, scenarios
-from services.models import Cause
+from services.causes import Cause
 from tests.e2e.conftest import buttons, channel_messages, settle, thread
 
 PLAIN = ["Resync invoice", "Resync full integration"]

@@ -17,7 +17,7 @@ import schemathesis
 from pydantic import SecretStr
 
 from sandbox.portal.connect import DEFAULT_API_KEY
-from sandbox.portal.state import Invoice
+from sandbox.portal.records import Invoice
 from sandbox.scenarios import INTEGRATION_ID
 from services.adapters.portal import PortalClient
 from services.adapters.portal.errors import SyncAlreadyRunning

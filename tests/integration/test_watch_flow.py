@@ -21,8 +21,8 @@ from bot.bootstrap import Container, bootstrap
 from bot.flows.watch import MAX_ATTEMPTS, RECHECK_LEASE, RETRY_AFTER, Watch, watch_of
 from bot.pacer import ChannelPacer
 from bot.settings import Settings
+from services.causes import AtRisk, RiskKind
 from services.errors import TransientError, ValidationFault
-from services.models import AtRisk, RiskKind
 from services.storage.db import Database
 from services.watch import CdcTruncated, OpenInvoice, RecordedPayment
 from services.watch_events import ChangeEvent

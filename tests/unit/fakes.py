@@ -10,6 +10,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from services.causes import AtRisk
 from services.errors import StaleObjectError, ValidationFault
 from services.followups import FollowUp
 from services.jobs import Job, JobState, Outcome
@@ -17,7 +18,6 @@ from services.models import (
     AccountingInvoice,
     AccountingPayment,
     AccountingReading,
-    AtRisk,
     CreditMemo,
     Integration,
     IntegrationKind,

@@ -7,9 +7,9 @@ from decimal import Decimal
 
 import pytest
 
+from services.causes import AtRisk, RiskKind
 from services.errors import BotError, NotAllowedError
 from services.followups import Closer, mark_accounted_for
-from services.models import AtRisk, RiskKind
 from tests.unit.fakes import MemoryFollowUps
 
 AT = datetime(2026, 12, 6, 21, 0, tzinfo=UTC)

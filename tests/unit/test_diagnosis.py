@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from services.causes import Action, Cause, Confidence
+from services.comparison import Evidence, Verdict
 from services.diagnosis import diagnose
-from services.models import Action, Cause, Confidence, Evidence, TransferStatus, Verdict
+from services.models import TransferStatus
 from tests.diagnosis_support import (
     AFTER_SYNC,
     acct,

@@ -12,8 +12,10 @@ from hypothesis import strategies as st
 
 from commands.actions import ActionId
 from commands.blocks import check_message
+from services.causes import Action
+from services.comparison import Evidence
 from services.diagnosis import diagnose
-from services.models import Action, Evidence, TransferStatus
+from services.models import TransferStatus
 from tests.diagnosis_support import (
     AFTER_SYNC,
     BEFORE_SYNC,

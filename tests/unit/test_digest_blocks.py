@@ -21,8 +21,8 @@ from commands.digest_blocks import (
     summary_message,
     thread_messages,
 )
+from services.causes import Cause
 from services.digest import DigestResult, Discrepancy, Kind
-from services.models import Cause
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 DAY = date(2026, 11, 30)

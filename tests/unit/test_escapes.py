@@ -16,15 +16,10 @@ from commands.resync_blocks import (
     outcome_message,
     processed_records_message,
 )
+from services.causes import RiskKind
 from services.followups import FollowUp
 from services.jobs import Job, JobKind, JobState, Outcome
-from services.models import (
-    ProcessedRecord,
-    RecordType,
-    RiskKind,
-    SyncRun,
-    SyncStatus,
-)
+from services.models import ProcessedRecord, RecordType, SyncRun, SyncStatus
 from tests.diagnosis_support import NOW
 
 PING = "<!channel>"

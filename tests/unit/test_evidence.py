@@ -16,9 +16,10 @@ from sandbox.portal.connect import DEFAULT_API_KEY
 from sandbox.portal.payments import transfer_pending
 from services.adapters.portal import PortalClient
 from services.adapters.qbo import QboClient
+from services.causes import Cause
 from services.check import check_invoice
+from services.comparison import Verdict
 from services.evidence import diagnose_comparisons, gather_evidence
-from services.models import Cause, Verdict
 from tests.portal_world import World, running_world
 from tests.qbo_support import CLIENT_ID, CLIENT_SECRET, Sandbox
 

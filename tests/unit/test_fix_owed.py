@@ -9,10 +9,11 @@ from decimal import Decimal
 
 from commands.blocks import check_message
 from commands.digest_blocks import followups_message
+from services.causes import AtRisk, RiskKind
 from services.diagnosis import diagnose
 from services.fixes import Fix, FixKind, FixService, NoFix, ProposalState, prepare_fix
 from services.followups import FollowUp, check_followed
-from services.models import AtRisk, RiskKind, TransferStatus
+from services.models import TransferStatus
 from tests.diagnosis_support import (
     NOW,
     acct,

@@ -8,10 +8,11 @@ from decimal import Decimal
 
 import pytest
 
+from services.causes import AtRisk, RiskKind
 from services.diagnosis import diagnose
 from services.errors import ClosedPeriodError, NotAllowedError
 from services.fixes import Decision, Fix, FixKind, FixService, NoFix, ProposalState, prepare_fix
-from services.models import AtRisk, RiskKind, TransferStatus
+from services.models import TransferStatus
 from tests.diagnosis_support import (
     NOW,
     acct,

@@ -195,7 +195,7 @@ async def test_an_acknowledged_write_opens_the_follow_ups_first() -> None:
 def test_a_fingerprint_names_exactly_the_amounts() -> None:
     one = portal_payment("CB-1", "10.00", TransferStatus.FAILED)
     other = one.model_copy(update={"amount": Decimal("10.01")})
-    from services.models import AtRisk, RiskKind
+    from services.causes import AtRisk, RiskKind
 
     def fp(amount: Decimal) -> str | None:
         risk = AtRisk(kind=RiskKind.FAILED_PAYMENT, reference="CB-1", amount=amount, what="x")

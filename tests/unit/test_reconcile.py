@@ -1,7 +1,8 @@
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
-from services.models import AccountingInvoice, PortalInvoice, Verdict
+from services.comparison import Verdict
+from services.models import AccountingInvoice, PortalInvoice
 from services.reconcile import choose_sync_date, compare
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)

@@ -18,7 +18,8 @@ import pytest
 from sandbox.portal import retries as portal_retries
 from sandbox.portal.qbo_client import QboClient as PortalsQbo
 from sandbox.portal.qbo_client import QboError
-from sandbox.portal.state import PortalState, QboConnection
+from sandbox.portal.records import QboConnection
+from sandbox.portal.state import PortalState
 from services.adapters.retries import (
     Retrier,
     RetryPolicy,

@@ -21,8 +21,8 @@ from commands.watch_blocks import cdc_too_old, change_alert, collision_message, 
 from sandbox.qbo import cdc as sandbox_cdc
 from services.adapters.qbo.changes import CDC_MAX, QboChanges, parse_cdc
 from services.adapters.qbo.client import QboClient
+from services.causes import RiskKind
 from services.followups import FollowUp
-from services.models import RiskKind
 from services.watch import CdcTruncated
 from services.watch_events import MalformedDelivery, parse_delivery
 from tests.diagnosis_support import NOW, acct, comparison, mirror
