@@ -1,5 +1,6 @@
-"""The billing portal: the adapter (``PortalClient``), its answers (``wire``, ``payments``),
-the digest's listing pages (``listing``) and its particular errors (``errors``)."""
+"""The billing portal: the adapter (``PortalClient``), its requests and error mapping
+(``session``), its answers (``wire``, ``payments``), the digest's listing pages
+(``listing``) and its particular errors (``errors``)."""
 
 from services.adapters.portal.client import PortalClient
 from services.adapters.portal.errors import SyncAlreadyRunning

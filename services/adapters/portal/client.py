@@ -1,29 +1,19 @@
-"""The billing portal adapter: the Portal REST API of ``docs/portal-api.yaml`` over httpx.
-
-Failed requests are sent again as ``services.adapters.retries`` says: reads after a 429, a
-5xx, a timeout or a dropped connection; writes (start a sync, resync a record) only when
-the portal cannot have acted on them (429, 503, or a connection never made). The API key
-travels in ``X-API-Key`` and is never logged or put in an error message.
-"""
+"""The billing portal adapter: the Portal REST API of ``docs/portal-api.yaml``, its
+invoices, integrations and syncs, record resyncs and payments. Requests, retries and
+errors: ``session``."""
 
 from __future__ import annotations
 
 import asyncio
-import json as jsonlib
-import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, date, datetime
-from functools import partial
-from typing import Any, TypeVar
-from urllib.parse import quote
+from typing import Any
 
 import httpx
 from pydantic import SecretStr
 
-from services.adapters.hooks import OK, EventHooks, NoObserver, RequestObserver, outcome_of
-from services.adapters.http import send
-from services.adapters.portal.errors import SyncAlreadyRunning
+from services.adapters.hooks import EventHooks, RequestObserver
 from services.adapters.portal.listing import read_page
 from services.adapters.portal.payments import (
     MAX_LOOKUP,
@@ -33,6 +23,7 @@ from services.adapters.portal.payments import (
     PaymentPage,
 )
 from services.adapters.portal.payments import Payment as PaymentWire
+from services.adapters.portal.session import PortalSession, idempotent, logger, segment
 from services.adapters.portal.wire import (
     SYSTEM,
     CompanyWire,
@@ -46,20 +37,9 @@ from services.adapters.portal.wire import (
     RecordResyncWire,
     SyncRuns,
     SyncRunWire,
-    context,
-    error_field,
-    error_message,
     parse,
 )
-from services.adapters.retries import Retrier, RetryPolicy, retry_after, transport_error
-from services.errors import (
-    AuthenticationError,
-    NotFoundError,
-    ThrottledError,
-    TransientError,
-    UpstreamError,
-    ValidationFault,
-)
+from services.errors import NotFoundError, UpstreamError, ValidationFault
 from services.models import (
     Integration,
     PortalInvoice,
@@ -72,34 +52,15 @@ from services.models import (
 )
 from services.ports import Listed
 
-logger = logging.getLogger("services.adapters.portal")
-
-API_PREFIX = "/api/v1"
 MAX_BATCH = 1000
 MAX_HISTORY = 100
-T = TypeVar("T")
-
-
-def _segment(value: str) -> str:
-    """One path segment, percent-encoded (invoice numbers may hold ``?``, ``#``, ``%``)."""
-    return quote(value, safe="")
-
-
-def _json(response: httpx.Response, body: bytes) -> Any:
-    try:
-        return jsonlib.loads(body)
-    except ValueError:
-        method, path = response.request.method, response.request.url.path
-        raise UpstreamError(
-            f"{method} {path} answered with invalid JSON", **context(response)
-        ) from None
 
 
 def _page(response: httpx.Response, body: bytes) -> tuple[list[tuple[str, Listed]], str | None]:
     return read_page(body)
 
 
-class PortalClient:
+class PortalClient(PortalSession):
     """``BillingPortal`` over the Portal REST API.
 
     ``base_url`` is the portal's address; ``/api/v1`` is appended unless already there.
@@ -124,46 +85,32 @@ class PortalClient:
         integrations_ttl: float = 60.0,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._observer = observer or NoObserver()
-        self._integrations_ttl = integrations_ttl
-        self._monotonic = monotonic
-        self._integrations: tuple[float, list[Integration]] | None = None
-        self._embeds_payments = True
-        """False once the portal refused ``include=payments`` (contract 1.1)."""
-        """``GET /integrations`` as last read (when, what): it seldom changes, and every
-        check asks for it. Forgotten after the TTL, and whenever a full sync starts or is
-        seen finished (``last_successful_sync_at`` moves then)."""
-        root = base_url.rstrip("/")
-        if not root.endswith(API_PREFIX):
-            root += API_PREFIX
-        self._http = httpx.AsyncClient(
-            base_url=root,
+        super().__init__(
+            base_url=base_url,
+            api_key=api_key,
             transport=transport,
             event_hooks=event_hooks,
             timeout=timeout,
-            headers={"X-API-Key": api_key.get_secret_value(), "Accept": "application/json"},
-            follow_redirects=False,
-        )
-        self._lookup_concurrency = max(1, lookup_concurrency)
-        self.retrier = Retrier(
-            RetryPolicy(retries=max_retries, backoff=backoff, max_wait=max_retry_wait),
-            system=SYSTEM,
-            label=SYSTEM,
-            log=logger,
-            observer=self._observer,
+            max_retries=max_retries,
+            backoff=backoff,
+            max_retry_wait=max_retry_wait,
             sleep=sleep,
+            observer=observer,
         )
-
-    def __repr__(self) -> str:
-        return f"PortalClient(base_url={str(self._http.base_url)!r})"
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
+        self._integrations_ttl = integrations_ttl
+        self._monotonic = monotonic
+        self._integrations: tuple[float, list[Integration]] | None = None
+        """``GET /integrations`` as last read (when, what): it seldom changes, and every
+        check asks for it. Forgotten after the TTL, and whenever a full sync starts or is
+        seen finished (``last_successful_sync_at`` moves then)."""
+        self._embeds_payments = True
+        """False once the portal refused ``include=payments`` (contract 1.1)."""
+        self._lookup_concurrency = max(1, lookup_concurrency)
 
     # Invoices.
     async def get_invoice(self, number: str) -> PortalInvoice | None:
         try:
-            body = await self._call("GET", f"/invoices/{_segment(number)}")
+            body = await self._call("GET", f"/invoices/{segment(number)}")
         except NotFoundError:
             return None
         return parse(Invoice, body).domain()
@@ -174,7 +121,7 @@ class PortalClient:
         """One request (``include=payments``, contract 1.2); two at once to a portal that
         refuses it (1.1), which is then not asked again."""
         if self._embeds_payments:
-            path = f"/invoices/{_segment(number)}"
+            path = f"/invoices/{segment(number)}"
             try:
                 body = await self._call("GET", path, params={"include": "payments"})
             except NotFoundError:
@@ -269,7 +216,7 @@ class PortalClient:
         """A company or a contact (contract 1.2); None when the portal has none."""
         path = "/companies" if record_type is RecordType.COMPANY else "/contacts"
         try:
-            body = await self._call("GET", f"{path}/{_segment(record_id)}")
+            body = await self._call("GET", f"{path}/{segment(record_id)}")
         except NotFoundError:
             return None
         if record_type is RecordType.COMPANY:
@@ -277,7 +224,7 @@ class PortalClient:
         return parse(ContactWire, body).domain()
 
     async def get_integration(self, integration_id: str) -> Integration:
-        body = await self._call("GET", f"/integrations/{_segment(integration_id)}")
+        body = await self._call("GET", f"/integrations/{segment(integration_id)}")
         return parse(IntegrationWire, body).domain()
 
     async def start_sync(
@@ -287,14 +234,14 @@ class PortalClient:
         self._integrations = None
         body = await self._call(
             "POST",
-            f"/integrations/{_segment(integration_id)}/syncs",
+            f"/integrations/{segment(integration_id)}/syncs",
             json={"sync_from": sync_from.isoformat()},
-            headers=_idempotent(idempotency_key),
+            headers=idempotent(idempotency_key),
         )
         return parse(SyncRunWire, body).domain()
 
     async def get_sync_run(self, run_id: str) -> SyncRun:
-        body = await self._call("GET", f"/sync-runs/{_segment(run_id)}")
+        body = await self._call("GET", f"/sync-runs/{segment(run_id)}")
         run = parse(SyncRunWire, body).domain()
         if run.status.finished:
             self._integrations = None  # its last successful sync may have moved
@@ -303,7 +250,7 @@ class PortalClient:
     async def list_sync_runs(self, integration_id: str, *, limit: int = 10) -> list[SyncRun]:
         body = await self._call(
             "GET",
-            f"/integrations/{_segment(integration_id)}/syncs",
+            f"/integrations/{segment(integration_id)}/syncs",
             params={"limit": max(1, min(limit, MAX_HISTORY))},
         )
         return [run.domain() for run in parse(SyncRuns, body).sync_runs]
@@ -312,7 +259,7 @@ class PortalClient:
         records: list[ProcessedRecord] = []
         params: dict[str, str | int] = {"limit": 1000}
         while True:
-            body = await self._call("GET", f"/sync-runs/{_segment(run_id)}/records", params=params)
+            body = await self._call("GET", f"/sync-runs/{segment(run_id)}/records", params=params)
             page = parse(RecordPage, body)
             records.extend(record.domain() for record in page.records)
             if page.next_cursor is None:
@@ -328,18 +275,18 @@ class PortalClient:
             "POST",
             "/record-resyncs",
             json={"record_type": RecordType(record_type).value, "record_id": record_id},
-            headers=_idempotent(idempotency_key),
+            headers=idempotent(idempotency_key),
         )
         return parse(RecordResyncWire, body).domain()
 
     async def get_record_resync(self, resync_id: str) -> RecordResync:
-        body = await self._call("GET", f"/record-resyncs/{_segment(resync_id)}")
+        body = await self._call("GET", f"/record-resyncs/{segment(resync_id)}")
         return parse(RecordResyncWire, body).domain()
 
     # Payments made in the portal.
     async def list_invoice_payments(self, number: str) -> list[PortalPayment]:
         try:
-            body = await self._call("GET", f"/invoices/{_segment(number)}/payments")
+            body = await self._call("GET", f"/invoices/{segment(number)}/payments")
         except NotFoundError:
             return []
         return [p.domain() for p in parse(InvoicePayments, body).payments]
@@ -397,108 +344,14 @@ class PortalClient:
         """``POST /payments/{id}/dismiss`` (contract 1.2): the failed transfer resolved."""
         body = await self._call(
             "POST",
-            f"/payments/{_segment(payment_id)}/dismiss",
+            f"/payments/{segment(payment_id)}/dismiss",
             json={},
-            headers=_idempotent(idempotency_key),
+            headers=idempotent(idempotency_key),
         )
         return parse(PaymentWire, body).domain()
-
-    # HTTP.
-    async def _call(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: dict[str, str | int] | None = None,
-        json: dict[str, Any] | None = None,
-        read_only: bool | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> Any:
-        """The JSON of a 2xx answer; any other answer raised as a typed error."""
-        return await self._request(
-            method, path, params=params, json=json, read_only=read_only, read=_json, headers=headers
-        )
-
-    async def _request(
-        self,
-        method: str,
-        path: str,
-        *,
-        read: Callable[[httpx.Response, bytes], T],
-        params: dict[str, str | int] | None = None,
-        json: dict[str, Any] | None = None,
-        read_only: bool | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> T:
-        """What ``read`` makes of a 2xx answer; any other answer raised as a typed error.
-        ``read_only`` (default: GET) requests are retried whatever went wrong; others only
-        when the portal cannot have acted on them."""
-        write = not (method == "GET" if read_only is None else read_only)
-        attempt = partial(self._attempt, method, path, params, json, read, headers)
-        try:
-            return await self.retrier.call(attempt, what=f"{method} {path}", write=write)
-        except (ThrottledError, TransientError) as exc:
-            logger.warning("portal %s %s failed: %s", method, path, exc)
-            raise
-
-    async def _attempt(
-        self,
-        method: str,
-        path: str,
-        params: dict[str, str | int] | None,
-        json: dict[str, Any] | None,
-        read: Callable[[httpx.Response, bytes], T],
-        headers: dict[str, str] | None = None,
-    ) -> T:
-        try:
-            try:
-                response, body = await send(
-                    self._http, method, path, params=params, json=json, headers=headers
-                )
-            except httpx.TransportError as exc:
-                raise transport_error(exc, system=SYSTEM, what=f"{method} {path}") from None
-            _raise_for_status(response, method, path)
-            answer = read(response, body)
-        except UpstreamError as exc:
-            self._observer.request(SYSTEM, outcome_of(exc))
-            raise
-        self._observer.request(SYSTEM, OK)
-        return answer
-
-
-def _raise_for_status(response: httpx.Response, method: str, path: str) -> None:
-    """The typed error a non-2xx answer stands for."""
-    status = response.status_code
-    if status < 300:
-        return
-    message = error_message(response, method, path)
-    details = context(response)
-    wait = retry_after(response.headers.get("Retry-After"))
-    if status == 429:
-        raise ThrottledError(f"{method} {path} was rate limited", retry_after=wait, **details)
-    if status >= 500:
-        raise TransientError(message, retry_after=wait, **details)
-    if status in (401, 403):
-        raise AuthenticationError(
-            "The portal refused the API key (check PORTAL_API_KEY).", **details
-        )
-    if status == 404:
-        raise NotFoundError(message, **details)
-    if status == 409 and details.get("code") == "sync_already_running":
-        run_id = error_field(response, "run_id")
-        if run_id:
-            raise SyncAlreadyRunning(message, run_id=run_id, request_id=details["request_id"])
-    if status in (400, 422):
-        raise ValidationFault(message, **details)
-    raise UpstreamError(message, **details)
 
 
 def _forget(fetch: asyncio.Future[Any]) -> None:
     """A page no longer wanted: cancelled, and its error, if any, is not news."""
     fetch.cancel()
     fetch.add_done_callback(lambda f: None if f.cancelled() else f.exception())
-
-
-def _idempotent(key: str | None) -> dict[str, str] | None:
-    """The ``Idempotency-Key`` header of a write, when the caller has a key."""
-    return None if key is None else {"Idempotency-Key": key}

@@ -1,6 +1,6 @@
-"""QuickBooks Online: the adapter (``QboClient``), its OAuth2 (``auth``), Intuit's faults
-(``faults``), documents (``documents``), the digest's listing pages (``listing``) and the
-evidence reads (``evidence``)."""
+"""QuickBooks Online: the adapter (``QboClient``), its requests (``session``), its OAuth2
+(``auth``), Intuit's faults (``faults``), documents (``documents``), the digest's listing
+pages (``listing``) and the evidence reads (``evidence``)."""
 
 from services.adapters.qbo.client import QboClient, quote
 from services.adapters.qbo.documents import to_invoice

@@ -1,49 +1,29 @@
 """QuickBooks Online (Accounting API v3) as an ``AccountingSystem``.
 
-Reads invoices through the query endpoint, within Intuit's limits (10 in flight and 500 a
-minute per company), refreshing OAuth2 tokens as needed and retrying what is worth it
-(``services.adapters.retries``).
+Reads invoices through the query endpoint, and writes the payments the fixes apply.
+Requests, Intuit's limits, OAuth2 tokens and retries: ``session``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
-from functools import partial
-from types import TracebackType
-from typing import Any, TypeVar
-from urllib.parse import parse_qsl
+from typing import Any
 from urllib.parse import quote as url_quote
 
 import httpx
 from pydantic import SecretStr
 
-from services.adapters.hooks import OK, EventHooks, NoObserver, RequestObserver, outcome_of
-from services.adapters.http import send
+from services.adapters.hooks import EventHooks, RequestObserver
 from services.adapters.limits import RateLimiter
 from services.adapters.qbo import batch, evidence, writes
-from services.adapters.qbo.answers import (
-    Read,
-    answer,
-    endpoint,
-    json_body,
-    listing_page,
-    query_parts,
-    tagged_json,
-)
-from services.adapters.qbo.auth import QboAuth
+from services.adapters.qbo.answers import json_body, listing_page, query_parts, tagged_json
 from services.adapters.qbo.documents import parse_invoice, pick_newest
 from services.adapters.qbo.faults import SYSTEM
-from services.adapters.retries import Retrier, RetryPolicy, transport_error
-from services.errors import (
-    AuthenticationError,
-    NotFoundError,
-    ReconnectRequired,
-    UpstreamError,
-)
+from services.adapters.qbo.session import QboSession, log
+from services.errors import NotFoundError, UpstreamError
 from services.models import (
     AccountingInvoice,
     AccountingPayment,
@@ -55,16 +35,11 @@ from services.models import (
 )
 from services.ports import Listed, TokenStore
 
-log = logging.getLogger("services.adapters.qbo")
-R = TypeVar("R")
-
 MAX_PAGE = 1000
 """Intuit's MAXRESULTS ceiling."""
 LOOKUP_CHUNK = 100
 """Document numbers per ``DocNumber IN (...)`` query: keeps statements short."""
 MAX_DOC_NUMBER = 21
-THROTTLE_WAIT = 60.0
-"""Wait after a 429 without Retry-After (Intuit's window is a minute)."""
 
 
 def _at(moment: datetime) -> str:
@@ -76,8 +51,9 @@ def quote(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-class QboClient:
-    """The QuickBooks Online adapter; one per company (realm). Close it with ``aclose``."""
+class QboClient(QboSession):
+    """The QuickBooks Online adapter; one per company (realm). Close it with ``aclose``.
+    Requests, limits, tokens and retries: ``session``."""
 
     name = "QuickBooks Online"
 
@@ -106,62 +82,31 @@ class QboClient:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         observer: RequestObserver | None = None,
     ) -> None:
-        self._realm_id = realm_id
-        self.hints = batch.CustomerHints()
-        self.batch_budget = batch.BatchBudget()
-        self._observer = observer or NoObserver()
-        self._minor_version = str(minor_version)
-        self._lookup_batch = max(1, min(lookup_batch, MAX_PAGE))
-        self._list_concurrency = max(1, list_concurrency)
-        policy = RetryPolicy(
-            retries=max_retries,
-            backoff=retry_backoff,
-            max_wait=max_retry_wait,
-            throttled_wait=THROTTLE_WAIT,
-        )
-        self.retrier = Retrier(
-            policy,
-            system=SYSTEM,
-            label="qbo",
-            log=log,
-            observer=self._observer,
-            request_id="intuit_tid",
-            sleep=sleep,
-        )
-        self._http = httpx.AsyncClient(
-            base_url=base_url.rstrip("/"),
+        super().__init__(
+            base_url=base_url,
+            token_url=token_url,
+            realm_id=realm_id,
+            client_id=client_id,
+            client_secret=client_secret,
+            token_store=token_store,
             transport=transport,
             event_hooks=event_hooks,
             timeout=timeout,
-            follow_redirects=False,
-            headers={"Accept": "application/json", "User-Agent": "invoice-resync-bot"},
-        )
-        self.limiter = limiter or RateLimiter(
-            max_concurrency=max_concurrency, max_per_window=max_per_minute
-        )
-        self.auth = QboAuth(
-            http=self._http,
-            token_url=token_url,
-            client_id=client_id,
-            client_secret=client_secret,
-            store=token_store,
+            minor_version=minor_version,
+            max_concurrency=max_concurrency,
+            max_per_minute=max_per_minute,
+            max_retries=max_retries,
+            retry_backoff=retry_backoff,
+            max_retry_wait=max_retry_wait,
+            limiter=limiter,
             clock=clock,
-            observer=self._observer,
+            sleep=sleep,
+            observer=observer,
         )
-
-    async def __aenter__(self) -> QboClient:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
+        self.hints = batch.CustomerHints()
+        self.batch_budget = batch.BatchBudget()
+        self._lookup_batch = max(1, min(lookup_batch, MAX_PAGE))
+        self._list_concurrency = max(1, list_concurrency)
 
     # -- AccountingSystem ---------------------------------------------------------------
     async def get_invoice(self, number: str) -> AccountingInvoice | None:
@@ -391,95 +336,3 @@ class QboClient:
                     raw.get("Id") if isinstance(raw, dict) else None,
                 )
         return invoices, len(rows)
-
-    # -- one request, with refresh, limits and retries --------------------------------
-    async def _request(
-        self,
-        method: str,
-        path: str,
-        *,
-        read: Read[R],
-        content: bytes | None = None,
-        headers: Mapping[str, str] | None = None,
-        params: Mapping[str, str] | None = None,
-    ) -> R:
-        """What ``read`` makes of the answer, retried as ``retrier`` says (reads, and writes
-        sent with a ``requestid``: the same id never writes twice)."""
-        extra = {"minorversion": self._minor_version, **(params or {})}
-        attempt = partial(self._attempt, method, path, read, content, headers or {}, extra)
-        try:
-            return await self.retrier.call(attempt, what=f"{method} {endpoint(path)}", write=False)
-        except ReconnectRequired:
-            raise  # logged once where it was learnt (QboAuth), not once per request
-        except UpstreamError as exc:
-            _log_failure(method, path, exc)
-            raise
-
-    async def _attempt(
-        self,
-        method: str,
-        path: str,
-        read: Read[R],
-        content: bytes | None,
-        headers: Mapping[str, str],
-        params: Mapping[str, str],
-    ) -> R:
-        """One attempt; an access token the API refuses is refreshed, and the request sent
-        once more with the new one."""
-        token = await self.auth.access_token()
-        try:
-            return await self._send(method, path, read, content, headers, params, token)
-        except AuthenticationError as exc:
-            self._observer.retry("qbo", outcome_of(exc))
-            log.info(
-                "QuickBooks Online refused the access token (intuit_tid=%s): refreshing",
-                exc.request_id,
-            )
-            token = await self.auth.refresh(rejected=token)
-            return await self._send(method, path, read, content, headers, params, token)
-
-    async def _send(
-        self,
-        method: str,
-        path: str,
-        read: Read[R],
-        content: bytes | None,
-        headers: Mapping[str, str],
-        params: Mapping[str, str],
-        token: str,
-    ) -> R:
-        path, _, query = path.partition("?")  # a path may carry its own query (CDC)
-        try:
-            async with self.limiter.slot():
-                response, body = await send(
-                    self._http,
-                    method,
-                    f"/v3/company/{self._realm_id}{path}",
-                    params={**dict(parse_qsl(query)), **params},
-                    content=content,
-                    headers={**headers, "Authorization": f"Bearer {token}"},
-                )
-            value = answer(response, body, read)
-        except httpx.TransportError as exc:
-            error = transport_error(exc, system=SYSTEM, what=f"{method} {endpoint(path)}")
-            self._observer.request("qbo", outcome_of(error))
-            raise error from None
-        except UpstreamError as exc:
-            self._observer.request("qbo", outcome_of(exc))
-            raise
-        self._observer.request("qbo", OK)
-        return value
-
-
-def _log_failure(method: str, path: str, error: UpstreamError) -> None:
-    level = logging.WARNING if isinstance(error, NotFoundError) else logging.ERROR
-    log.log(
-        level,
-        "QuickBooks Online %s %s failed: %s (status=%s code=%s intuit_tid=%s)",
-        method,
-        endpoint(path),
-        error.message,
-        error.status,
-        error.code,
-        error.request_id,
-    )
