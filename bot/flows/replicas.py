@@ -18,6 +18,7 @@ from bot.errors import log_unexpected, reply_for
 from bot.identity import keep_identity
 from bot.job_posts import JobPoster
 from bot.progress import SlackThreadReporter
+from bot.waits import waits_in_thread
 from services.jobs import InvalidTransition, Job, Outcome
 from services.resync import ResyncResult
 from services.storage.jobs import Claim, ClaimLost
@@ -37,7 +38,8 @@ async def run_job(deps: Container, job: Job) -> Job:
     """The job's thread first (its root may not have been recorded), then the runner."""
     thread = reporter(deps)
     job = await thread.ensure_thread(job)
-    return await deps.runner.run(job, thread)
+    with waits_in_thread(deps, channel=job.channel, user=job.requested_by, thread_ts=job.thread_ts):
+        return await deps.runner.run(job, thread)
 
 
 async def run_claimed(deps: Container, job: Job) -> Job:

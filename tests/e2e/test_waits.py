@@ -53,3 +53,16 @@ async def test_a_portal_throttle_is_told_and_a_short_one_is_not(
     [notice] = world.emulator.state.ephemerals(ALICE)
     assert notice.text.startswith("The portal asked us to slow down; retrying at")
     assert len(channel_messages(world)) == 2
+
+
+async def test_a_resync_jobs_wait_is_told_in_its_thread(
+    world: SandboxWorld, patient_bot: RunningBot
+) -> None:
+    world.portal.inject(429, retry_after=2, path="/api/v1/record-resyncs")
+    await world.emulator.send_command("/invoice", "resync 11260")
+    await settle(world, patient_bot)
+    [root] = channel_messages(world)
+    [notice] = world.emulator.state.ephemerals(ALICE)
+    assert notice.text.startswith("The portal asked us to slow down; retrying at <!date^")
+    assert notice.thread_ts == root.ts  # where the job's progress and outcome are
+    assert world.portal.request_count("POST", "/api/v1/record-resyncs") == 2
