@@ -207,12 +207,10 @@ async def on_mark_accounted(
     """ "Mark accounted for" beside an unexplained difference: the question, privately."""
     await ack()
     container, caller = deps(context), _caller(body, respond)
-    state = _invoice_state(container, caller, body)
-    if state is None or state.followup is None:
-        if state is not None:
-            _refuse(container, caller, UsageError(NOT_VALID))
+    followup = _followup_of(container, caller, body)
+    if followup is None:
         return
-    work = ask_accounted(container, caller, state.followup)
+    work = ask_accounted(container, caller, followup)
     _run(container, caller, work, f"click:{ActionId.MARK_ACCOUNTED}")
 
 
@@ -222,14 +220,20 @@ async def on_confirm_accounted(
     """The question's button: closes that follow-up with the reason typed above it."""
     await ack()
     container, caller = deps(context), _caller(body, respond)
-    state = _invoice_state(container, caller, body)
-    if state is None or state.followup is None:
-        if state is not None:
-            _refuse(container, caller, UsageError(NOT_VALID))
+    followup = _followup_of(container, caller, body)
+    if followup is None:
         return
     reason = reason_of((body.get("state") or {}).get("values"))
-    work = confirm_accounted(container, caller, state.followup, reason)
+    work = confirm_accounted(container, caller, followup, reason)
     _run(container, caller, work, f"click:{ActionId.CONFIRM_ACCOUNTED}")
+
+
+def _followup_of(container: Container, caller: Caller, body: dict[str, Any]) -> int | None:
+    """The follow-up a button names (refused privately when it names none)."""
+    state = _invoice_state(container, caller, body)
+    if state is not None and state.followup is None:
+        _refuse(container, caller, UsageError(NOT_VALID))
+    return None if state is None else state.followup
 
 
 async def on_input(ack: AsyncAck) -> None:
