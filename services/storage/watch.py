@@ -62,8 +62,9 @@ class WatchStore:
                         received_at=now,
                     )
                     .on_conflict_do_nothing(index_elements=[EVENTS.c.event_id])
+                    .returning(EVENTS.c.event_id)
                 )
-                new += (await conn.execute(statement)).rowcount or 0
+                new += len((await conn.execute(statement)).all())
         return new
 
     async def claim_events(
@@ -180,8 +181,9 @@ class WatchStore:
                         reason=reason[:200],
                     )
                     .on_conflict_do_nothing(index_elements=[RECHECKS.c.invoice_number])
+                    .returning(RECHECKS.c.invoice_number)
                 )
-                if (await conn.execute(statement)).rowcount:
+                if (await conn.execute(statement)).first() is not None:
                     new += 1
                     continue
                 row = (
@@ -280,6 +282,7 @@ class WatchStore:
             self._insert(ALERTS)
             .values(key=key, channel=channel, alerted_at=now)
             .on_conflict_do_nothing(index_elements=[ALERTS.c.key])
+            .returning(ALERTS.c.key)
         )
         stale = (
             update(ALERTS)
@@ -291,7 +294,7 @@ class WatchStore:
             .values(channel=channel, alerted_at=now)
         )
         async with self._db.engine.begin() as conn:
-            if (await conn.execute(statement)).rowcount:
+            if (await conn.execute(statement)).first() is not None:
                 return True
             return bool((await conn.execute(stale)).rowcount)
 
