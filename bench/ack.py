@@ -25,8 +25,14 @@ the client and the sandbox on another. The sandbox has no Intuit quota here
 counted. `--bot-root` runs the bot from another checkout (to measure an older version
 against the same anchor in the same session).
 
+`--work-process` runs the bot with WORK_PROCESS=true: the process that acks hands each
+check to a worker process of its own (bot/work.py). The worker inherits the bot's CPU (one
+CPU for the two of them, the anchor's budget); the "cpu ms" column is then the acking
+process's alone.
+
     .venv/bin/python bench/ack.py [--requests 400] [--concurrency 1 5 20] [--repeat 5]
                                   [--verbose] [--anchor-defaults] [--bot-root PATH]
+                                  [--work-process]
 """
 
 from __future__ import annotations
@@ -327,6 +333,7 @@ async def main(
     verbose: bool = False,
     anchor_defaults: bool = False,
     bot_root: Path = ROOT,
+    work_process: bool = False,
 ) -> int:
     if CLIENT_CPUS and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, CLIENT_CPUS)
@@ -343,6 +350,8 @@ async def main(
     folder = Path(tempfile.mkdtemp(prefix="bench-ack-"))
     bot_port, anchor_port = free_port(), free_port()
     env = bot_env(config, folder / "bot.db", bot_port, bot_root)
+    if work_process:
+        env["WORK_PROCESS"] = "true"
     bot = await spawn("-m", "bot.cli", "run", env=env, cpus=SERVER_CPUS, cwd=bot_root)
     anchor_args = ["--serve-anchor", str(anchor_port), "--config", json.dumps(config)]
     if anchor_defaults:
@@ -362,7 +371,7 @@ async def main(
         await wait_until(partial(_at_least, posted, expected), 60, "the warm-up")
         settings = "bolt's defaults" if anchor_defaults else "process_before_response=True"
         print(
-            f"bot from {bot_root}; anchor: a minimal bolt app ({settings}) on "
+            f"bot from {bot_root}{' (WORK_PROCESS=true)' if work_process else ''}; anchor: a minimal bolt app ({settings}) on "
             f"AsyncSlackRequestHandler and uvicorn.\n{total} signed `/invoice check 11260` "
             f"per round, {repeat} rounds each (medians; max over all rounds); ack latency "
             f"in ms; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
@@ -435,6 +444,9 @@ if __name__ == "__main__":
         "--anchor-defaults", action="store_true", help="the anchor with bolt's default settings"
     )
     parser.add_argument("--bot-root", type=Path, default=ROOT, help="run the bot from here")
+    parser.add_argument(
+        "--work-process", action="store_true", help="the bot with WORK_PROCESS=true"
+    )
     parser.add_argument("--serve-sandbox", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--serve-anchor", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--config", help=argparse.SUPPRESS)
@@ -453,6 +465,7 @@ if __name__ == "__main__":
                     verbose=args.verbose,
                     anchor_defaults=args.anchor_defaults,
                     bot_root=args.bot_root.resolve(),
+                    work_process=args.work_process,
                 )
             )
         )

@@ -14,21 +14,12 @@ from bot.bootstrap import Container
 from bot.delivery import SkipRedeliveries
 from bot.errors import reply_for
 from bot.forms import FormBodies
-from bot.listeners.actions import (
-    on_check_again,
-    on_confirm_accounted,
-    on_input,
-    on_mark_accounted,
-    on_pick_sync_date,
-    on_resync_anyway,
-    on_resync_full,
-    on_resync_invoice,
-    on_start_full_resync,
-)
+from bot.listeners.actions import acknowledge, on_click
 from bot.listeners.commands import invoice_command
-from bot.listeners.fixes import on_approve_fix, on_prepare_fix, on_reject_fix
+from bot.listeners.work import WORK
 from bot.payloads import CheckActions
 from bot.redact import install_redaction
+from bot.work import InProcess
 from commands.actions import ActionId
 
 log = logging.getLogger(__name__)
@@ -65,8 +56,9 @@ def build_app(container: Container) -> AsyncApp:
         # requests come through the app's own WebSocket and are not signed.
         signing_secret=settings.slack_signing_secret.get_secret_value(),
         # The reply goes out when the listener returns. Every listener acks first and hands
-        # its work to the runner (bot/tasks.py), so that is at once, in both modes, and what
-        # it acked with (a usage error, the help) is the reply's body.
+        # its work off (bot/work.py: to the bounded runner, or to the worker process), so
+        # that is at once, in both modes, and what it acked with (a usage error, the help)
+        # is the reply's body.
         process_before_response=True,
         raise_error_for_unhandled_request=False,
     )
@@ -75,19 +67,11 @@ def build_app(container: Container) -> AsyncApp:
     app.use(FormBodies())
     app.use(CheckActions(container))
     app.use(InjectDeps(container))
+    if container.work is None:
+        container.work = InProcess(container)
     app.command(settings.slack_command)(invoice_command)
-    app.action(ActionId.RESYNC_INVOICE.value)(on_resync_invoice)
-    app.action(ActionId.RESYNC_FULL.value)(on_resync_full)
-    app.action(ActionId.PICK_SYNC_DATE.value)(on_pick_sync_date)
-    app.action(ActionId.START_FULL_RESYNC.value)(on_start_full_resync)
-    app.action(ActionId.RESYNC_ANYWAY.value)(on_resync_anyway)
-    app.action(ActionId.CHECK_AGAIN.value)(on_check_again)
-    app.action(ActionId.MARK_ACCOUNTED.value)(on_mark_accounted)
-    app.action(ActionId.CONFIRM_ACCOUNTED.value)(on_confirm_accounted)
-    app.action(ActionId.ACCOUNTED_REASON.value)(on_input)
-    app.action(ActionId.PREPARE_FIX.value)(on_prepare_fix)
-    app.action(ActionId.APPROVE_FIX.value)(on_approve_fix)
-    app.action(ActionId.REJECT_FIX.value)(on_reject_fix)
+    for action in ActionId:
+        app.action(action.value)(on_click if action in WORK else acknowledge)
 
     async def on_error(error: Exception, body: dict[str, Any], respond: Any) -> BoltResponse:
         return await tell_error(container, error, body, respond)

@@ -23,7 +23,7 @@ from bot.observe import BotObserver, timing_hooks
 from bot.pacer import ChannelPacer
 from bot.redact import install_redaction
 from bot.settings import Settings
-from bot.tasks import Kind, TaskRunner
+from bot.tasks import Handoff, Kind, TaskRunner
 from services.adapters.portal import PortalClient
 from services.adapters.qbo import QboClient
 from services.adapters.qbo.auth import needs_seed
@@ -78,6 +78,8 @@ class Container:
     """The periodic sweep for approved fixes whose replica died (bot.flows.fixes)."""
     identity: Identity | None = None
     """This process's name and the lease that keeps it its own (bot.identity)."""
+    work: Handoff | None = None
+    """Where listeners hand their work after the ack (bot.work): set by ``build_app``."""
 
     def __post_init__(self) -> None:
         self.digests = DigestRuns(self.db)

@@ -104,8 +104,14 @@ async def _serve(settings: Settings, container: Container, shutdown: Shutdown) -
     from bot.http import build_http_app
     from bot.scheduler import start_scheduler
 
-    app = build_app(container)
     log = logging.getLogger("bot")
+    worker = None
+    if settings.work_process:
+        from bot.work import ToWorker
+
+        worker = container.work = ToWorker(container)
+        await worker.start()
+    app = build_app(container)
     scheduler = start_scheduler(container)  # the daily digest, when DIGEST_CHANNEL is set
     try:
         resumed = await resume_jobs(container)
@@ -136,6 +142,8 @@ async def _serve(settings: Settings, container: Container, shutdown: Shutdown) -
     finally:
         if scheduler is not None:
             scheduler.shutdown()
+        if worker is not None:
+            await worker.stop()
 
 
 @cli.command()

@@ -111,6 +111,12 @@ class Settings(BaseSettings):
     """How often each replica looks for jobs whose claim ran out (0: only at start)."""
     job_max_attempts: int = 5
     """A job claimed this many times without finishing is ended with an error."""
+    work_process: bool = False
+    """Run what Slack's requests ask for (checks, resyncs, digests asked for by command) in
+    a worker process beside the one that acks them (bot/work.py): acks never wait on that
+    work's CPU. Off: it runs in the same process, after the ack."""
+    work_metrics_port: int | None = None
+    """Where the worker process serves its own /metrics (default: HTTP_PORT + 1)."""
 
     # Discrepancies
     money_tolerance: Decimal = Field(default=Decimal("0.05"), ge=0)

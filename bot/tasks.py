@@ -21,7 +21,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +29,14 @@ ErrorHook = Callable[[BaseException], Awaitable[None]]
 
 MAX_RUNNING = 32
 """Request work running at once (each is a few requests to QuickBooks, the portal, Slack)."""
+
+
+class Handoff(Protocol):
+    """Where a listener hands its work after the ack: the work's name and the request's
+    body, nothing else, so the work can run in this process (``bot.work.InProcess``) or in
+    the worker process (``bot.work.ToWorker``)."""
+
+    def hand_off(self, name: str, body: dict[str, Any]) -> None: ...
 
 
 class Kind(StrEnum):

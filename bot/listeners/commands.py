@@ -1,4 +1,4 @@
-"""The `/invoice` slash command: ack at once, parse, hand the work to a background task."""
+"""The `/invoice` slash command: ack at once, parse, hand the work off (bot/work.py)."""
 
 from __future__ import annotations
 
@@ -6,11 +6,9 @@ from typing import Any
 
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.async_context import AsyncBoltContext
-from slack_bolt.context.respond.async_respond import AsyncRespond
 
 from bot.bootstrap import Container
-from bot.context import Caller, deps
-from bot.errors import reply_for
+from bot.context import COMMAND, Caller, hand_off
 from bot.flows.check import run_check
 from bot.flows.digest import digest_command
 from bot.flows.history import show_history
@@ -20,7 +18,6 @@ from bot.flows.resync import (
     resync_record_command,
     start_full_resync,
 )
-from bot.waits import telling_waits
 from commands.blocks import help_message, usage_message
 from commands.parse import (
     Check,
@@ -39,8 +36,10 @@ from services.reconcile import choose_sync_date
 
 
 async def invoice_command(
-    ack: AsyncAck, command: dict[str, Any], context: AsyncBoltContext, respond: AsyncRespond
+    ack: AsyncAck, command: dict[str, Any], context: AsyncBoltContext
 ) -> None:
+    """Usage errors and the help are the ack itself; any other command is acked empty and
+    handed off (``command_work``)."""
     try:
         parsed = parse(str(command.get("text") or ""))
     except UsageError as exc:
@@ -50,22 +49,13 @@ async def invoice_command(
         await ack(**help_message().as_kwargs())
         return
     await ack()
-    container = deps(context)
-    caller = Caller(
-        user_id=str(command.get("user_id", "")),
-        channel_id=str(command.get("channel_id", "")),
-        respond=respond,
-    )
+    hand_off(context, COMMAND, command)
 
-    async def on_error(exc: BaseException) -> None:
-        await caller.tell(**reply_for(exc, container.metrics).as_kwargs())
 
-    with telling_waits(container, caller):
-        container.tasks.spawn(
-            dispatch(container, caller, parsed),
-            name=f"command:{type(parsed).__name__}",
-            on_error=on_error,
-        )
+async def command_work(container: Container, caller: Caller, command: dict[str, Any]) -> None:
+    parsed = parse(str(command.get("text") or ""))  # parsed once already: it was valid
+    if not isinstance(parsed, Help):
+        await dispatch(container, caller, parsed)
 
 
 async def dispatch(container: Container, caller: Caller, parsed: Command) -> None:

@@ -1,0 +1,74 @@
+"""The worker process (``WORK_PROCESS=true``, bot/work.py): runs the work the acking
+process hands it, one JSON line each on standard input, until that input closes.
+
+It has its own connections (database, QuickBooks, the portal, Slack) and its own bounded
+runner, runs under its own name in job claims (``<replica>-work``, from REPLICA_ID set by
+the acking process), resumes the jobs left under that name and sweeps like any replica.
+It serves its metrics on WORK_METRICS_PORT (default HTTP_PORT + 1): the checks' and the
+upstream requests' figures are there, not on the acking process's /metrics. SIGINT is ignored (a terminal's Ctrl-C reaches the whole process group: the acking process
+stops it); SIGTERM stops it as the end of its input does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+import sys
+
+from prometheus_client import start_http_server
+
+from bot.bootstrap import bootstrap
+from bot.cli import setup_logging
+from bot.flows.resync import resume_jobs
+from bot.settings import Settings
+from bot.work import InProcess
+
+log = logging.getLogger("bot.worker")
+
+
+async def work(settings: Settings) -> None:
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=1 << 24)
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    stop = asyncio.Event()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    container = await bootstrap(settings)
+    here = container.work = InProcess(container)
+    port = settings.work_metrics_port or settings.http_port + 1
+    start_http_server(port, settings.http_host, registry=container.metrics.registry)
+    try:
+        resumed = await resume_jobs(container)
+        log.info("worker %s ready (%d job(s) resumed)", container.replica, resumed)
+        while not stop.is_set():
+            line = await _next_line(reader, stop)
+            if not line:
+                break
+            order = json.loads(line)
+            here.hand_off(str(order["work"]), order["body"])
+    finally:
+        await container.aclose()
+
+
+async def _next_line(reader: asyncio.StreamReader, stop: asyncio.Event) -> bytes:
+    """The next line, or b"" at the end of the input or on SIGTERM."""
+    read = asyncio.ensure_future(reader.readline())
+    stopped = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({read, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    stopped.cancel()
+    if read.done():
+        return read.result()
+    read.cancel()
+    return b""
+
+
+def main() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    settings = Settings().check_secrets()
+    setup_logging(settings.log_level)
+    asyncio.run(work(settings))
+
+
+if __name__ == "__main__":
+    main()
