@@ -94,3 +94,28 @@ def _state(pid: int) -> str:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0]
     except OSError:
         return "gone"
+
+
+async def test_socket_mode_hands_work_to_the_worker_too(
+    world: SandboxWorld, database_url: str
+) -> None:
+    port, metrics_port = free_port(), free_port()
+    env = bot_env(world, database_url, port) | {
+        "WORK_PROCESS": "true",
+        "WORK_METRICS_PORT": str(metrics_port),
+        "SLACK_MODE": "socket",
+        "SLACK_APP_TOKEN": world.emulator.api.app_token,
+        "SLACK_SIGNING_SECRET": "",
+    }
+    world.emulator.request_url = None
+    bot = await start_bot(env)
+    try:
+        await until(lambda: bool(world.emulator.api.sockets.connected))
+        reply = await world.emulator.send_command("/invoice", "check 11260")
+        assert reply.status == 200 and reply.error is None
+        await until(lambda: any("11260" in t for t in answers(world)))
+        async with httpx.AsyncClient() as http:
+            worker_metrics = (await http.get(f"http://127.0.0.1:{metrics_port}/metrics")).text
+        assert 'invoicebot_check_duration_seconds_count{purpose="command"} 1.0' in worker_metrics
+    finally:
+        await stop(bot)
