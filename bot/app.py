@@ -14,9 +14,9 @@ from bot.bootstrap import Container
 from bot.delivery import SkipRedeliveries
 from bot.errors import reply_for
 from bot.forms import FormBodies
-from bot.listeners.actions import acknowledge, on_click
+from bot.listeners.actions import acknowledge
 from bot.listeners.commands import invoice_command
-from bot.listeners.work import WORK
+from bot.listeners.work import CLICKS, on_click
 from bot.payloads import CheckActions
 from bot.redact import install_redaction
 from bot.work import InProcess
@@ -71,7 +71,7 @@ def build_app(container: Container) -> AsyncApp:
         container.work = InProcess(container)
     app.command(settings.slack_command)(invoice_command)
     for action in ActionId:
-        app.action(action.value)(on_click if action in WORK else acknowledge)
+        app.action(action.value)(on_click if action in CLICKS else acknowledge)
 
     async def on_error(error: Exception, body: dict[str, Any], respond: Any) -> BoltResponse:
         return await tell_error(container, error, body, respond)

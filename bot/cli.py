@@ -112,7 +112,8 @@ async def _serve(settings: Settings, container: Container, shutdown: Shutdown) -
         worker = container.work = ToWorker(container)
         await worker.start()
     app = build_app(container)
-    scheduler = start_scheduler(container)  # the daily digest, when DIGEST_CHANNEL is set
+    # The daily digest, when DIGEST_CHANNEL is set (in the worker process when there is one).
+    scheduler = None if worker else start_scheduler(container)
     try:
         resumed = await resume_jobs(container)
         if resumed:

@@ -2,10 +2,14 @@
 process hands it, one JSON line each on standard input, until that input closes.
 
 It has its own connections (database, QuickBooks, the portal, Slack) and its own bounded
-runner, runs under its own name in job claims (``<replica>-work``, from REPLICA_ID set by
-the acking process), resumes the jobs left under that name and sweeps like any replica.
-It serves its metrics on WORK_METRICS_PORT (default HTTP_PORT + 1): the checks' and the
-upstream requests' figures are there, not on the acking process's /metrics. SIGINT is ignored (a terminal's Ctrl-C reaches the whole process group: the acking process
+runner; it runs the scheduled daily digest (the heaviest work there is); it runs under its
+own name in job claims (``<replica>-work``, from REPLICA_ID set by the acking process),
+resumes the jobs left under that name and sweeps like any replica. It serves its metrics on
+WORK_METRICS_PORT (default HTTP_PORT + 1): the checks' and the upstream requests' figures
+are there, not on the acking process's /metrics. The QuickBooks watch and the failed-
+payment poll stay in the acking process (webhooks wake the watch at once there).
+
+SIGINT is ignored (a terminal's Ctrl-C reaches the whole process group: the acking process
 stops it); SIGTERM stops it as the end of its input does.
 """
 
@@ -22,6 +26,7 @@ from prometheus_client import start_http_server
 from bot.bootstrap import bootstrap
 from bot.cli import setup_logging
 from bot.flows.resync import resume_jobs
+from bot.scheduler import start_scheduler
 from bot.settings import Settings
 from bot.work import InProcess
 
@@ -38,6 +43,7 @@ async def work(settings: Settings) -> None:
     here = container.work = InProcess(container)
     port = settings.work_metrics_port or settings.http_port + 1
     start_http_server(port, settings.http_host, registry=container.metrics.registry)
+    scheduler = start_scheduler(container)  # the daily digest, when DIGEST_CHANNEL is set
     try:
         resumed = await resume_jobs(container)
         log.info("worker %s ready (%d job(s) resumed)", container.replica, resumed)
@@ -48,6 +54,8 @@ async def work(settings: Settings) -> None:
             order = json.loads(line)
             here.hand_off(str(order["work"]), order["body"])
     finally:
+        if scheduler is not None:
+            scheduler.shutdown()
         await container.aclose()
 
 

@@ -1,5 +1,5 @@
-"""Button and picker listeners: ack, hand the work off by the action's id; and that work:
-read the button's state (refusing privately what is not valid), then act."""
+"""The work behind the buttons (each reads the button's state again: the listener,
+bot/listeners/work.py, checked it before handing it off), and the pickers' listener."""
 
 from __future__ import annotations
 
@@ -7,10 +7,9 @@ from datetime import date
 from typing import Any
 
 from slack_bolt.context.ack.async_ack import AsyncAck
-from slack_bolt.context.async_context import AsyncBoltContext
 
 from bot.bootstrap import Container
-from bot.context import Caller, hand_off
+from bot.context import Caller
 from bot.flows.check import resync_anyway, run_check
 from bot.flows.followups import ask_accounted, confirm_accounted
 from bot.flows.resync import resync_invoice_button, start_full_resync
@@ -23,19 +22,13 @@ from services.reconcile import choose_sync_date
 NOT_VALID = "That button is not valid any more."
 
 
-async def on_click(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
-    """Every button with work behind it: acked, then its work (named by its action id)."""
-    await ack()
-    hand_off(context, str(_action(body)["action_id"]), body)
-
-
 async def acknowledge(ack: AsyncAck) -> None:
     """A date picker or a text input: read from the message's state when its button is
     pressed; nothing to do now."""
     await ack()
 
 
-def _action(body: dict[str, Any]) -> dict[str, Any]:
+def action_of(body: dict[str, Any]) -> dict[str, Any]:
     actions = body.get("actions") or [{}]
     first = actions[0]
     return first if isinstance(first, dict) else {}
@@ -44,7 +37,7 @@ def _action(body: dict[str, Any]) -> dict[str, Any]:
 def button_state(body: dict[str, Any], *, invoice: bool = False) -> ButtonState:
     """The clicked button's validated state; UsageError (told privately) when it is forged,
     stale or, with ``invoice``, names no invoice."""
-    state = ButtonState.load(_action(body).get("value"))
+    state = ButtonState.load(action_of(body).get("value"))
     if invoice and state.invoice is None:
         raise UsageError(NOT_VALID)
     return state
@@ -92,12 +85,18 @@ async def resync_full(container: Container, caller: Caller, body: dict[str, Any]
     )
 
 
+def prompted_since(body: dict[str, Any]) -> date:
+    """The date Start on the full resync prompt goes from: picked on it, or the prompt's."""
+    since = picked_date(body) or button_state(body).since
+    if since is None:
+        raise UsageError("Pick a date first.")
+    return since
+
+
 async def start_prompted(container: Container, caller: Caller, body: dict[str, Any]) -> None:
     """Start on the full resync prompt, with the date picked on it."""
     state = button_state(body)
-    since = picked_date(body) or state.since
-    if since is None:
-        raise UsageError("Pick a date first.")
+    since = prompted_since(body)
     await start_from_prompt(container, caller, since, state.ack, state.origin_message)
 
 

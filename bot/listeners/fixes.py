@@ -1,5 +1,6 @@
 """The work behind the fix buttons: Prepare fix in QuickBooks, Approve, Reject
-(bot.flows.fixes). Their listener is ``on_click``, as for every button."""
+(bot.flows.fixes). Their listener is ``on_click`` (bot/listeners/work.py), as for every
+button."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ async def prepare(container: Container, caller: Caller, body: dict[str, Any]) ->
     await prepare_fix(container, caller, number=number, message=body.get("message") or {})
 
 
-def _proposal(body: dict[str, Any]) -> str:
+def proposal_of(body: dict[str, Any]) -> str:
     proposal = button_state(body).proposal
     if proposal is None:
         raise UsageError(NOT_VALID)
@@ -25,8 +26,8 @@ def _proposal(body: dict[str, Any]) -> str:
 
 
 async def approve(container: Container, caller: Caller, body: dict[str, Any]) -> None:
-    await decide_fix(container, caller, proposal_id=_proposal(body), approve=True)
+    await decide_fix(container, caller, proposal_id=proposal_of(body), approve=True)
 
 
 async def reject(container: Container, caller: Caller, body: dict[str, Any]) -> None:
-    await decide_fix(container, caller, proposal_id=_proposal(body), approve=False)
+    await decide_fix(container, caller, proposal_id=proposal_of(body), approve=False)

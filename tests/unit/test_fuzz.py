@@ -239,8 +239,11 @@ def sound_state(action_id: Any, value: Any) -> bool:
         ActionId.RESYNC_INVOICE.value,
         ActionId.RESYNC_ANYWAY.value,
         ActionId.CHECK_AGAIN.value,
+        ActionId.PREPARE_FIX.value,
     ):
         return state.invoice is not None
+    if action_id in (ActionId.APPROVE_FIX.value, ActionId.REJECT_FIX.value):
+        return state.proposal is not None
     if action_id == ActionId.START_FULL_RESYNC.value:
         return state.since is not None
     if action_id in (ActionId.MARK_ACCOUNTED.value, ActionId.CONFIRM_ACCOUNTED.value):
@@ -294,10 +297,10 @@ async def test_a_short_burst_of_bad_input_changes_nothing(harness: Harness) -> N
         payload = click(ActionId.RESYNC_INVOICE.value, value, f"{harness.emulator.base_url}/r/x")
         await harness.post(urlencode({"payload": json.dumps(payload)}).encode())
     assert harness.tasks.started == [
-        "command:Check",
-        "command:ResyncInvoice",
-        "command:ResyncRecord",  # company "payload": looked up, not found, answered privately
-        f"click:{ActionId.RESYNC_INVOICE}",
+        "work:command",  # check 11260
+        "work:command",  # resync 11260
+        "work:command",  # company "payload": looked up, not found, answered privately
+        f"work:{ActionId.RESYNC_INVOICE}",
     ]
     await harness.assert_nothing_changed()
 
