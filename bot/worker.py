@@ -9,7 +9,8 @@ WORK_METRICS_PORT (default HTTP_PORT + 1): the checks' and the upstream requests
 are there, not on the acking process's /metrics. The QuickBooks watch and the failed-
 payment poll stay in the acking process (webhooks wake the watch at once there).
 
-SIGINT is ignored (a terminal's Ctrl-C reaches the whole process group: the acking process
+It runs at a lower scheduling priority (``NICENESS``): when both want the CPU, the acks
+go first. SIGINT is ignored (a terminal's Ctrl-C reaches the whole process group: the acking process
 stops it); SIGTERM stops it as the end of its input does.
 """
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import signal
 import sys
 
@@ -71,7 +73,13 @@ async def _next_line(reader: asyncio.StreamReader, stop: asyncio.Event) -> bytes
     return b""
 
 
+NICENESS = 10
+"""The worker's scheduling priority below the acking process's (CPU time goes to the acks
+first when both want it: an ack is what Slack times; the work can wait a few ms)."""
+
+
 def main() -> None:
+    os.nice(NICENESS)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     settings = Settings().check_secrets()
     setup_logging(settings.log_level)
