@@ -44,9 +44,20 @@ def worker_name(replica: str) -> str:
     return f"{replica[:35]}-work"
 
 
+WORKER = (sys.executable, "-m", "bot.worker")
+"""The worker's command line."""
+
+
 class ToWorker:
-    def __init__(self, container: Container, *, stop_timeout: float = 15.0) -> None:
+    def __init__(
+        self,
+        container: Container,
+        *,
+        stop_timeout: float = 15.0,
+        command: tuple[str, ...] = WORKER,
+    ) -> None:
         self.container = container
+        self.command = command
         self.here = InProcess(container)
         self.stop_timeout = stop_timeout
         self.process: asyncio.subprocess.Process | None = None
@@ -62,7 +73,7 @@ class ToWorker:
     async def _spawn(self) -> None:
         env = dict(os.environ, REPLICA_ID=worker_name(self.container.replica))
         self.process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot.worker", stdin=asyncio.subprocess.PIPE, env=env
+            *self.command, stdin=asyncio.subprocess.PIPE, env=env
         )
         self.started += 1
         log.info("worker process %d started", self.process.pid)
