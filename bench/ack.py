@@ -18,17 +18,17 @@ bolt polls for its ack every 10 ms).
 Each part runs in its own process, as it would in production: the bot (`invoicebot run`,
 HTTP mode, SQLite), the anchor, the sandbox (fake QuickBooks Online, fake portal, Slack
 emulator) and this client. The bot's work after the ack (both reads, the evidence, the
-audit row, the message) runs in the bot's process while commands are still arriving; the
-anchor does no work at all. With two CPUs or more, the bot and the anchor run on one CPU,
-the client and the sandbox on another. The sandbox has no Intuit quota here
+audit row, the message) runs while commands are still arriving, in the bot's process by
+default; the anchor does no work at all. With two CPUs or more, the bot and the anchor run
+on one CPU, the client and the sandbox (at the lowest priority) on another. The sandbox has no Intuit quota here
 (QBO_MAX_PER_MINUTE is raised): the round measures the acks, and the answers are only
 counted. `--bot-root` runs the bot from another checkout (to measure an older version
 against the same anchor in the same session).
 
 `--work-process` runs the bot with WORK_PROCESS=true: the process that acks hands each
 check to a worker process of its own (bot/work.py). The worker inherits the bot's CPU (one
-CPU for the two of them, the anchor's budget); the "cpu ms" column is then the acking
-process's alone.
+CPU for the two of them, the anchor's budget) at a lower priority; the "cpu ms" column is
+then the acking process's alone.
 
     .venv/bin/python bench/ack.py [--requests 400] [--concurrency 1 5 20] [--repeat 5]
                                   [--verbose] [--anchor-defaults] [--bot-root PATH]
