@@ -22,11 +22,15 @@ checked against the world's spec. Printed per side:
   time per request (measured) to the latency: the fakes render JSON in one process each,
   which no client can make faster.
 - the bot process's peak memory (ru_maxrss), with the baseline before the scan: the bot
-  decodes both sides' pages itself (msgspec), in its event loop;
+  decodes both sides' pages itself (msgspec), in its event loop, and starts no process;
 - the longest the event loop was held at once during the scan (a ticker asks for a turn
   every millisecond and records the most CPU time the loop's thread spent between two
-  turns, and the longest gap in wall time): the listings are decoded in the loop because
-  this stays far below the 50 ms a page that would call for a process pool.
+  turns, and the longest gap in wall time), and the full collections of Python's garbage
+  collector that ran during the scan (each walks every object of the bot's process, ~100 ms
+  here, whatever code happened to allocate), with the longest hold apart from them. A page
+  is decoded in a few milliseconds; a turn of the loop can hold several pages that arrived
+  together. The listings are decoded in the loop because no page comes near the 50 ms that
+  would call for a process pool.
 
 With --naive, the same world at 10k is also compared the way a quick script would: for each
 invoice, one QBO request then one portal request, one after the other. It is run on a sample
