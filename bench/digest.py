@@ -22,11 +22,15 @@ checked against the world's spec. Printed per side:
   time per request (measured) to the latency: the fakes render JSON in one process each,
   which no client can make faster.
 - the bot process's peak memory (ru_maxrss), with the baseline before the scan: the bot
-  decodes both sides' pages itself (msgspec), in its event loop;
+  decodes both sides' pages itself (msgspec), in its event loop, and starts no process;
 - the longest the event loop was held at once during the scan (a ticker asks for a turn
   every millisecond and records the most CPU time the loop's thread spent between two
-  turns, and the longest gap in wall time): the listings are decoded in the loop because
-  this stays far below the 50 ms a page that would call for a process pool.
+  turns, and the longest gap in wall time), and the full collections of Python's garbage
+  collector that ran during the scan (each walks every object of the bot's process, ~100 ms
+  here, whatever code happened to allocate), with the longest hold apart from them. A page
+  is decoded in a few milliseconds; a turn of the loop can hold several pages that arrived
+  together. The listings are decoded in the loop because no page comes near the 50 ms that
+  would call for a process pool.
 
 With --naive, the same world at 10k is also compared the way a quick script would: for each
 invoice, one QBO request then one portal request, one after the other. It is run on a sample
@@ -39,6 +43,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import heapq
 import math
 import resource
@@ -155,25 +160,47 @@ class LoopWatch:
     """The longest the event loop was held at once: a task asks for a turn every ``tick``
     seconds and records how much later than asked it got it (``wall``), and how much CPU
     time the loop's thread spent meanwhile (``cpu``: what the loop itself computed, not
-    time the machine's other processes took from it)."""
+    time the machine's other processes took from it).
+
+    Python's cyclic garbage collector is watched too (``gc.callbacks``, observation only):
+    a full collection walks every object of the process, whatever code allocated last, so
+    the holds are also told apart: ``apart`` is the longest hold that had no full
+    collection in it, ``collections`` how many ran during the watch, ``collecting`` the
+    longest of them (CPU time)."""
 
     def __init__(self, tick: float = 0.001) -> None:
-        self.tick, self.wall, self.cpu = tick, 0.0, 0.0
+        self.tick, self.wall, self.cpu, self.apart = tick, 0.0, 0.0, 0.0
+        self.collections, self.collecting = 0, 0.0
+        self._started = 0.0
         self._task: asyncio.Task[None] | None = None
+
+    def _collector(self, phase: str, info: dict[str, int]) -> None:
+        if info["generation"] != 2:
+            return
+        if phase == "start":
+            self._started = time.thread_time()
+        else:
+            self.collections += 1
+            self.collecting = max(self.collecting, time.thread_time() - self._started)
 
     async def _watch(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            asked, computed = loop.time(), time.thread_time()
+            asked, computed, collections = loop.time(), time.thread_time(), self.collections
             await asyncio.sleep(self.tick)
+            held = time.thread_time() - computed
             self.wall = max(self.wall, loop.time() - asked - self.tick)
-            self.cpu = max(self.cpu, time.thread_time() - computed)
+            self.cpu = max(self.cpu, held)
+            if self.collections == collections:
+                self.apart = max(self.apart, held)
 
     def __enter__(self) -> LoopWatch:
+        gc.callbacks.append(self._collector)
         self._task = asyncio.get_running_loop().create_task(self._watch())
         return self
 
     def __exit__(self, *_: object) -> None:
+        gc.callbacks.remove(self._collector)
         if self._task is not None:
             self._task.cancel()
 
@@ -242,6 +269,9 @@ async def measure(n: int, latency: float) -> None:
     print(f"   bot peak memory {peak:.0f} MB (ru_maxrss; {baseline:.0f} MB before the scan)")
     print(f"   event loop held at most {watch.cpu * 1000:.1f} ms of CPU at once, pages decoded in it "
           f"({watch.wall * 1000:.1f} ms of wall time, the machine's other load included)")  # fmt: skip
+    print(f"   full collections of Python's garbage collector during the scan: {watch.collections}"
+          f" (the longest {watch.collecting * 1000:.1f} ms of CPU); the loop held at most "
+          f"{watch.apart * 1000:.1f} ms apart from them")  # fmt: skip
     print(f"   answer {'exactly as seeded' if exact else 'WRONG'}: {len(result.discrepancies):,} discrepancies, "
           f"{result.skipped_recent:,} skipped as recent, {result.compared:,} compared")  # fmt: skip
 

@@ -13,7 +13,7 @@ import pytest
 from pydantic import SecretStr
 
 from sandbox.portal.connect import DEFAULT_API_KEY
-from services.adapters.portal import PortalClient
+from services.adapters.portal import PortalClient, listing
 from services.errors import UpstreamError
 
 KEY = SecretStr(DEFAULT_API_KEY)
@@ -200,3 +200,12 @@ async def test_a_next_request_that_fails_to_connect_is_retried() -> None:
     numbers = [page[0][0] async for page in portal.iter_open_invoices(page_size=2)]
     await portal.aclose()
     assert numbers == ["10000", "10002", "10004"] and len(waits) == 1
+
+
+async def test_a_page_is_decoded_into_objects_the_collector_does_not_track() -> None:
+    """A page's rows hold no containers: untracked, a page in flight never sets off a full
+    collection of the bot's process (``services.adapters.qbo.listing``'s docstring)."""
+    content = json.dumps({"invoices": [_row(1), _row(2)], "next_cursor": None}).encode()
+    page = listing._DECODER.decode(content)
+    parts = [page, *page.invoices, *(row.customer for row in page.invoices)]
+    assert len(parts) == 5 and not any(gc.is_tracked(part) for part in parts)

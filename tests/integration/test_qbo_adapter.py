@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gc
 import json
 import logging
 import re
@@ -26,7 +27,7 @@ import pytest_asyncio
 from pydantic import SecretStr
 
 from sandbox.qbo.app import FaultKind, QboState
-from services.adapters.qbo import QboClient
+from services.adapters.qbo import QboClient, listing
 from services.adapters.qbo.listing import read_page
 from services.errors import (
     ReconnectRequired,
@@ -577,6 +578,17 @@ async def test_a_listing_page_keeps_what_the_digest_needs_exactly() -> None:
         "USD",
     )
     assert str(first[0]) == "12.50" and second[0] == BIG  # exact: never through a float
+
+
+async def test_a_listing_page_is_decoded_into_objects_the_collector_does_not_track() -> None:
+    """A page's rows hold no containers: untracked, a page in flight never sets off a full
+    collection of the bot's process (``listing``'s docstring)."""
+    answer = listing._DECODER.decode(listing_page(listed("1"), listed("2")))
+    assert answer.QueryResponse is not None
+    rows = answer.QueryResponse.Invoice
+    parts: list[object] = [answer, answer.QueryResponse, *rows]
+    parts += [part for row in rows for part in (row.CustomerRef, row.CurrencyRef, row.MetaData)]
+    assert len(parts) == 10 and not any(gc.is_tracked(part) for part in parts)
 
 
 async def test_a_fault_inside_a_listing_page_is_read() -> None:

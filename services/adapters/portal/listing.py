@@ -1,6 +1,9 @@
 """A page of the portal's open-invoice listing (``GET /invoices?status=open``), decoded by
 msgspec into Structs that hold only the fields the digest keeps; the rest is skipped by the
-decoder. Every field the digest reads is checked on the way (types, a time's offset)."""
+decoder. Every field the digest reads is checked on the way (types, a time's offset).
+
+The Structs are ``gc=False``, as in ``services.adapters.qbo.listing`` (which says why): they
+hold only strings, datetimes and each other, and a page of them costs the collector nothing."""
 
 from __future__ import annotations
 
@@ -17,11 +20,11 @@ from services.ports import Listed
 Aware = Annotated[datetime, msgspec.Meta(tz=True)]
 
 
-class _Customer(msgspec.Struct):
+class _Customer(msgspec.Struct, gc=False):
     name: str
 
 
-class _Invoice(msgspec.Struct):
+class _Invoice(msgspec.Struct, gc=False):
     number: str
     customer: _Customer
     balance: str
@@ -29,7 +32,7 @@ class _Invoice(msgspec.Struct):
     last_synced_at: Aware | None
 
 
-class _Page(msgspec.Struct):
+class _Page(msgspec.Struct, gc=False):
     invoices: list[_Invoice]
     next_cursor: str | None
 

@@ -22,7 +22,11 @@ def amount(value: object) -> Decimal:
     it has no finer part."""
     if isinstance(value, bool) or not isinstance(value, Decimal | int | str):
         raise ValueError(f"not an amount: {type(value).__name__}")
-    exact = Decimal(value)
+    return to_cents(Decimal(value))
+
+
+def to_cents(exact: Decimal) -> Decimal:
+    """``exact`` to the cent when it has no finer part (12.5 -> 12.50), else as it is."""
     cents = exact.quantize(CENT)
     return cents if cents == exact else exact
 
