@@ -27,8 +27,8 @@ REPLICA_TIMINGS = {
 
 START_SECONDS = 60.0
 """How long a bot process may take to answer /healthz: 2-3 s on an idle machine (its imports
-alone take 2 s of CPU), up to
-20 s with four CPU-bound processes and another test suite beside the tests."""
+alone take 2 s of CPU), up to 20 s with four CPU-bound processes and another test suite
+beside the tests."""
 
 
 def free_port() -> int:
