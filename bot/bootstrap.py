@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -58,6 +58,8 @@ class Container:
     pacer: ChannelPacer = field(default_factory=ChannelPacer)
     tasks: TaskRunner = field(default_factory=TaskRunner)
     clock: Callable[[], datetime] = utcnow
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    """The waits of the background timers: claim renewals (heartbeats) and sweeps."""
     metrics: Metrics = field(default_factory=Metrics)
     """This bot's metrics, in a registry of its own (served at /metrics)."""
     digests: DigestRuns = field(init=False)
@@ -160,6 +162,7 @@ async def bootstrap(
     slack: AsyncWebClient | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
     clock: Callable[[], datetime] = utcnow,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     writer: AccountingWriter | None = None,
 ) -> Container:
     install_redaction(settings)  # before anything can log a secret
@@ -237,6 +240,7 @@ async def bootstrap(
             tolerance=settings.money_tolerance,
         ),
         clock=clock,
+        sleep=sleep,
         metrics=metrics,
         identity=identity,
     )

@@ -78,8 +78,19 @@ def records(caplog: pytest.LogCaptureFixture, logger: str, *, contains: str = ""
     ]
 
 
+HANG_SECONDS = 60.0
+"""How long an injected timeout holds a request: far longer than the bot waits for one
+(0.3 s in these tests, 30 s by default)."""
+
+BOUND_SECONDS = 20.0
+"""What a fault may cost: far below what waiting one out would (a hang of HANG_SECONDS, a
+Retry-After of a minute or more, the default timeouts of 30 s and more), and far above what
+the bot's own work takes on a loaded machine (about 1 s idle; 6 s with four CPU-bound
+processes and another test suite beside it)."""
+
+
 @contextmanager
-def within(seconds: float) -> Iterator[None]:
+def within(seconds: float = BOUND_SECONDS) -> Iterator[None]:
     """The block must finish within ``seconds`` (a bounded time, not just eventually)."""
     started = time.monotonic()
     yield

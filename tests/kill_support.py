@@ -19,16 +19,19 @@ from tests.processes import REPLICA_TIMINGS, bot_env
 Match = Callable[[Seen], bool]
 RECORD_RESYNCS = "/api/v1/record-resyncs"
 FULL_SYNCS = "/api/v1/integrations/"
+KILLED_LEASE_SECONDS = 600
 
 
 def default_env(world: SandboxWorld, database_url: str, port: int) -> dict[str, str]:
     """The bot's environment at the default sweep and replica name (the host name), with a
     lease long enough to tell a restart that takes its jobs back at once from one that
-    waits for the dead process's lease, however slowly the machine starts a process."""
+    waits for the dead process's lease, however slowly the machine starts a process: ten
+    minutes, far beyond a whole scenario of kills and restarts even on a loaded machine
+    (about 70 s), and beyond every wait of the tests (a restart waiting for it fails)."""
     env = bot_env(world, database_url, port)
     for name in (*REPLICA_TIMINGS, "REPLICA_ID"):
         env.pop(name, None)
-    return env | {"JOB_LEASE_SECONDS": "60"}
+    return env | {"JOB_LEASE_SECONDS": str(KILLED_LEASE_SECONDS)}
 
 
 def slack_post(role: str) -> Match:

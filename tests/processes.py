@@ -25,6 +25,11 @@ REPLICA_TIMINGS = {
 }
 """Short leases: a killed replica's jobs move on within about a second and a half."""
 
+START_SECONDS = 60.0
+"""How long a bot process may take to answer /healthz: 2-3 s on an idle machine (its imports
+alone take 2 s of CPU), up to 20 s with four CPU-bound processes and another test suite
+beside the tests."""
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -74,8 +79,10 @@ async def start_bot(
     )
     if spawned is not None:
         spawned(process.pid)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + START_SECONDS
     async with httpx.AsyncClient() as client:
-        for _ in range(400):
+        while loop.time() < deadline:
             try:
                 if (await client.get(f"http://127.0.0.1:{port}/healthz")).status_code == 200:
                     return process
@@ -86,7 +93,7 @@ async def start_bot(
             assert process.returncode is None, "the bot exited at start"
             await asyncio.sleep(0.05)
     process.kill()
-    raise AssertionError("the bot did not answer /healthz within 20 s")
+    raise AssertionError(f"the bot did not answer /healthz within {START_SECONDS:g} s")
 
 
 async def stop(process: asyncio.subprocess.Process, *, kill: bool = False) -> None:

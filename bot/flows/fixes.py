@@ -173,7 +173,7 @@ async def resume_fixes(deps: Container) -> None:
 async def _sweep(deps: Container) -> None:
     assert deps.fixes is not None
     while True:
-        await asyncio.sleep(deps.settings.job_sweep_seconds)
+        await deps.sleep(deps.settings.job_sweep_seconds)
         try:
             for result in await deps.fixes.resume_due():
                 await report(deps, None, result)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from typing import Any
 
 from bot.bootstrap import Container
 from bot.errors import log_unexpected, reply_for
@@ -22,6 +23,7 @@ from bot.waits import waits_in_thread
 from services.jobs import InvalidTransition, Job, Outcome
 from services.resync import ResyncResult
 from services.storage.jobs import Claim, ClaimLost
+from services.storage.leases import keep_renewed
 from services.storage.outbox import JobMessages
 
 log = logging.getLogger(__name__)
@@ -49,7 +51,7 @@ async def run_claimed(deps: Container, job: Job) -> Job:
     deps.running_jobs.add(job.id)
     lost = asyncio.Event()
     work = asyncio.create_task(run_job(deps, job), name=f"run:{job.id}")
-    beat = asyncio.create_task(_heartbeat(deps, job.id, work, lost), name=f"beat:{job.id}")
+    beat = asyncio.create_task(heartbeat(deps, job.id, work, lost), name=f"beat:{job.id}")
     try:
         return await work
     except asyncio.CancelledError:
@@ -88,30 +90,25 @@ async def _end_with_error(deps: Container, job: Job, exc: Exception) -> Job:
     return ended
 
 
-async def _heartbeat(
-    deps: Container, job_id: str, work: asyncio.Task[Job], lost: asyncio.Event
+async def heartbeat(
+    deps: Container, job_id: str, work: asyncio.Future[Any], lost: asyncio.Event
 ) -> None:
-    lease = deps.jobs.lease.total_seconds()
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + lease
-    while True:
-        await asyncio.sleep(lease / 3)
-        try:
-            if await deps.jobs.renew(job_id=job_id):
-                deadline = loop.time() + lease
-                continue
-            reason = "another replica holds it"
-        except Exception:
-            log.warning("could not renew the claim on job %s", job_id, exc_info=True)
-            if loop.time() < deadline - lease / 6:
-                continue
-            reason = "the claim could not be renewed in time"
-        if work.done():
-            return
-        log.warning("job %s stopped here: %s", job_id, reason)
-        lost.set()
-        work.cancel()
+    """Renew the job's claim every lease/3 while ``work`` runs; stop the work when the claim
+    is lost, or could not be renewed until a sixth of the lease was left."""
+    lease = deps.jobs.lease
+    reason = await keep_renewed(
+        lambda: deps.jobs.renew(job_id=job_id),
+        ttl=lease,
+        clock=deps.clock,
+        sleep=deps.sleep,
+        what=f"the claim on job {job_id}",
+        margin=lease / 6,
+    )
+    if work.done():
         return
+    log.warning("job %s stopped here: %s", job_id, reason)
+    lost.set()
+    work.cancel()
 
 
 def spawn_job(deps: Container, job: Job) -> None:
@@ -151,14 +148,14 @@ async def resume_jobs(deps: Container) -> int:
     """At start: finish the jobs nobody holds, then keep sweeping in the background."""
     resumed = await sweep(deps, own=True)
     if deps.sweeper is None and deps.settings.job_sweep_seconds > 0:
-        deps.sweeper = asyncio.create_task(_sweep_forever(deps), name="job-sweeper")
+        deps.sweeper = asyncio.create_task(sweep_forever(deps), name="job-sweeper")
     return resumed
 
 
-async def _sweep_forever(deps: Container) -> None:
+async def sweep_forever(deps: Container) -> None:
     """Every ``job_sweep_seconds``: keep this replica's name its own, then sweep."""
     while True:
-        await asyncio.sleep(deps.settings.job_sweep_seconds)
+        await deps.sleep(deps.settings.job_sweep_seconds)
         try:
             if deps.identity is not None:
                 await keep_identity(deps.db, deps.identity, ttl=deps.jobs.lease, clock=deps.clock)

@@ -7,7 +7,8 @@ atomically, and lost when it expires, so a crashed holder cannot keep one foreve
         ...  # renewed in the background while the block runs
 
 Keyword-only functions; times come from ``clock`` (``services.models.utcnow`` by default;
-replicas' clocks are assumed to agree to well within a lease's length).
+replicas' clocks are assumed to agree to well within a lease's length), and the waits
+between renewals from ``sleep`` (``asyncio.sleep``), so that tests can drive both.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -43,6 +44,7 @@ class Lease:
 
 
 Clock = Callable[[], datetime]
+Sleep = Callable[[float], Awaitable[None]]
 
 
 async def acquire(
@@ -125,18 +127,33 @@ async def hold(
     holder: str,
     ttl: timedelta,
     keep_for: timedelta | None = None,
+    clock: Clock = utcnow,
+    sleep: Sleep = asyncio.sleep,
 ) -> AsyncIterator[bool]:
     """Yield True while holding the lease (renewed every ttl/3 in the background), False if
     another holder has it. On leaving: released, or, when ``keep_for`` is given and the block
     ended without an error, kept that long (e.g. "today's digest is done" for the rest of
     the day). If the lease is lost meanwhile, the block is cancelled and LeaseLost raised."""
-    if not await acquire(db, name=name, holder=holder, ttl=ttl):
+    if not await acquire(db, name=name, holder=holder, ttl=ttl, clock=clock):
         yield False
         return
     task = asyncio.current_task()
     assert task is not None
     lost = asyncio.Event()
-    renewer = asyncio.create_task(_keep(db, name, holder, ttl, task, lost))
+
+    async def keep() -> None:
+        reason = await keep_renewed(
+            lambda: renew(db, name=name, holder=holder, ttl=ttl, clock=clock),
+            ttl=ttl,
+            clock=clock,
+            sleep=sleep,
+            what=f"lease {name}",
+        )
+        log.warning("lease %s lost (%s): stopping its holder", name, reason)
+        lost.set()
+        task.cancel()
+
+    renewer = asyncio.create_task(keep())
     ok = False
     try:
         yield True
@@ -150,40 +167,44 @@ async def hold(
         with contextlib.suppress(asyncio.CancelledError):
             await renewer
         if not lost.is_set():
-            await asyncio.shield(_leave(db, name, holder, keep_for if ok else None))
+            await asyncio.shield(_leave(db, name, holder, keep_for if ok else None, clock))
 
 
-async def _keep(
-    db: Database,
-    name: str,
-    holder: str,
+async def keep_renewed(
+    renew: Callable[[], Awaitable[bool]],
+    *,
     ttl: timedelta,
-    task: asyncio.Task[object],
-    lost: asyncio.Event,
-) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + ttl.total_seconds()
+    clock: Clock,
+    sleep: Sleep,
+    what: str,
+    margin: timedelta = timedelta(0),
+) -> str:
+    """Renew a lease of length ``ttl`` every ttl/3 for as long as it is held; return why
+    it is not any more: ``renew`` said so (another holder has it), or renewing failed until
+    less than ``margin`` was left of the last renewal (the lease may have run out)."""
+    deadline = clock() + ttl
     while True:
-        await asyncio.sleep(ttl.total_seconds() / 3)
+        await sleep(ttl.total_seconds() / 3)
+        asked = clock()
         try:
-            if await renew(db, name=name, holder=holder, ttl=ttl):
-                deadline = loop.time() + ttl.total_seconds()
+            if await renew():
+                deadline = asked + ttl  # the renewed lease runs from about then
                 continue
+            return "another holder has it"
         except Exception:
-            log.warning("could not renew lease %s", name, exc_info=True)
-            if loop.time() < deadline:
+            log.warning("could not renew %s", what, exc_info=True)
+            if clock() < deadline - margin:
                 continue
-        log.warning("lease %s lost: stopping its holder", name)
-        lost.set()
-        task.cancel()
-        return
+            return "it could not be renewed in time"
 
 
-async def _leave(db: Database, name: str, holder: str, keep_for: timedelta | None) -> None:
+async def _leave(
+    db: Database, name: str, holder: str, keep_for: timedelta | None, clock: Clock
+) -> None:
     try:
         if keep_for is None:
             await release(db, name=name, holder=holder)
         else:
-            await renew(db, name=name, holder=holder, ttl=keep_for)
+            await renew(db, name=name, holder=holder, ttl=keep_for, clock=clock)
     except Exception:
         log.warning("could not release lease %s (it expires by itself)", name, exc_info=True)

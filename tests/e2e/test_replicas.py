@@ -15,6 +15,7 @@ import pytest
 from bot.demo import SandboxWorld, sandbox_world
 from services.jobs import Job, JobKind, JobState, Outcome
 from services.models import RecordType, utcnow
+from services.storage import leases
 from services.storage.db import Database
 from services.storage.jobs import JobStore
 from tests.processes import bot_env, free_port, start_bot, stop
@@ -103,12 +104,29 @@ async def test_jobs_spread_over_replicas_each_run_exactly_once(
     assert {ran[n][0] for n in orphans} <= {"r0", "r1"}
 
 
+LEASE_TTL = 6.0
+"""Seconds: more than the holder's crash and the others' next try take on a loaded machine
+(they must find the lease still held), short enough to wait for it to run out."""
+
+
+async def lease_runs_out(database_url: str, name: str, timeout: float = 30) -> None:
+    db = Database(database_url)
+    try:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while await leases.current(db, name=name) is not None:
+            assert loop.time() < deadline, "the dead holder's lease did not run out"
+            await asyncio.sleep(0.1)
+    finally:
+        await db.dispose()
+
+
 async def test_one_lease_holder_among_processes_and_none_after_a_crash(
     world: SandboxWorld, database_url: str
 ) -> None:
     env = bot_env(world, database_url, 0)
     name = f"digest:{utcnow().date().isoformat()}"
-    async with workers(env, "lease", name, "1.5", count=3) as racers:
+    async with workers(env, "lease", name, str(LEASE_TTL), count=3) as racers:
         answers = await all_go(racers)
         assert sum(a.startswith("won") for a in answers) == 1, answers
         winner = racers[[a.startswith("won") for a in answers].index(True)]
@@ -119,7 +137,7 @@ async def test_one_lease_holder_among_processes_and_none_after_a_crash(
         await winner.process.wait()
         others = [r for r in racers if r is not winner]
         assert not any(a.startswith("won") for a in await all_go(others))
-        await asyncio.sleep(1.6)  # its lease runs out
+        await lease_runs_out(database_url, name)
         after = await all_go(others)
         assert sum(a.startswith("won") for a in after) == 1, after
 

@@ -18,6 +18,7 @@ from services.adapters.qbo.auth import DEAD, is_dead, needs_seed
 from services.models import TokenSet
 from tests.e2e.conftest import channel_messages, settle
 from tests.faults_support import (
+    HANG_SECONDS,
     QBO_LOG,
     assert_nothing_left,
     click,
@@ -57,10 +58,10 @@ async def test_check_gets_the_right_answer_through_transient_faults(
     world: SandboxWorld, tmp_path: Path, caplog: pytest.LogCaptureFixture, faults: list[FaultKind]
 ) -> None:
     caplog.set_level(logging.INFO)
-    world.qbo.knobs.timeout_seconds = 5.0  # a timed-out request hangs longer than the bot waits
+    world.qbo.knobs.timeout_seconds = HANG_SECONDS  # longer than the bot waits, and the bound
     async with fault_bot(world, tmp_path, qbo_timeout_seconds=0.3) as bot:
         world.qbo.inject(*faults)
-        with within(5):
+        with within():
             await command(world, bot, "check 11003")
         assert "In sync" in str(last_root(world).blocks)
         assert private(world) == []
@@ -76,7 +77,7 @@ async def test_check_gives_up_after_bounded_retries_with_a_private_message(
     async with fault_bot(world, tmp_path, qbo_max_retries=3) as bot:
         world.qbo.knobs.fault_rate = 1.0
         world.qbo.knobs.fault_kinds = (FaultKind.SERVER_ERROR,)
-        with within(5):
+        with within():
             await command(world, bot, "check 11260")
         assert channel_messages(world) == []
         [message] = private(world)
@@ -95,7 +96,7 @@ async def test_a_long_retry_after_is_not_waited_out(
     async with fault_bot(world, tmp_path, qbo_max_retries=2, qbo_max_retry_wait_seconds=0.2) as bot:
         world.qbo.knobs.fault_rate = 1.0
         world.qbo.knobs.fault_kinds = (FaultKind.THROTTLE,)
-        with within(3):
+        with within():
             await command(world, bot, "check 11260")
         [message] = private(world)
         assert "QuickBooks Online is busy" in message
@@ -130,7 +131,7 @@ async def test_a_revoked_connection_gives_one_clear_message_and_asks_intuit_once
         world.qbo.revoke(BOT_CLIENT[0])
         refreshes = world.qbo.request_counts[TOKEN_PATH]
         calls = api_calls(world)
-        with within(5):
+        with within():
             for _ in range(3):
                 await command(world, bot, "check 11260")
         messages = private(world)

@@ -11,6 +11,7 @@ from services.jobs import AlreadyRunning, InvalidTransition, JobKind, JobState, 
 from services.models import RecordType
 from services.storage.db import Database
 from services.storage.jobs import ClaimLost, JobStore
+from tests.fake_time import FakeTime
 
 SHORT = timedelta(milliseconds=300)
 
@@ -49,12 +50,21 @@ async def test_a_new_job_is_claimed_by_its_creator(db: Database) -> None:
     assert (await a.update(job_id=job_id, state=JobState.RUNNING)).state is JobState.RUNNING
 
 
+def two_workers(db: Database, time: FakeTime) -> tuple[JobStore, JobStore]:
+    """Workers a and b on the same fake clock, with short claims."""
+    a = JobStore(db, worker="a", lease=SHORT, clock=time.clock)
+    return a, JobStore(db, worker="b", lease=SHORT, clock=time.clock)
+
+
 async def test_an_expired_claim_moves_to_another_worker_and_fences_the_first(
     db: Database,
 ) -> None:
-    a, b = JobStore(db, worker="a", lease=SHORT), JobStore(db, worker="b", lease=SHORT)
+    time = FakeTime()
+    a, b = two_workers(db, time)
     job_id = await new_job(a)
-    await asyncio.sleep(0.4)
+    time.advance(0.2)
+    assert await b.claim_due() == []  # a's claim still runs
+    time.advance(0.2)
     [claim] = await b.claim_due()
     assert claim.job.id == job_id and claim.attempts == 2
     assert not await a.renew(job_id=job_id)
@@ -63,17 +73,20 @@ async def test_an_expired_claim_moves_to_another_worker_and_fences_the_first(
     assert await b.renew(job_id=job_id)
     done = await b.finish(job_id=job_id, outcome=Outcome.ERROR, detail="x")
     assert done.state is JobState.FAILED and done.detail == "x"
-    await asyncio.sleep(0.4)
+    time.advance(0.4)
     assert await a.claim_due() == []  # finished jobs are never claimed again
 
 
 async def test_renewal_keeps_a_live_job(db: Database) -> None:
-    a, b = JobStore(db, worker="a", lease=SHORT), JobStore(db, worker="b", lease=SHORT)
+    time = FakeTime()
+    a, b = two_workers(db, time)
     job_id = await new_job(a)
-    for _ in range(4):
-        await asyncio.sleep(0.15)
+    for _ in range(4):  # 0.6 s in all: twice the lease
+        time.advance(0.15)
         assert await a.renew(job_id=job_id)
         assert await b.claim(job_id=job_id) is None
+    time.advance(0.3)  # no renewal for a whole lease: b may take it
+    assert await b.claim(job_id=job_id) is not None
 
 
 async def test_a_released_job_is_due_at_once(db: Database) -> None:

@@ -11,24 +11,29 @@ from services.models import TokenSet
 from services.storage import leases, locks
 from services.storage.db import Database
 from services.storage.tokens import DbTokenStore
+from tests.fake_time import START, FakeTime
 
 SHORT = timedelta(milliseconds=300)
 
 
 async def test_one_holder_at_a_time_until_it_expires(db: Database) -> None:
-    assert await leases.acquire(db, name="digest:d1", holder="a", ttl=SHORT)
-    assert not await leases.acquire(db, name="digest:d1", holder="b", ttl=SHORT)
-    assert await leases.acquire(db, name="digest:d1", holder="a", ttl=SHORT)  # extended
-    assert await leases.acquire(db, name="digest:d2", holder="b", ttl=SHORT)
-    held = await leases.current(db, name="digest:d1")
+    time = FakeTime()
+    clock = time.clock
+    assert await leases.acquire(db, name="digest:d1", holder="a", ttl=SHORT, clock=clock)
+    assert not await leases.acquire(db, name="digest:d1", holder="b", ttl=SHORT, clock=clock)
+    time.advance(0.2)
+    assert await leases.acquire(db, name="digest:d1", holder="a", ttl=SHORT, clock=clock)
+    assert await leases.acquire(db, name="digest:d2", holder="b", ttl=SHORT, clock=clock)
+    time.advance(0.2)  # past the first ttl, within the extended one
+    held = await leases.current(db, name="digest:d1", clock=clock)
     assert held is not None and held.holder == "a"
-    await asyncio.sleep(0.35)
-    assert await leases.current(db, name="digest:d1") is None
-    assert await leases.acquire(db, name="digest:d1", holder="b", ttl=SHORT)  # a crashed
-    assert not await leases.renew(db, name="digest:d1", holder="a", ttl=SHORT)
+    time.advance(0.1)
+    assert await leases.current(db, name="digest:d1", clock=clock) is None
+    assert await leases.acquire(db, name="digest:d1", holder="b", ttl=SHORT, clock=clock)
+    assert not await leases.renew(db, name="digest:d1", holder="a", ttl=SHORT, clock=clock)
     assert not await leases.release(db, name="digest:d1", holder="a")
     assert await leases.release(db, name="digest:d1", holder="b")
-    assert await leases.acquire(db, name="digest:d1", holder="a", ttl=SHORT)
+    assert await leases.acquire(db, name="digest:d1", holder="a", ttl=SHORT, clock=clock)
 
 
 async def test_racing_holders_get_one_winner(db: Database) -> None:
@@ -39,12 +44,17 @@ async def test_racing_holders_get_one_winner(db: Database) -> None:
 
 
 async def test_hold_renews_while_the_block_runs_then_releases(db: Database) -> None:
-    async with leases.hold(db, name="job", holder="a", ttl=SHORT) as held:
+    time = FakeTime(stop_after=7)  # six renewals, 100 ms apart: twice the ttl
+    async with leases.hold(
+        db, name="job", holder="a", ttl=SHORT, clock=time.clock, sleep=time.sleep
+    ) as held:
         assert held
-        await asyncio.sleep(0.7)  # longer than the ttl: renewed meanwhile
-        async with leases.hold(db, name="job", holder="b", ttl=SHORT) as other:
-            assert not other
-    assert await leases.current(db, name="job") is None
+        await time.stopped()
+        assert time.sleeps == [SHORT.total_seconds() / 3] * 7
+        lease = await leases.current(db, name="job", clock=time.clock)
+        assert lease is not None and lease.expires_at == START + 6 * SHORT / 3 + SHORT
+        assert not await leases.acquire(db, name="job", holder="b", ttl=SHORT, clock=time.clock)
+    assert await leases.current(db, name="job", clock=time.clock) is None
 
 
 async def test_hold_can_keep_the_lease_after_success_only(db: Database) -> None:
@@ -59,12 +69,21 @@ async def test_hold_can_keep_the_lease_after_success_only(db: Database) -> None:
 
 
 async def test_a_stolen_lease_stops_its_holder(db: Database) -> None:
+    stolen = asyncio.Event()
+    beats: list[float] = []
+
+    async def sleep(seconds: float) -> None:  # the next beat comes once b has the lease
+        beats.append(seconds)
+        await stolen.wait()
+
     with pytest.raises(leases.LeaseLost):
-        async with leases.hold(db, name="x", holder="a", ttl=SHORT):
+        async with leases.hold(db, name="x", holder="a", ttl=SHORT, sleep=sleep):
             await leases.release(db, name="x", holder="a")  # as if it had expired...
             # ...and b took it:
             assert await leases.acquire(db, name="x", holder="b", ttl=timedelta(1))
-            await asyncio.sleep(2)
+            stolen.set()
+            await asyncio.wait_for(asyncio.Event().wait(), 30)  # cancelled at the next beat
+    assert len(beats) == 1  # stopped at the first renewal
     held = await leases.current(db, name="x")
     assert held is not None and held.holder == "b"
 
