@@ -9,9 +9,9 @@ WORK_METRICS_PORT (default HTTP_PORT + 1): the checks' and the upstream requests
 are there, not on the acking process's /metrics. The QuickBooks watch and the failed-
 payment poll stay in the acking process (webhooks wake the watch at once there).
 
-It runs at the lowest scheduling priority (``NICENESS``): when both want the CPU, the
-acks go first. SIGINT is ignored (a terminal's Ctrl-C reaches the whole process group: the acking process
-stops it); SIGTERM stops it as the end of its input does.
+It runs at a lower scheduling priority (``NICENESS``): when both want the CPU, the acks
+get most of it. SIGINT is ignored (a terminal's Ctrl-C reaches the whole process group:
+the acking process stops it); SIGTERM stops it as the end of its input does.
 """
 
 from __future__ import annotations
@@ -73,11 +73,12 @@ async def _next_line(reader: asyncio.StreamReader, stop: asyncio.Event) -> bytes
     return b""
 
 
-NICENESS = 19
-"""The worker's scheduling priority, the lowest: when the acking process wants the CPU it
-gets it at once (an ack is what Slack times; the work after it can wait the few
-milliseconds an ack takes), yet the worker is never starved (not the idle class: a starved
-worker holding a database lock would hold the acking process up)."""
+NICENESS = 10
+"""The worker's scheduling priority, below the acking process's: when both want the CPU,
+the acks get most of it (an ack is what Slack times; the work after it can wait the few
+milliseconds an ack takes). Not lower: nice 19 starved the worker beside other busy
+processes of the host (a check took minutes beside four CPU-bound ones), and the idle
+class let a starved worker hold SQLite's write lock."""
 
 
 def main() -> None:
