@@ -27,6 +27,7 @@ from sandbox.portal.params import (
     int_param,
     invoice_numbers,
     json_object,
+    next_link,
     path_param,
     state_of,
     timestamp_param,
@@ -123,7 +124,11 @@ async def list_invoices(request: Request) -> Response:
     since = timestamp_param(request, "updated_since")
     page, last = state.page_invoices(status=status, after=after, limit=limit, since=since)
     cursor = None if last is None else encode_cursor(f"n:{last}")
-    return Response(invoice_page_body(page, cursor), media_type="application/json")
+    return Response(
+        invoice_page_body(page, cursor),
+        media_type="application/json",
+        headers=next_link(request, cursor),
+    )
 
 
 async def list_payments(request: Request) -> Response:
@@ -137,7 +142,10 @@ async def list_payments(request: Request) -> Response:
     await transfer_pending(state)  # the payment run goes first: answers are current
     page, last = page_payments(state, status=status, since=since, after=after, limit=limit)
     cursor = None if last is None else encode_cursor(f"p:{cursor_of(last)}")
-    return JSONResponse({"payments": [payment_json(p) for p in page], "next_cursor": cursor})
+    return JSONResponse(
+        {"payments": [payment_json(p) for p in page], "next_cursor": cursor},
+        headers=next_link(request, cursor),
+    )
 
 
 async def dismiss_payment(request: Request) -> Response:
@@ -265,7 +273,10 @@ async def list_records(request: Request) -> Response:
     page = run.records[offset : offset + limit]
     more = offset + limit < len(run.records)
     cursor = encode_cursor(f"o:{offset + limit}") if more else None
-    return JSONResponse({"records": [record_json(r) for r in page], "next_cursor": cursor})
+    return JSONResponse(
+        {"records": [record_json(r) for r in page], "next_cursor": cursor},
+        headers=next_link(request, cursor),
+    )
 
 
 async def start_record_resync(request: Request) -> Response:

@@ -209,3 +209,69 @@ async def test_a_page_is_decoded_into_objects_the_collector_does_not_track() -> 
     page = listing._DECODER.decode(content)
     parts = [page, *page.invoices, *(row.customer for row in page.invoices)]
     assert len(parts) == 5 and not any(gc.is_tracked(part) for part in parts)
+
+
+class HeldBody(httpx.AsyncByteStream):
+    """A body that is not sent until ``release`` is set."""
+
+    def __init__(self, content: bytes, release: asyncio.Event) -> None:
+        self.content, self.release = content, release
+
+    async def __aiter__(self) -> Any:
+        await self.release.wait()
+        yield self.content
+
+
+class LinkedPages(httpx.AsyncBaseTransport):
+    """Three pages of two invoices with a ``Link: <...>; rel="next"`` header (contract 1.5)
+    naming ``linked[cursor]`` (default: the body's next cursor). Each page's body is held
+    back until the next page has been asked for (the last page's is not held)."""
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+        self.arrived = {c: asyncio.Event() for c in ("first", "ab1", "ab2", "ab3")}
+        self.linked: dict[str, str] = {}
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        cursor = request.url.params.get("cursor") or "first"
+        self.asked.append(cursor)
+        self.arrived[cursor].set()
+        index = 0 if cursor == "first" else int(cursor.removeprefix("ab"))
+        rows = [_row(10_000 + 2 * index), _row(10_001 + 2 * index)]
+        following = f"ab{index + 1}" if index < 2 else None
+        body = json.dumps({"invoices": rows, "next_cursor": following}).encode()
+        if following is None:
+            return httpx.Response(200, content=body)
+        linked = self.linked.get(cursor, following)
+        link = f'<{request.url.copy_set_param("cursor", linked)}>; rel="next"'
+        return httpx.Response(
+            200, headers={"Link": link}, stream=HeldBody(body, self.arrived[linked])
+        )
+
+
+async def test_with_a_link_header_the_next_page_is_asked_for_before_this_body_is_read() -> None:
+    transport = LinkedPages()
+    portal = PortalClient(base_url="http://portal.test", api_key=KEY, transport=transport)
+    try:  # a body held for ever (the next page not asked for first) would time out
+        pages = await asyncio.wait_for(_collect(portal), 5)
+    finally:
+        await portal.aclose()
+    assert pages == ["10000", "10002", "10004"]
+    assert transport.asked == ["first", "ab1", "ab2"]  # each page once
+
+
+async def test_a_link_header_the_body_contradicts_gives_way_to_the_body() -> None:
+    transport = LinkedPages()
+    transport.linked["first"] = "ab3"  # wrong: the body says ab1
+    transport.arrived["ab3"].set()  # its body is not held, so the listing goes on
+    portal = PortalClient(base_url="http://portal.test", api_key=KEY, transport=transport)
+    try:
+        pages = await asyncio.wait_for(_collect(portal), 5)
+    finally:
+        await portal.aclose()
+    assert pages == ["10000", "10002", "10004"]  # the body's cursors, nothing from ab3
+    assert transport.asked[0] == "first" and transport.asked[-2:] == ["ab1", "ab2"]
+
+
+async def _collect(portal: PortalClient) -> list[str]:
+    return [page[0][0] async for page in portal.iter_open_invoices(page_size=2)]
