@@ -181,6 +181,8 @@ async def scheduled_digest(deps: Container, *, now: datetime | None = None) -> D
         holder=deps.replica,
         ttl=timedelta(minutes=2),
         keep_for=timedelta(hours=36),
+        clock=deps.clock,
+        sleep=deps.sleep,
     ) as held:
         if not held:
             log.info("scheduled digest of %s: another replica has it", day)

@@ -92,7 +92,13 @@ async def poll_once(deps: Container) -> int:
     interval = deps.settings.payment_alert_seconds
     ttl = timedelta(seconds=max(30.0, 3 * interval))
     async with leases.hold(
-        deps.db, name=LEASE, holder=deps.replica, ttl=ttl, keep_for=timedelta(seconds=2 * interval)
+        deps.db,
+        name=LEASE,
+        holder=deps.replica,
+        ttl=ttl,
+        keep_for=timedelta(seconds=2 * interval),
+        clock=deps.clock,
+        sleep=deps.sleep,
     ) as held:
         return await alert_failed_payments(deps) if held else 0
 
@@ -103,7 +109,7 @@ async def _watch_forever(deps: Container) -> None:
             await poll_once(deps)
         except Exception:
             log.warning("failed-payment poll failed; trying again later", exc_info=True)
-        await asyncio.sleep(deps.settings.payment_alert_seconds)
+        await deps.sleep(deps.settings.payment_alert_seconds)
 
 
 def start_payment_alerts(deps: Container) -> bool:
