@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from services.causes import AtRisk, Cause, Confidence, Diagnosis, RiskKind
 from services.comparison import Evidence
 from services.models import AccountingPayment, InvoiceRecord, PortalPayment, TransferStatus
+
+CHANGE_TIME_RESOLUTION = timedelta(seconds=1)
+"""QuickBooks dates a change to the second (``LastUpdatedTime``), the portal its syncs to the
+microsecond: a change QuickBooks dates in the same second as the portal's last sync may have
+come after it (e.g. a fix written just after a resync), so it counts as after."""
 
 _SYMBOLS = {"USD": "$", "CAD": "CA$", "AUD": "A$", "GBP": "£", "EUR": "€", "NZD": "NZ$"}
 
@@ -61,7 +66,9 @@ class Facts:
         )
         synced = c.portal_last_sync_at
         changed = self.acct.last_updated if self.acct else None
-        self.stale = changed is not None and (synced is None or changed > synced)
+        self.stale = changed is not None and (
+            synced is None or changed + CHANGE_TIME_RESOLUTION > synced
+        )
 
     # Portal payments.
     def money_payments(self) -> list[PortalPayment]:

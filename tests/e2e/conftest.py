@@ -57,6 +57,39 @@ def thread(world: SandboxWorld, root_ts: str) -> list[Any]:
     return world.emulator.state.replies("C0FINANCE1", root_ts)
 
 
+def _words(message: Any) -> str:
+    """A message's text, then the text in its blocks (where the reasons are), buttons aside."""
+    found: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("type") == "actions":
+                return
+            text = node.get("text")
+            if isinstance(text, str):
+                found.append(text)
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(message.blocks)
+    return " | ".join([message.text, *(t for t in found if t != message.text)])
+
+
+def conversation(world: SandboxWorld, root_ts: str) -> str:
+    """What the bot said in the thread of ``root_ts`` and privately to anyone, in order: a
+    failing assertion's message, so the failure says what the bot told the people."""
+    lines = [f"in the thread: {_words(m)}" for m in thread(world, root_ts)]
+    lines += [
+        f"privately to {m.ephemeral_to}: {_words(m)}"
+        for m in world.emulator.state.messages.values()
+        if m.ephemeral_to
+    ]
+    return "what the bot said:\n" + "\n".join(lines)
+
+
 def buttons(message: Any) -> list[str]:
     return [
         e.get("text", {}).get("text", "")

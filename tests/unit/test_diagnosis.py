@@ -3,6 +3,7 @@ resync would hide."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 
 from services.causes import Action, Cause, Confidence
@@ -11,6 +12,7 @@ from services.diagnosis import diagnose
 from services.models import TransferStatus
 from tests.diagnosis_support import (
     AFTER_SYNC,
+    SYNCED,
     acct,
     comparison,
     credit_memo,
@@ -30,6 +32,21 @@ def test_changed_after_the_portals_last_sync_is_a_stale_copy_fixed_by_a_resync()
     assert d.offers_plain_resync and not d.hidden_by_resync and d.money_at_risk == 0
     assert "Changed in QuickBooks on 2026-11-30 09:00 UTC" in d.evidence[0]
     assert "after the portal last synced it (2026-11-25 12:00 UTC)" in d.evidence[0]
+
+
+def test_a_change_quickbooks_dates_in_the_second_of_the_portals_sync_may_be_after_it() -> None:
+    """QuickBooks dates changes to the second: a fix written 0.3 s after a resync at
+    12:00:00.5 reads 12:00:00, before the sync; it is still a change the sync missed (not a
+    difference nothing explains). A change dated the second before is not."""
+    synced = SYNCED + timedelta(milliseconds=500)
+    portal = mirror("50.00").model_copy(update={"last_synced_at": synced})
+    same_second = diagnose(evidence(comparison(acct("40.00", updated=SYNCED), portal)))
+    assert same_second.cause is Cause.STALE_COPY and same_second.offers_plain_resync
+    assert same_second.at_risk == ()
+    earlier = SYNCED - timedelta(seconds=1)
+    before = diagnose(evidence(comparison(acct("40.00", updated=earlier), portal)))
+    assert before.cause is Cause.UNKNOWN
+    assert [(r.kind.value, r.amount) for r in before.at_risk] == [("unexplained", Decimal("10.00"))]
 
 
 def test_created_after_the_last_sync_and_missing_from_the_portal_is_stale() -> None:
