@@ -425,6 +425,11 @@ async def main(
                 f"({during} answered while commands were still arriving)"
             )
         print(f"load average at the end: {os.getloadavg()[0]:.1f}")
+        workers = children(bot.pid)
+        print(
+            f"peak memory (VmHWM): anchor {peak_mb(anchor.pid):.0f} MB, bot {peak_mb(bot.pid):.0f} MB"
+            + "".join(f" + worker {peak_mb(pid):.0f} MB" for pid in workers)
+        )
     finally:
         for process in (bot, anchor):
             if process.returncode is None:
@@ -434,6 +439,25 @@ async def main(
         sandbox.stdin.close()
         await sandbox.wait()
     return 1 if failed else 0
+
+
+def peak_mb(pid: int) -> float:
+    """A process's peak resident memory so far (Linux; 0 elsewhere)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def children(pid: int) -> list[int]:
+    """The direct children of a process (the bot's worker process; Linux)."""
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
 
 
 async def _at_least(count: Callable[[], Awaitable[int]], wanted: int) -> bool:
