@@ -27,7 +27,6 @@ from sandbox.portal.params import (
     int_param,
     invoice_numbers,
     json_object,
-    next_link,
     path_param,
     state_of,
     timestamp_param,
@@ -124,11 +123,7 @@ async def list_invoices(request: Request) -> Response:
     since = timestamp_param(request, "updated_since")
     page, last = state.page_invoices(status=status, after=after, limit=limit, since=since)
     cursor = None if last is None else encode_cursor(f"n:{last}")
-    return Response(
-        invoice_page_body(page, cursor),
-        media_type="application/json",
-        headers=next_link(request, cursor),
-    )
+    return Response(invoice_page_body(page, cursor), media_type="application/json")
 
 
 async def list_payments(request: Request) -> Response:
@@ -142,10 +137,7 @@ async def list_payments(request: Request) -> Response:
     await transfer_pending(state)  # the payment run goes first: answers are current
     page, last = page_payments(state, status=status, since=since, after=after, limit=limit)
     cursor = None if last is None else encode_cursor(f"p:{cursor_of(last)}")
-    return JSONResponse(
-        {"payments": [payment_json(p) for p in page], "next_cursor": cursor},
-        headers=next_link(request, cursor),
-    )
+    return JSONResponse({"payments": [payment_json(p) for p in page], "next_cursor": cursor})
 
 
 async def dismiss_payment(request: Request) -> Response:
@@ -273,10 +265,7 @@ async def list_records(request: Request) -> Response:
     page = run.records[offset : offset + limit]
     more = offset + limit < len(run.records)
     cursor = encode_cursor(f"o:{offset + limit}") if more else None
-    return JSONResponse(
-        {"records": [record_json(r) for r in page], "next_cursor": cursor},
-        headers=next_link(request, cursor),
-    )
+    return JSONResponse({"records": [record_json(r) for r in page], "next_cursor": cursor})
 
 
 async def start_record_resync(request: Request) -> Response:

@@ -34,15 +34,6 @@ def encode_cursor(value: str) -> str:
     return base64.urlsafe_b64encode(value.encode()).decode().rstrip("=")
 
 
-def next_link(request: Request, cursor: str | None) -> dict[str, str]:
-    """The ``Link: <...>; rel="next"`` header of a page (contract 1.5): the same request with
-    the next cursor, so a client may ask for the next page before it reads this one's body.
-    None on the last page."""
-    if cursor is None:
-        return {}
-    return {"Link": f'<{request.url.include_query_params(cursor=cursor)}>; rel="next"'}
-
-
 def decode_cursor(request: Request, prefix: str) -> str | None:
     raw = request.query_params.get("cursor")
     if raw is None:

@@ -62,7 +62,7 @@ def test_portal_check_passes_against_the_sandbox_process() -> None:
         )
         assert checked.returncode == 0, checked.stdout + checked.stderr
         lines = checked.stdout.splitlines()
-        assert lines[0].startswith("Portal API contract 1.5.0 against http://127.0.0.1:")
+        assert lines[0].startswith("Portal API contract 1.4.0 against http://127.0.0.1:")
         assert lines[-1].endswith(" passed, 0 failed, 0 skipped")
         assert all(line.startswith("PASS ") for line in lines[1:-1])
         assert any(line.startswith("PASS invoices.paging: expected ") for line in lines)

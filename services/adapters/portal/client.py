@@ -14,7 +14,6 @@ import httpx
 from pydantic import SecretStr
 
 from services.adapters.hooks import EventHooks, RequestObserver
-from services.adapters.http import next_page_cursor
 from services.adapters.portal.listing import read_page
 from services.adapters.portal.payments import (
     MAX_LOOKUP,
@@ -163,38 +162,30 @@ class PortalClient(PortalSession):
         self, *, page_size: int = 1000
     ) -> AsyncIterator[list[tuple[str, Listed]]]:
         """Pages in number order, as (number, listed) pairs: only the listing's fields are
-        decoded (``listing.read_page``). The pages follow a cursor, one after the other. The
-        next one is asked for as soon as its cursor is known: from the answer's ``Link:
-        <...>; rel="next"`` header (contract 1.5), before the body is read, or else once the
-        body is decoded; either way before the page is handed on."""
+        decoded (``listing.read_page``). The pages follow a cursor, one after the other: the
+        next one is asked for as soon as the current one is decoded, before it is handed on."""
         params: dict[str, str | int] = {"status": "open", "limit": max(1, min(page_size, 1000))}
         seen: set[str] = set()
-
-        def ask(cursor: str | None) -> _Page:
-            if cursor is not None:
-                if cursor in seen:  # a portal paging in circles must not hold us
-                    raise UpstreamError("the portal's invoice pages repeat a cursor", system=SYSTEM)
-                seen.add(cursor)
-            return _Page(self, {**params, "cursor": cursor} if cursor else params)
-
-        current: _Page | None = ask(None)
-        following: _Page | None = None
+        fetch = asyncio.ensure_future(self._request("GET", "/invoices", params=params, read=_page))
         try:
-            while current is not None:
-                early = await current.announced()
-                following = ask(early) if early is not None else None
-                page, cursor = await current.fetch
-                if cursor != early:  # no Link header, or the page changed on a retry
-                    if following is not None:
-                        following.forget()
-                    following = ask(cursor) if cursor is not None else None
+            while True:
+                page, cursor = await fetch
+                if cursor is not None:
+                    if cursor in seen:  # a portal paging in circles must not hold us
+                        raise UpstreamError(
+                            "the portal's invoice pages repeat a cursor", system=SYSTEM
+                        )
+                    seen.add(cursor)
+                    following = {**params, "cursor": cursor}
+                    fetch = asyncio.ensure_future(
+                        self._request("GET", "/invoices", params=following, read=_page)
+                    )
                 if page:
                     yield page
-                current, following = following, None
+                if cursor is None:
+                    return
         finally:
-            for left in (current, following):
-                if left is not None:
-                    left.forget()  # when the reader stops early
+            _forget(fetch)  # when the reader stops early
 
     async def list_changed_invoices(self, *, since: datetime) -> list[PortalInvoice]:
         """Every invoice updated at or after ``since``, whatever its status (contract 1.2:
@@ -358,31 +349,6 @@ class PortalClient(PortalSession):
             headers=idempotent(idempotency_key),
         )
         return parse(PaymentWire, body).domain()
-
-
-class _Page:
-    """One page of the open-invoice listing being fetched, and the next page's cursor as
-    soon as the answer's headers say it (``announced``)."""
-
-    def __init__(self, client: PortalClient, params: dict[str, str | int]) -> None:
-        self._next: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
-        self.fetch = asyncio.ensure_future(
-            client._request("GET", "/invoices", params=params, read=_page, on_headers=self._told)
-        )
-
-    def _told(self, response: httpx.Response) -> None:
-        if not self._next.done():
-            self._next.set_result(next_page_cursor(response))
-
-    async def announced(self) -> str | None:
-        """The next page's cursor from the ``Link`` header; None without one (or when the
-        request failed: ``fetch`` raises)."""
-        either: list[asyncio.Future[Any]] = [self.fetch, self._next]
-        await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
-        return self._next.result() if self._next.done() else None
-
-    def forget(self) -> None:
-        _forget(self.fetch)
 
 
 def _forget(fetch: asyncio.Future[Any]) -> None:

@@ -20,7 +20,7 @@ import httpx
 from pydantic import SecretStr
 
 from services.adapters.hooks import OK, EventHooks, NoObserver, RequestObserver, outcome_of
-from services.adapters.http import HeadersHook, send
+from services.adapters.http import send
 from services.adapters.portal.errors import SyncAlreadyRunning
 from services.adapters.portal.wire import SYSTEM, context, error_field, error_message
 from services.adapters.retries import Retrier, RetryPolicy, retry_after, transport_error
@@ -138,14 +138,12 @@ class PortalSession:
         json: dict[str, Any] | None = None,
         read_only: bool | None = None,
         headers: dict[str, str] | None = None,
-        on_headers: HeadersHook | None = None,
     ) -> T:
         """What ``read`` makes of a 2xx answer; any other answer raised as a typed error.
         ``read_only`` (default: GET) requests are retried whatever went wrong; others only
-        when the portal cannot have acted on them. ``on_headers``: see ``http.send`` (called
-        again if the request is retried)."""
+        when the portal cannot have acted on them."""
         write = not (method == "GET" if read_only is None else read_only)
-        attempt = partial(self._attempt, method, path, params, json, read, headers, on_headers)
+        attempt = partial(self._attempt, method, path, params, json, read, headers)
         try:
             return await self.retrier.call(attempt, what=f"{method} {path}", write=write)
         except (ThrottledError, TransientError) as exc:
@@ -160,18 +158,11 @@ class PortalSession:
         json: dict[str, Any] | None,
         read: Callable[[httpx.Response, bytes], T],
         headers: dict[str, str] | None = None,
-        on_headers: HeadersHook | None = None,
     ) -> T:
         try:
             try:
                 response, body = await send(
-                    self._http,
-                    method,
-                    path,
-                    params=params,
-                    json=json,
-                    headers=headers,
-                    on_headers=on_headers,
+                    self._http, method, path, params=params, json=json, headers=headers
                 )
             except httpx.TransportError as exc:
                 raise transport_error(exc, system=SYSTEM, what=f"{method} {path}") from None

@@ -10,7 +10,6 @@ from typing import Any
 
 import httpx
 
-from services.adapters.http import next_page_cursor
 from services.adapters.portal_check.contract import Contract
 
 API_PREFIX = "/api/v1"
@@ -56,8 +55,6 @@ class Answer:
     headers: httpx.Headers
     body: Any
     text: str
-    next_linked: str | None = None
-    """The cursor its ``Link: <URL>; rel="next"`` header names (contract 1.5), if any."""
 
     @property
     def request(self) -> str:
@@ -144,13 +141,7 @@ class Probe:
         except ValueError:
             decoded = None
         answer = Answer(
-            method,
-            shown,
-            response.status_code,
-            response.headers,
-            decoded,
-            response.text,
-            next_page_cursor(response),
+            method, shown, response.status_code, response.headers, decoded, response.text
         )
         self._hold_to_rules(answer)
         return answer
