@@ -18,7 +18,6 @@ import os
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -99,9 +98,3 @@ def kill(trigger: Trigger, seen: Seen) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.kill(trigger.pid, signal.SIGKILL)
     trigger.fired.set()
-
-
-def body_has(*parts: str) -> Callable[[Any], bool]:
-    """A matcher: the body contains every one of ``parts``."""
-    encoded = [p.encode() for p in parts]
-    return lambda seen: all(p in seen.body for p in encoded)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
@@ -111,7 +111,3 @@ class InvalidTransition(Exception):
 def check_transition(current: JobState, new: JobState) -> None:
     if new not in ALLOWED[current]:
         raise InvalidTransition(f"{current} -> {new}")
-
-
-def is_recent(moment: datetime, *, now: datetime, seconds: float) -> bool:
-    return (now - moment).total_seconds() < seconds

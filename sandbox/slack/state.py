@@ -234,9 +234,6 @@ class SlackState:
         name = id_or_name.lstrip("#")
         return next((c for c in self.channels.values() if c.name == name), None)
 
-    def add_channel(self, channel: Channel) -> None:
-        self.channels[channel.id] = channel
-
     def user(self, user_id: str) -> User | None:
         return self.users.get(user_id)
 

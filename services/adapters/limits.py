@@ -66,9 +66,3 @@ class RateLimiter:
                     return
                 # Full: fewer in flight than the semaphore allows, so an end is logged.
                 await self._sleep(self._ends[0] + self.window - now)
-
-    def started_within(self, seconds: float) -> int:
-        """How many requests are in flight or ended in the last ``seconds`` (at most one
-        window back)."""
-        now = self._clock()
-        return self.in_flight + sum(1 for t in self._ends if t > now - seconds)

@@ -75,10 +75,6 @@ class Database:
             await conn.run_sync(_migrate, command.downgrade, revision)
             await conn.commit()
 
-    async def create_all(self) -> None:
-        """Kept for callers of the first versions: the migrations create every table."""
-        await self.upgrade()
-
     async def revision(self) -> str | None:
         """The schema revision the database is at (None before the first upgrade)."""
         async with self.engine.connect() as conn:
