@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
-from urllib.parse import quote
 
 from services.adapters.portal_check.probe import CheckFailed, Probe
 from services.adapters.portal_check.runner import Skipped, ensure, moment, money
@@ -91,10 +90,6 @@ async def walk(
         query = {**query, "cursor": cursor}
     paging_problems.append(f"still not at the end after {MAX_PAGES} pages")
     return Walk(items, pages, schema_problems, paging_problems)
-
-
-def segment(value: str) -> str:
-    return quote(value, safe="")
 
 
 def status_agrees(invoice: dict[str, Any]) -> None:

@@ -7,13 +7,13 @@ import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from services.adapters.portal.session import segment
 from services.adapters.portal_check.listing import (
     ABSENT_NUMBER,
     Findings,
     Walk,
     lifecycle_agrees,
     payments_agree,
-    segment,
     status_agrees,
     walk,
 )

@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 from services.adapters.qbo import evidence
 from services.adapters.qbo.answers import json_body
 from services.adapters.qbo.client import QboClient
+from services.adapters.qbo.documents import utc_datetime
 from services.adapters.qbo.faults import SYSTEM
 from services.errors import UpstreamError
 from services.watch import CdcTruncated, OpenInvoice, RecordedPayment
@@ -125,7 +126,7 @@ def parse_cdc(body: Mapping[str, Any], *, realm_id: str) -> list[ChangeEvent]:
                     if not isinstance(raw, Mapping) or "Id" not in raw:
                         continue
                     text = str((raw.get("MetaData") or {}).get("LastUpdatedTime") or "")
-                    when = evidence._datetime(text) if text else None
+                    when = utc_datetime(text) if text else None
                     deleted = str(raw.get("status") or "").lower() == "deleted"
                     entity_id = str(raw["Id"])
                     fallback = f"cdc:{entity}:{entity_id}:{_digest(raw)}"

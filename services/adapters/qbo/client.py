@@ -21,6 +21,7 @@ from services.adapters.limits import RateLimiter
 from services.adapters.qbo import batch, evidence, writes
 from services.adapters.qbo.answers import json_body, listing_page, query_parts, tagged_json
 from services.adapters.qbo.documents import parse_invoice, pick_newest
+from services.adapters.qbo.evidence import quote
 from services.adapters.qbo.faults import SYSTEM
 from services.adapters.qbo.session import QboSession, log
 from services.errors import NotFoundError, UpstreamError
@@ -44,11 +45,6 @@ MAX_DOC_NUMBER = 21
 
 def _at(moment: datetime) -> str:
     return quote(moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
-
-
-def quote(value: str) -> str:
-    """A query literal: single quotes, with ``\\`` and ``'`` escaped by a backslash."""
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 class QboClient(QboSession):

@@ -11,10 +11,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
+from services.adapters.qbo.documents import opt_str, to_date, utc_datetime
 from services.models import AccountingPayment, CreditMemo, InvoiceRecord, LinkedTxn
 
 log = logging.getLogger("services.adapters.qbo")
@@ -29,6 +29,7 @@ MAX_PAGES = 20
 
 
 def quote(value: str) -> str:
+    """A query literal: single quotes, with ``\\`` and ``'`` escaped by a backslash."""
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
@@ -98,8 +99,8 @@ def to_invoice_record(raw: Mapping[str, Any]) -> InvoiceRecord:
     total = _amount(raw.get("TotalAmt", 0))
     return InvoiceRecord(
         id=str(raw["Id"]),
-        number=_text(raw.get("DocNumber")),
-        customer_id=_text(customer.get("value")),
+        number=opt_str(raw.get("DocNumber")),
+        customer_id=opt_str(customer.get("value")),
         customer_name=str(customer.get("name") or ""),
         total=total,
         balance=_amount(raw.get("Balance", 0)),
@@ -108,9 +109,9 @@ def to_invoice_record(raw: Mapping[str, Any]) -> InvoiceRecord:
             LinkedTxn(txn_id=str(link["TxnId"]), txn_type=str(link.get("TxnType") or ""))
             for link in raw.get("LinkedTxn") or []
         ),
-        created_at=_datetime(meta.get("CreateTime")),
-        last_updated=_datetime(meta.get("LastUpdatedTime")),
-        sync_token=_text(raw.get("SyncToken")),
+        created_at=utc_datetime(meta.get("CreateTime")),
+        last_updated=utc_datetime(meta.get("LastUpdatedTime")),
+        sync_token=opt_str(raw.get("SyncToken")),
     )
 
 
@@ -127,9 +128,9 @@ def to_payment(raw: Mapping[str, Any]) -> AccountingPayment:
     unapplied = raw.get("UnappliedAmt")
     return AccountingPayment(
         id=str(raw["Id"]),
-        customer_id=_text(customer.get("value")),
+        customer_id=opt_str(customer.get("value")),
         customer_name=str(customer.get("name") or ""),
-        reference=_text(raw.get("PaymentRefNum")),
+        reference=opt_str(raw.get("PaymentRefNum")),
         total=total,
         unapplied=(
             _amount(unapplied)
@@ -137,10 +138,10 @@ def to_payment(raw: Mapping[str, Any]) -> AccountingPayment:
             else total - sum((a.amount or Decimal(0) for a in applied), Decimal(0))
         ),
         applied=applied,
-        txn_date=_date(raw.get("TxnDate")),
-        created_at=_datetime(meta.get("CreateTime")),
-        sync_token=_text(raw.get("SyncToken")),
-        last_updated=_datetime(meta.get("LastUpdatedTime")),
+        txn_date=to_date(raw.get("TxnDate")),
+        created_at=utc_datetime(meta.get("CreateTime")),
+        sync_token=opt_str(raw.get("SyncToken")),
+        last_updated=utc_datetime(meta.get("LastUpdatedTime")),
     )
 
 
@@ -150,15 +151,15 @@ def to_credit_memo(raw: Mapping[str, Any]) -> CreditMemo:
     remaining = raw.get("RemainingCredit", raw.get("Balance", 0))
     return CreditMemo(
         id=str(raw["Id"]),
-        number=_text(raw.get("DocNumber")),
-        customer_id=_text(customer.get("value")),
+        number=opt_str(raw.get("DocNumber")),
+        customer_id=opt_str(customer.get("value")),
         customer_name=str(customer.get("name") or ""),
         total=_amount(raw.get("TotalAmt", 0)),
         remaining=_amount(remaining),
-        txn_date=_date(raw.get("TxnDate")),
-        created_at=_datetime(meta.get("CreateTime")),
-        sync_token=_text(raw.get("SyncToken")),
-        last_updated=_datetime(meta.get("LastUpdatedTime")),
+        txn_date=to_date(raw.get("TxnDate")),
+        created_at=utc_datetime(meta.get("CreateTime")),
+        sync_token=opt_str(raw.get("SyncToken")),
+        last_updated=utc_datetime(meta.get("LastUpdatedTime")),
     )
 
 
@@ -166,18 +167,3 @@ def _amount(value: object) -> Decimal:
     if isinstance(value, bool) or not isinstance(value, Decimal | int | str):
         raise ValueError(f"not an amount: {type(value).__name__}")
     return Decimal(value)
-
-
-def _text(value: object) -> str | None:
-    return None if value is None or value == "" else str(value)
-
-
-def _date(value: object) -> date | None:
-    return date.fromisoformat(value[:10]) if isinstance(value, str) and value else None
-
-
-def _datetime(value: object) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    parsed = datetime.fromisoformat(value)
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
