@@ -1,64 +1,34 @@
-"""When the fake portal sends a failed request to QuickBooks Online again: the same rules as
-the bot's adapters (``services/adapters/retries.py``; the sandbox may not import them), on
-tenacity's ``AsyncRetrying``.
-
-- A read is retried after a 429, a 5xx, a timeout or a dropped connection; a write (posting
-  a payment) only when QuickBooks cannot have acted on it: a 429, a 503, or a connection
-  never made.
-- The wait is what QuickBooks asked for (``Retry-After``: seconds or an HTTP date), else
-  exponential backoff with full jitter; either way at most ``MAX_WAIT`` (a longer
-  ``Retry-After`` is cut to it, and the request tried again).
-"""
+"""When the fake portal sends a failed request to QuickBooks Online again: the one policy of
+``retrypolicy``, the bot's adapters' own (a read is retried after a 429, a 5xx, a timeout or
+a dropped connection; a write, posting a payment, only when QuickBooks cannot have acted on
+it: a 429, a 503, or a connection never made; the wait is what QuickBooks asked for, else
+backoff with jitter, at most ``MAX_WAIT``). Fewer and shorter retries than the bot's: the
+portal's payment run tries again on its next round anyway."""
 
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import TypeVar
 
 import httpx
-from tenacity import (
-    AsyncRetrying,
-    RetryCallState,
-    retry_if_exception,
-    stop_after_attempt,
-    wait_random_exponential,
-)
+
+from retrypolicy import Failure, RetryPolicy, never_sent, retry_after, retrying
+from retrypolicy import may_retry as may_retry_failure
+
+__all__ = ["MAX_WAIT", "Retryable", "call", "failed_answer", "failed_transport", "retry_after"]
 
 T = TypeVar("T")
-RETRIES = 2
-BACKOFF = 0.1
-MAX_WAIT = 5.0
-_SECONDS = re.compile(r"\d+(\.\d+)?")
-_BACKOFF = wait_random_exponential(multiplier=BACKOFF, max=MAX_WAIT)
+POLICY = RetryPolicy(retries=2, backoff=0.1, max_wait=5.0)
+MAX_WAIT = POLICY.max_wait
 
 
 class Retryable(Exception):
-    """A failed attempt worth trying again; ``never_acted``: QuickBooks cannot have done
-    anything (then even a write may be sent again)."""
+    """A failed attempt, and what it was (``failure``) for the policy to judge."""
 
-    def __init__(
-        self, message: str, *, never_acted: bool, retry_after: float | None = None
-    ) -> None:
+    def __init__(self, message: str, failure: Failure) -> None:
         super().__init__(message)
-        self.message, self.never_acted, self.retry_after = message, never_acted, retry_after
-
-
-def retry_after(value: str | None, now: datetime | None = None) -> float | None:
-    """``Retry-After`` in seconds: delta-seconds or an HTTP date; None when absent or garbled."""
-    value = (value or "").strip()
-    if _SECONDS.fullmatch(value):
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+        self.message, self.failure = message, failure
 
 
 def failed_answer(response: httpx.Response, message: str) -> Retryable | None:
@@ -67,23 +37,20 @@ def failed_answer(response: httpx.Response, message: str) -> Retryable | None:
     if status != 429 and status < 500:
         return None
     wait = retry_after(response.headers.get("Retry-After"))
-    return Retryable(message, never_acted=status in (429, 503), retry_after=wait)
+    return Retryable(message, Failure(status, retry_after=wait))
 
 
 def failed_transport(exc: httpx.TransportError) -> Retryable:
-    never_sent = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
-    return Retryable(f"no answer ({type(exc).__name__})", never_acted=never_sent)
+    return Retryable(f"no answer ({type(exc).__name__})", Failure(None, unsent=never_sent(exc)))
+
+
+def _failure_of(error: BaseException) -> Failure | None:
+    return error.failure if isinstance(error, Retryable) else None
 
 
 def may_retry(error: BaseException, *, write: bool) -> bool:
-    return isinstance(error, Retryable) and (error.never_acted or not write)
-
-
-def wait(retry_state: RetryCallState) -> float:
-    outcome = retry_state.outcome
-    error = outcome.exception() if outcome is not None else None
-    asked = error.retry_after if isinstance(error, Retryable) else None
-    return min(MAX_WAIT, _BACKOFF(retry_state) if asked is None else asked)
+    failure = _failure_of(error)
+    return failure is not None and may_retry_failure(failure, write=write)
 
 
 async def call(
@@ -92,13 +59,7 @@ async def call(
     write: bool,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> T:
-    """``attempt()``'s answer, tried again as the rules above say; the last failure raised."""
-    retrying = AsyncRetrying(
-        stop=stop_after_attempt(RETRIES + 1),
-        wait=wait,
-        retry=retry_if_exception(lambda error: may_retry(error, write=write)),
-        reraise=True,
-        sleep=sleep,
-    )
-    answer: T = await retrying(attempt)
+    """``attempt()``'s answer, tried again as the policy says; the last failure raised."""
+    retry = retrying(POLICY, failure_of=_failure_of, write=write, sleep=sleep)
+    answer: T = await retry(attempt)
     return answer

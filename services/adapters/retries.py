@@ -1,61 +1,30 @@
-"""When a failed request to QuickBooks Online or the portal is sent again: one policy, on
-tenacity's ``AsyncRetrying``, for both adapters.
-
-- What is retried: a 429 (``ThrottledError``), a 5xx, a timeout or a dropped connection
-  (``TransientError``). Nothing else: a refusal (4xx) or an answer of the wrong shape would
-  only be refused again.
-- A write (a request that changes something) is retried only when the other side cannot
-  have acted on it: a 429, a 503, or a connection never made (``Unsent``). After any other
-  failure it may have done the work, and doing it twice is worse than asking a person.
-- How long to wait: what the other side asked for (``Retry-After``, in seconds or as an
-  HTTP date), else exponential backoff with full jitter (``wait_random_exponential``: a
-  random wait below ``backoff`` x 2^n); either way at most ``max_wait``. A longer
-  ``Retry-After`` is cut to ``max_wait`` and the request tried again, never given up on.
-- At most ``retries`` retries; then the last error is raised as it is.
-- A wait after a 429 is told to whoever waits for the answer (``services.waits``).
+"""When a failed request to QuickBooks Online or the portal is sent again: the one policy of
+``retrypolicy`` (which the sandbox portal's QuickBooks client follows too), for both
+adapters, with their errors: a ``ThrottledError`` is a 429, a ``TransientError`` a 5xx or no
+answer, an ``Unsent`` a request that never left; any other error is not retried. A wait
+after a 429 is told to whoever waits for the answer (``services.waits``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from functools import partial
 from typing import TypeVar
 
 import httpx
-from tenacity import (
-    AsyncRetrying,
-    RetryCallState,
-    retry_if_exception,
-    stop_after_attempt,
-    wait_random_exponential,
-)
-from tenacity.wait import wait_base
+from tenacity import RetryCallState
 
+from retrypolicy import Failure, RetryPolicy, never_sent, retry_after, retrying
+from retrypolicy import may_retry as may_retry_failure
 from services.adapters.hooks import RequestObserver, outcome_of
 from services.errors import ThrottledError, TransientError, UpstreamError
 from services.waits import Wait, tell_wait
 
+__all__ = ["Retrier", "RetryPolicy", "Unsent", "may_retry", "retry_after", "transport_error"]
+
 T = TypeVar("T")
-_SECONDS = re.compile(r"\d+(\.\d+)?")
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    retries: int = 3
-    """Retries after the first attempt."""
-    backoff: float = 0.5
-    """The first retry waits a random time below this; each next one, below twice as long."""
-    max_wait: float = 60.0
-    """The longest wait before a retry, a ``Retry-After`` included."""
-    throttled_wait: float | None = None
-    """The wait after a 429 without ``Retry-After`` (None: the backoff). QuickBooks counts
-    its limit per minute: 60 s."""
 
 
 class Unsent(TransientError):
@@ -66,54 +35,29 @@ class Unsent(TransientError):
 def transport_error(exc: httpx.TransportError, *, system: str, what: str) -> TransientError:
     """The error an httpx failure stands for: ``Unsent`` when no connection was made."""
     name = type(exc).__name__
-    if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
+    if never_sent(exc):
         return Unsent(f"{what}: no connection ({name})", system=system)
     if isinstance(exc, httpx.TimeoutException):
         return TransientError(f"{what} timed out ({name})", system=system)
     return TransientError(f"{what}: the connection failed ({name})", system=system)
 
 
+def failure_of(error: BaseException) -> Failure | None:
+    """What an adapter's error says of the failed attempt (None: not one to retry)."""
+    if isinstance(error, ThrottledError):
+        return Failure(429, retry_after=error.retry_after)
+    if isinstance(error, Unsent):
+        return Failure(None, unsent=True)
+    if isinstance(error, TransientError):
+        status = error.status if error.status is not None and error.status >= 500 else None
+        return Failure(status, retry_after=error.retry_after)
+    return None
+
+
 def may_retry(error: BaseException, *, write: bool) -> bool:
     """Whether a request that failed with ``error`` is worth sending again."""
-    if isinstance(error, ThrottledError | Unsent):
-        return True  # refused before anything was done, or never sent
-    if isinstance(error, TransientError):
-        return not write or error.status == 503
-    return False
-
-
-def retry_after(value: str | None, now: datetime | None = None) -> float | None:
-    """A ``Retry-After`` header in seconds: delta-seconds or an HTTP date (a date in the
-    past is 0); None when absent or garbled."""
-    value = (value or "").strip()
-    if not value:
-        return None
-    if _SECONDS.fullmatch(value):
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
-
-
-class wait_asked_or(wait_base):  # named as tenacity names its waits
-    """The wait the other side asked for (``retry_after`` of the error), else ``otherwise``;
-    at most ``cap`` seconds."""
-
-    def __init__(self, otherwise: wait_base, *, cap: float, throttled: float | None) -> None:
-        self.otherwise, self.cap, self.throttled = otherwise, cap, throttled
-
-    def __call__(self, retry_state: RetryCallState) -> float:
-        outcome = retry_state.outcome
-        error = outcome.exception() if outcome is not None else None
-        asked = error.retry_after if isinstance(error, ThrottledError | TransientError) else None
-        if asked is None and isinstance(error, ThrottledError):
-            asked = self.throttled
-        wait = self.otherwise(retry_state) if asked is None else asked
-        return max(0.0, min(wait, self.cap))
+    failure = failure_of(error)
+    return failure is not None and may_retry_failure(failure, write=write)
 
 
 class Retrier:
@@ -139,20 +83,14 @@ class Retrier:
         """``attempt()``'s answer, trying again as the policy says; ``what`` names the
         request in the log ("GET /invoices"); a ``write`` is retried only when the other
         side cannot have acted on it."""
-        policy = self.policy
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(max(0, policy.retries) + 1),
-            wait=wait_asked_or(
-                wait_random_exponential(multiplier=policy.backoff, max=policy.max_wait),
-                cap=policy.max_wait,
-                throttled=policy.throttled_wait,
-            ),
-            retry=retry_if_exception(partial(may_retry, write=write)),
-            before_sleep=partial(self._before_sleep, what),
+        retry = retrying(
+            self.policy,
+            failure_of=failure_of,
+            write=write,
             sleep=self._sleep,
-            reraise=True,
+            before_sleep=partial(self._before_sleep, what),
         )
-        answer: T = await retrying(attempt)
+        answer: T = await retry(attempt)
         return answer
 
     async def _before_sleep(self, what: str, retry_state: RetryCallState) -> None:

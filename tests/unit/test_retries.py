@@ -1,6 +1,7 @@
-"""The one retry policy (services/adapters/retries.py) and the sandbox portal's copy of its
-rules (sandbox/portal/retries.py): which failures are retried, how long each wait is, and
-that a write is never sent twice when the other side may have acted on it. The waits go to
+"""The one retry policy (retrypolicy), as the bot's adapters (services/adapters/retries.py)
+and the sandbox portal's QuickBooks client (sandbox/portal/retries.py) use it: which
+failures are retried, how long each wait is, and that a write is never sent twice when the
+other side may have acted on it. The waits go to
 an injected sleep that records them: nothing here waits on the clock."""
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
+from retrypolicy import Failure
 from sandbox.portal import retries as portal_retries
 from sandbox.portal.qbo_client import QboClient as PortalsQbo
 from sandbox.portal.qbo_client import QboError
@@ -268,19 +270,19 @@ async def test_each_retry_is_logged_with_its_wait_and_count(
 
 
 # -- the sandbox portal's poster to QuickBooks: the same rules ------------------------------
-def sandbox_rule_cases() -> list[tuple[BaseException, bool, bool]]:
-    """(failure, write, retried) as both policies must judge it."""
-    acted = portal_retries.Retryable("500", never_acted=False)
-    not_acted = portal_retries.Retryable("503", never_acted=True)
-    return [(acted, True, False), (acted, False, True), (not_acted, True, True)]
-
-
-@pytest.mark.parametrize(("error", "write", "retried"), sandbox_rule_cases())
-def test_the_sandbox_judges_writes_as_the_bot_does(
-    error: portal_retries.Retryable, write: bool, retried: bool
+@pytest.mark.parametrize(
+    ("status", "write", "retried"),
+    [(500, True, False), (500, False, True), (503, True, True), (429, True, True)],
+)
+def test_the_sandbox_judges_answers_as_the_bot_does(
+    status: int, write: bool, retried: bool
 ) -> None:
-    assert portal_retries.may_retry(error, write=write) is retried
-    bot_side = server_error(503) if error.never_acted else server_error(500)
+    """One policy (``retrypolicy``); each side reads its own failures into it alike."""
+    answer = httpx.Response(status)
+    sandbox_side = portal_retries.failed_answer(answer, f"HTTP {status}")
+    assert sandbox_side is not None
+    assert portal_retries.may_retry(sandbox_side, write=write) is retried
+    bot_side = ThrottledError("slow down", system="Test") if status == 429 else server_error(status)
     assert may_retry(bot_side, write=write) is retried
 
 
@@ -356,7 +358,7 @@ async def test_the_sandbox_reads_again_after_a_server_error_or_a_timeout() -> No
 
 async def test_the_sandbox_caps_a_long_retry_after_and_tries_again() -> None:
     sleeps = Sleeps()
-    attempt_errors = [portal_retries.Retryable("429", never_acted=True, retry_after=600.0)]
+    attempt_errors = [portal_retries.Retryable("429", Failure(429, retry_after=600.0))]
     attempt, made = failing(*attempt_errors)
     assert await portal_retries.call(attempt, write=True, sleep=sleeps) == "done"
     assert sleeps.waits == [portal_retries.MAX_WAIT] and made == [2]
