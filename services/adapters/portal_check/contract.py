@@ -9,7 +9,9 @@ from typing import Any
 import jsonschema_rs
 import yaml
 
-CONTRACT_PATH = Path(__file__).resolve().parents[3] / "docs" / "portal-api.yaml"
+CONTRACT_PATH = Path(__file__).with_name("portal-api.yaml")
+"""``docs/portal-api.yaml``, through a link beside this module: installed as package data,
+so `invoicebot portal-check` finds it outside a checkout too."""
 """The contract in this repository."""
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
