@@ -38,7 +38,7 @@ from services.storage.db import Database
 from services.storage.digests import DigestRuns
 from services.storage.fixes import FixProposalStore
 from services.storage.followups import SqlFollowUps
-from services.storage.jobs import JobStore
+from services.storage.jobs import SqlJobStore
 from services.storage.payment_alerts import PaymentAlerts
 from services.storage.tokens import DbTokenStore
 
@@ -51,7 +51,7 @@ class Container:
     portal: BillingPortal
     slack: AsyncWebClient
     audit: AuditLog
-    jobs: JobStore
+    jobs: SqlJobStore
     runner: ResyncRunner
     guard: WriteGuard
     followups: FollowUpStore
@@ -205,7 +205,7 @@ async def bootstrap(
         )
     lease = timedelta(seconds=settings.job_lease_seconds)
     identity = await take_identity(db, replica_id=settings.replica_id, ttl=lease, clock=clock)
-    jobs = JobStore(db, worker=identity.name, lease=lease, clock=clock)
+    jobs = SqlJobStore(db, worker=identity.name, lease=lease, clock=clock)
     poll = PollPolicy(
         interval=settings.resync_poll_seconds,
         max_interval=max(settings.resync_poll_seconds, 10.0),

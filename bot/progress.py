@@ -27,7 +27,7 @@ from services.jobs import PENDING_THREAD, Job, JobKind, Outcome
 from services.models import ProcessedRecord, SyncRun, utcnow
 from services.reconcile import choose_sync_date
 from services.resync import ResyncResult
-from services.storage.jobs import JobStore
+from services.storage.jobs import SqlJobStore
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ class SlackThreadReporter:
     """Every message it posts goes through ``poster`` (once per job and role)."""
 
     slack: AsyncWebClient
-    jobs: JobStore
+    jobs: SqlJobStore
     pacer: ChannelPacer
     poster: JobPoster
     _last_status: dict[str, str] = field(default_factory=dict)

@@ -198,9 +198,9 @@ class TokenStore(Protocol):
     def refresh_lock(self) -> AbstractAsyncContextManager[None]: ...
 
 
-class JobRecords(Protocol):
+class JobStore(Protocol):
     """Where the resync runner records a job's steps (the ``resync_jobs`` table in
-    production: services.storage.jobs.JobStore). Keyword-only methods."""
+    production: services.storage.jobs.SqlJobStore). Keyword-only methods."""
 
     async def get(self, *, job_id: str) -> Job | None: ...
 

@@ -20,7 +20,7 @@ from services.followups import FollowUp, FollowUpStore, check_followed
 from services.guard import Assessment, EvidenceUnavailable, NeedsAcknowledgement, WriteGuard
 from services.jobs import Job, JobKind, JobState, Outcome
 from services.models import ProcessedRecord, RecordResync, RecordType, SyncRun, SyncStatus, utcnow
-from services.ports import AccountingSystem, BillingPortal, JobRecords
+from services.ports import AccountingSystem, BillingPortal, JobStore
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -93,7 +93,7 @@ class ResyncTimeout(Exception):
 class ResyncRunner:
     accounting: AccountingSystem
     portal: BillingPortal
-    jobs: JobRecords
+    jobs: JobStore
     guard: WriteGuard
     """Every write to the portal passes it first (services.guard)."""
     followups: FollowUpStore

@@ -14,7 +14,7 @@ from sqlmodel import select
 from bot.demo import SandboxWorld
 from services.jobs import Job
 from services.storage.db import Database
-from services.storage.jobs import JobStore
+from services.storage.jobs import SqlJobStore
 from services.storage.tables import JobRow
 from tests.processes import ROOT
 
@@ -33,7 +33,7 @@ OUTCOMES = (
 async def all_jobs(database_url: str) -> list[Job]:
     db = Database(database_url)
     try:
-        return await JobStore(db).recent(limit=500)
+        return await SqlJobStore(db).recent(limit=500)
     finally:
         await db.dispose()
 

@@ -36,10 +36,10 @@ from services.storage.tables import JobRow
 UNFINISHED = (JobState.QUEUED.value, JobState.RUNNING.value, JobState.VERIFYING.value)
 UPDATABLE = {"progress_ts", "portal_ref", "portal_requested_at", "detail", "root_ts", "thread_ts"}
 
-__all__ = ["UNFINISHED", "Claim", "ClaimLost", "JobStore", "to_job"]
+__all__ = ["UNFINISHED", "Claim", "ClaimLost", "SqlJobStore", "to_job"]
 
 
-class JobStore(JobClaims):
+class SqlJobStore(JobClaims):
     def __init__(
         self,
         db: Database,

@@ -90,7 +90,7 @@ class JobRow(SQLModel, table=True):
     """Set just before asking the portal to resync: after a crash, the request may have
     reached the portal even though ``portal_ref`` was never saved."""
     claimed_by: str | None = Field(default=None, max_length=64)
-    """The replica running the job (see JobStore.claim)."""
+    """The replica running the job (see SqlJobStore.claim)."""
     lease_until: datetime | None = Field(default=None, sa_column=utc_column())
     attempts: int = Field(default=0)
     """How many times a replica claimed the job."""

@@ -17,7 +17,7 @@ from services.jobs import Job, JobKind, JobState, Outcome
 from services.models import RecordType, utcnow
 from services.storage import leases
 from services.storage.db import Database
-from services.storage.jobs import JobStore
+from services.storage.jobs import SqlJobStore
 from tests.processes import bot_env, free_port, start_bot, stop
 from tests.replicas_support import (
     CHANNEL,
@@ -42,7 +42,7 @@ async def world() -> AsyncIterator[SandboxWorld]:
 async def orphan_jobs(world: SandboxWorld, database_url: str, numbers: list[str]) -> None:
     """Jobs queued by a replica that died before running them (its claim already over)."""
     db = Database(database_url)
-    ghost = JobStore(db, worker="ghost", lease=timedelta(0))
+    ghost = SqlJobStore(db, worker="ghost", lease=timedelta(0))
     try:
         for number in numbers:
             root = await post_root(world, f"Resync of {number}")

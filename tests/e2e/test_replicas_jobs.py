@@ -19,7 +19,7 @@ from services.adapters.portal import PortalClient
 from services.jobs import JobKind, JobState, Outcome
 from services.models import RecordType, utcnow
 from services.storage.db import Database
-from services.storage.jobs import JobStore
+from services.storage.jobs import SqlJobStore
 from services.storage.tables import JobRow
 from tests.e2e.conftest import press_guard_question
 from tests.processes import until
@@ -93,7 +93,7 @@ async def test_a_job_that_keeps_losing_its_replica_is_ended_with_a_message(
 ) -> None:
     db = Database(database_url)
     await db.upgrade()
-    ghost = JobStore(db, worker="ghost", lease=timedelta(0))
+    ghost = SqlJobStore(db, worker="ghost", lease=timedelta(0))
     try:
         job = await ghost.create(
             kind=JobKind.RECORD,
@@ -123,7 +123,7 @@ async def crashed_job(database_url: str, world: SandboxWorld, **fields: Any) -> 
     before it could save the request's id."""
     db = Database(database_url)
     await db.upgrade()
-    ghost = JobStore(db, worker="ghost", lease=timedelta(0))
+    ghost = SqlJobStore(db, worker="ghost", lease=timedelta(0))
     try:
         job = await ghost.create(
             requested_by="U0ALICE001",

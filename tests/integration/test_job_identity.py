@@ -13,7 +13,7 @@ from services.jobs import JobKind
 from services.models import RecordType
 from services.storage.claims import ClaimLost
 from services.storage.db import Database
-from services.storage.jobs import JobStore
+from services.storage.jobs import SqlJobStore
 from services.storage.outbox import JobMessages
 
 LEASE = timedelta(seconds=10)
@@ -60,7 +60,7 @@ def test_only_a_holder_of_this_host_is_known_dead() -> None:
     assert not is_dead(f"another-host:{os.getpid()}:abc")
 
 
-async def create(store: JobStore, target: str = "11260") -> str:
+async def create(store: SqlJobStore, target: str = "11260") -> str:
     job = await store.create(
         kind=JobKind.RECORD,
         record_type=RecordType.INVOICE,
@@ -75,8 +75,8 @@ async def create(store: JobStore, target: str = "11260") -> str:
 
 async def test_claims_run_out_on_the_injected_clock(db: Database) -> None:
     clock = Clock()
-    a = JobStore(db, worker="a", lease=LEASE, clock=clock)
-    b = JobStore(db, worker="b", lease=LEASE, clock=clock)
+    a = SqlJobStore(db, worker="a", lease=LEASE, clock=clock)
+    b = SqlJobStore(db, worker="b", lease=LEASE, clock=clock)
     job_id = await create(a)
     assert await b.claim_due() == []
     clock.now += LEASE - timedelta(seconds=1)
@@ -91,7 +91,7 @@ async def test_claims_run_out_on_the_injected_clock(db: Database) -> None:
 
 
 async def test_the_outbox_keeps_one_row_per_role_for_the_claim_holder(db: Database) -> None:
-    a = JobStore(db, worker="a", lease=LEASE)
+    a = SqlJobStore(db, worker="a", lease=LEASE)
     job_id = await create(a)
     outbox = JobMessages(db)
     assert await outbox.get(job_id=job_id, role="outcome") is None

@@ -10,13 +10,13 @@ import pytest
 from services.jobs import AlreadyRunning, InvalidTransition, JobKind, JobState, Outcome
 from services.models import RecordType
 from services.storage.db import Database
-from services.storage.jobs import ClaimLost, JobStore
+from services.storage.jobs import ClaimLost, SqlJobStore
 from tests.fake_time import FakeTime
 
 SHORT = timedelta(milliseconds=300)
 
 
-async def new_job(store: JobStore, target: str = "11260") -> str:
+async def new_job(store: SqlJobStore, target: str = "11260") -> str:
     job = await store.create(
         kind=JobKind.RECORD,
         record_type=RecordType.INVOICE,
@@ -30,7 +30,7 @@ async def new_job(store: JobStore, target: str = "11260") -> str:
 
 
 async def test_one_unfinished_job_per_target(db: Database) -> None:
-    store = JobStore(db)
+    store = SqlJobStore(db)
     job_id = await new_job(store)
     with pytest.raises(AlreadyRunning) as caught:
         await new_job(store)
@@ -41,7 +41,7 @@ async def test_one_unfinished_job_per_target(db: Database) -> None:
 
 
 async def test_a_new_job_is_claimed_by_its_creator(db: Database) -> None:
-    a, b = JobStore(db, worker="a"), JobStore(db, worker="b")
+    a, b = SqlJobStore(db, worker="a"), SqlJobStore(db, worker="b")
     job_id = await new_job(a)
     assert await b.claim(job_id=job_id) is None
     assert await b.claim_due() == []
@@ -50,10 +50,10 @@ async def test_a_new_job_is_claimed_by_its_creator(db: Database) -> None:
     assert (await a.update(job_id=job_id, state=JobState.RUNNING)).state is JobState.RUNNING
 
 
-def two_workers(db: Database, time: FakeTime) -> tuple[JobStore, JobStore]:
+def two_workers(db: Database, time: FakeTime) -> tuple[SqlJobStore, SqlJobStore]:
     """Workers a and b on the same fake clock, with short claims."""
-    a = JobStore(db, worker="a", lease=SHORT, clock=time.clock)
-    return a, JobStore(db, worker="b", lease=SHORT, clock=time.clock)
+    a = SqlJobStore(db, worker="a", lease=SHORT, clock=time.clock)
+    return a, SqlJobStore(db, worker="b", lease=SHORT, clock=time.clock)
 
 
 async def test_an_expired_claim_moves_to_another_worker_and_fences_the_first(
@@ -90,7 +90,7 @@ async def test_renewal_keeps_a_live_job(db: Database) -> None:
 
 
 async def test_a_released_job_is_due_at_once(db: Database) -> None:
-    a, b = JobStore(db, worker="a"), JobStore(db, worker="b")
+    a, b = SqlJobStore(db, worker="a"), SqlJobStore(db, worker="b")
     job_id = await new_job(a)
     assert await a.release(job_id=job_id)
     [claim] = await b.claim_due()
@@ -98,23 +98,23 @@ async def test_a_released_job_is_due_at_once(db: Database) -> None:
 
 
 async def test_the_sweep_skips_jobs_the_worker_runs(db: Database) -> None:
-    a = JobStore(db, worker="a", lease=timedelta(0))
+    a = SqlJobStore(db, worker="a", lease=timedelta(0))
     first, second = await new_job(a, "11260"), await new_job(a, "11261")
     claims = await a.claim_due(skip={first})
     assert [c.job.id for c in claims] == [second]
 
 
 async def test_racing_sweepers_claim_each_job_once(db: Database) -> None:
-    creator = JobStore(db, worker="creator", lease=timedelta(0))
+    creator = SqlJobStore(db, worker="creator", lease=timedelta(0))
     ids = {await new_job(creator, str(11000 + i)) for i in range(12)}
-    workers = [JobStore(db, worker=f"w{i}") for i in range(4)]
+    workers = [SqlJobStore(db, worker=f"w{i}") for i in range(4)]
     results = await asyncio.gather(*(w.claim_due(limit=50) for w in workers))
     claimed = [c.job.id for claims in results for c in claims]
     assert sorted(claimed) == sorted(ids)
 
 
 async def test_a_concurrent_state_change_is_not_lost(db: Database) -> None:
-    store = JobStore(db)
+    store = SqlJobStore(db)
     job_id = await new_job(store)
     await store.update(job_id=job_id, state=JobState.RUNNING, portal_ref="rr-1")
     updated = await store.update(job_id=job_id, progress_ts="2.0")
@@ -126,7 +126,7 @@ async def test_a_concurrent_state_change_is_not_lost(db: Database) -> None:
 
 
 async def test_only_explicit_transitions(db: Database) -> None:
-    store = JobStore(db)
+    store = SqlJobStore(db)
     job_id = await new_job(store)
     with pytest.raises(InvalidTransition):
         await store.update(job_id=job_id, state=JobState.VERIFYING)  # queued -> verifying
