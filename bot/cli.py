@@ -9,7 +9,7 @@ import signal
 import sys
 from typing import TYPE_CHECKING, Any
 
-import typer
+import click
 import uvicorn
 
 from bot.settings import Settings
@@ -17,7 +17,10 @@ from bot.settings import Settings
 if TYPE_CHECKING:
     from bot.bootstrap import Container
 
-cli = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+
+@click.group(help=__doc__, no_args_is_help=True)
+def cli() -> None:
+    pass
 
 
 def setup_logging(level: str) -> None:
@@ -76,8 +79,8 @@ def run() -> None:
         settings = Settings().check_secrets()
         digest_trigger(settings.digest_cron, settings.digest_timezone)
     except ValueError as exc:
-        typer.echo(f"invoicebot: {exc}", err=True)
-        raise typer.Exit(2) from None
+        click.echo(f"invoicebot: {exc}", err=True)
+        raise SystemExit(2) from None
     setup_logging(settings.log_level)
     asyncio.run(_run(settings))
 
@@ -148,10 +151,9 @@ async def _serve(settings: Settings, container: Container, shutdown: Shutdown) -
 
 
 @cli.command()
-def console(
-    sync_seconds: float = typer.Option(3.0, help="How long a full sync takes in the sandbox."),
-    quiet: float = typer.Option(0.7, help="Seconds without activity that count as settled."),
-) -> None:
+@click.option("--sync-seconds", default=3.0, help="How long a full sync takes in the sandbox.")
+@click.option("--quiet", default=0.7, help="Seconds without activity that count as settled.")
+def console(sync_seconds: float, quiet: float) -> None:
     """The bot on its sandbox (fake QuickBooks Online, fake portal, Slack emulator), driven
     from a Slack client in the terminal. Reads commands from a pipe too."""
     setup_logging("WARNING")
@@ -172,7 +174,7 @@ def sandbox_invoices() -> int | None:
     if not raw:
         return None
     if not raw.isdigit():
-        raise typer.BadParameter(f"{SANDBOX_INVOICES} must be a whole number, not {raw!r}")
+        raise click.BadParameter(f"{SANDBOX_INVOICES} must be a whole number, not {raw!r}")
     return int(raw)
 
 
@@ -187,7 +189,7 @@ async def _console(*, sync_seconds: float, quiet: float) -> None:
         world_options["matching"] = invoices
     fmt = os.environ.get(SANDBOX_WEBHOOKS, "cloudevents").strip().lower() or "cloudevents"
     if fmt not in ("cloudevents", "legacy"):
-        raise typer.BadParameter(f"{SANDBOX_WEBHOOKS} is cloudevents or legacy, not {fmt!r}")
+        raise click.BadParameter(f"{SANDBOX_WEBHOOKS} is cloudevents or legacy, not {fmt!r}")
     async with demo_stack(webhook_format=fmt, **world_options) as (world, bot):  # type: ignore[arg-type]
         await run_console(
             world.emulator,
@@ -203,21 +205,32 @@ async def _console(*, sync_seconds: float, quiet: float) -> None:
 
 
 @cli.command()
+@click.option("--qbo-port", default=8080, help="The fake QuickBooks Online's port (0: any).")
+@click.option("--portal-port", default=8081, help="The fake portal's port (0: any).")
+@click.option("--slack-port", default=8082, help="The Slack emulator's port (0: any).")
+@click.option("--bot-port", default=3000, help="Where the bot will listen (HTTP_PORT).")
+@click.option(
+    "--invoices",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Invoices that match on both sides (default 300); a larger world also has a "
+    "stale copy in every 50 past the first 300.",
+)
+@click.option("--sync-seconds", default=3.0, help="How long a full sync takes.")
+@click.option(
+    "--console/--no-console",
+    default=False,
+    help="Also run the console here (commands go to the bot at --bot-port).",
+)
 def sandbox(
-    qbo_port: int = typer.Option(8080, help="The fake QuickBooks Online's port (0: any)."),
-    portal_port: int = typer.Option(8081, help="The fake portal's port (0: any)."),
-    slack_port: int = typer.Option(8082, help="The Slack emulator's port (0: any)."),
-    bot_port: int = typer.Option(3000, help="Where the bot will listen (HTTP_PORT)."),
-    invoices: int | None = typer.Option(
-        None,
-        min=0,
-        help="Invoices that match on both sides (default 300); a larger world also has a "
-        "stale copy in every 50 past the first 300.",
-    ),
-    sync_seconds: float = typer.Option(3.0, help="How long a full sync takes."),
-    console: bool = typer.Option(
-        False, help="Also run the console here (commands go to the bot at --bot-port)."
-    ),
+    *,
+    qbo_port: int,
+    portal_port: int,
+    slack_port: int,
+    bot_port: int,
+    invoices: int | None,
+    sync_seconds: float,
+    console: bool,
 ) -> None:
     """The fake QuickBooks Online, fake portal and Slack emulator on fixed ports, without the
     bot: prints their addresses and credentials (the settings for `invoicebot run`)."""
@@ -237,23 +250,35 @@ def sandbox(
             run_sandbox(options, output=sys.stdout, input_stream=sys.stdin if console else None)
         )
     except OSError as exc:  # a port in use
-        typer.echo(f"invoicebot sandbox: {exc}", err=True)
-        raise typer.Exit(2) from None
+        click.echo(f"invoicebot sandbox: {exc}", err=True)
+        raise SystemExit(2) from None
 
 
 @cli.command("portal-check")
+@click.option("--base-url", required=True, help="The portal's address (/api/v1 is appended).")
+@click.option("--api-key", required=True, help="The portal's API key (sent in X-API-Key).")
+@click.option(
+    "--write-invoice",
+    default=None,
+    help="Also check the write paths on this one invoice: a record resync of it and a "
+    "full sync of its integration from today.",
+)
+@click.option(
+    "--page-size",
+    type=click.IntRange(1, 1000),
+    default=100,
+    help="limit for the paged listings.",
+)
+@click.option(
+    "--finish-timeout", default=600.0, help="Seconds to wait for a resync or sync to finish."
+)
 def portal_check(
-    base_url: str = typer.Option(..., help="The portal's address (/api/v1 is appended)."),
-    api_key: str = typer.Option(..., help="The portal's API key (sent in X-API-Key)."),
-    write_invoice: str | None = typer.Option(
-        None,
-        help="Also check the write paths on this one invoice: a record resync of it and a "
-        "full sync of its integration from today.",
-    ),
-    page_size: int = typer.Option(100, min=1, max=1000, help="limit for the paged listings."),
-    finish_timeout: float = typer.Option(
-        600.0, help="Seconds to wait for a resync or sync to finish."
-    ),
+    *,
+    base_url: str,
+    api_key: str,
+    write_invoice: str | None,
+    page_size: int,
+    finish_timeout: float,
 ) -> None:
     """Check a portal against the Portal API contract (docs/portal-api.yaml): one line per
     check, PASS or FAIL with what was expected; exits 1 when a check fails."""
@@ -261,25 +286,25 @@ def portal_check(
 
     contract = repository_contract()
     mode = f"read-only, then writes on invoice {write_invoice}" if write_invoice else "read-only"
-    typer.echo(f"Portal API contract {contract.version} against {base_url} ({mode})")
+    click.echo(f"Portal API contract {contract.version} against {base_url} ({mode})")
     results = asyncio.run(
         check_portal(
             base_url=base_url,
             api_key=api_key,
             write_invoice=write_invoice,
-            report=lambda result: typer.echo(result.line()),
+            report=lambda result: click.echo(result.line()),
             contract=contract,
             page_size=page_size,
             finish_timeout=finish_timeout,
         )
     )
     counts = {o: sum(r.outcome is o for r in results) for o in Outcome}
-    typer.echo(
+    click.echo(
         f"{counts[Outcome.PASS]} passed, {counts[Outcome.FAIL]} failed, "
         f"{counts[Outcome.SKIP]} skipped"
     )
     if counts[Outcome.FAIL]:
-        raise typer.Exit(1)
+        raise SystemExit(1)
 
 
 def main() -> None:
