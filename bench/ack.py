@@ -25,6 +25,13 @@ on one CPU, the client and the sandbox (at the lowest priority) on another. The 
 counted. `--bot-root` runs the bot from another checkout (to measure an older version
 against the same anchor in the same session).
 
+`--anchor-work` gives the anchor the bot's work too: after its ack, a lazy listener (bolt's
+way to work after the ack) runs the bot's own check of the command, with the bot's
+container built from the same settings (its own SQLite file). The two then differ only in
+how they ack and hand the work off: the bot's listeners, middleware and bounded runner
+against bolt's bare listener and lazy runner. Without it, the anchor does no work at all
+and the ratios also count the checks' CPU in the bot's process.
+
 `--work-process` runs the bot with WORK_PROCESS=true: the process that acks hands each
 check to a worker process of its own (bot/work.py). The worker inherits the bot's CPU (one
 CPU for the two of them, the anchor's budget) at a lower priority; the "cpu ms" column is
@@ -32,7 +39,7 @@ then the acking process's alone.
 
     .venv/bin/python bench/ack.py [--requests 400] [--concurrency 1 5 20] [--repeat 5]
                                   [--verbose] [--anchor-defaults] [--bot-root PATH]
-                                  [--work-process]
+                                  [--work-process] [--anchor-work]
 """
 
 from __future__ import annotations
@@ -71,6 +78,7 @@ async def serve_sandbox() -> None:
     async with sandbox_world() as world:
         world.qbo.knobs.max_per_minute = 10**9  # the bench measures acks, not Intuit's quota
         world.qbo.knobs.max_concurrent = 10**6
+        world.qbo.knobs.rotate_refresh_tokens = False  # the bot and a working anchor share it
         print(
             json.dumps(
                 {
@@ -99,9 +107,15 @@ async def serve_sandbox() -> None:
                 print(len(posted), flush=True)
 
 
-def serve_anchor(port: int, config: dict[str, Any], bolt_defaults: bool) -> None:
-    """Child: a minimal bolt app whose `/invoice` listener only acks, on bolt's Starlette
-    adapter and uvicorn (the bot's server)."""
+def serve_anchor(port: int, config: dict[str, Any], bolt_defaults: bool, work: bool) -> None:
+    """Child: a minimal bolt app on bolt's Starlette adapter and uvicorn (the bot's server).
+    Its `/invoice` listener only acks; with ``work``, a lazy listener (bolt's way to work
+    after the ack) then runs the bot's own work for the command, with the bot's container
+    built from the environment (as ``invoicebot run`` builds it)."""
+    asyncio.run(_serve_anchor(port, config, bolt_defaults, work))
+
+
+async def _serve_anchor(port: int, config: dict[str, Any], bolt_defaults: bool, work: bool) -> None:
     import uvicorn
     from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
     from slack_bolt.async_app import AsyncApp
@@ -117,17 +131,33 @@ def serve_anchor(port: int, config: dict[str, Any], bolt_defaults: bool) -> None
         process_before_response=not bolt_defaults,
     )
 
-    @app.command("/invoice")
-    async def invoice(ack: Any) -> None:
+    async def ack_only(ack: Any) -> None:
         await ack()
 
+    lazy = []
+    if work:
+        from bot.bootstrap import bootstrap
+        from bot.context import COMMAND
+        from bot.listeners.work import run_work
+        from bot.settings import Settings
+
+        container = await bootstrap(Settings().check_secrets())
+
+        async def run_check(body: dict[str, Any]) -> None:
+            await run_work(container, COMMAND, body)
+
+        lazy.append(run_check)
+    app.command("/invoice")(ack=ack_only, lazy=lazy)
     handler = AsyncSlackRequestHandler(app)
 
     async def events(request: Request) -> Response:
         return await handler.handle(request)
 
     starlette = Starlette(routes=[Route("/slack/events", events, methods=["POST"])])
-    uvicorn.run(starlette, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    config_ = uvicorn.Config(
+        starlette, host="127.0.0.1", port=port, log_level="warning", access_log=False
+    )
+    await uvicorn.Server(config_).serve()
 
 
 # -- the client ------------------------------------------------------------------------
@@ -342,6 +372,7 @@ async def main(
     anchor_defaults: bool = False,
     bot_root: Path = ROOT,
     work_process: bool = False,
+    anchor_work: bool = False,
 ) -> int:
     if CLIENT_CPUS and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, CLIENT_CPUS)
@@ -364,7 +395,11 @@ async def main(
     anchor_args = ["--serve-anchor", str(anchor_port), "--config", json.dumps(config)]
     if anchor_defaults:
         anchor_args.append("--anchor-defaults")
-    anchor = await spawn(str(Path(__file__)), *anchor_args, cpus=SERVER_CPUS)
+    anchor_env = None
+    if anchor_work:
+        anchor_args.append("--anchor-work")
+        anchor_env = bot_env(config, folder / "anchor.db", anchor_port, ROOT)
+    anchor = await spawn(str(Path(__file__)), *anchor_args, env=anchor_env, cpus=SERVER_CPUS)
     bot_url = f"http://127.0.0.1:{bot_port}/slack/events"
     anchor_url = f"http://127.0.0.1:{anchor_port}/slack/events"
     failed = False
@@ -372,12 +407,24 @@ async def main(
         async with httpx.AsyncClient() as http:
             await wait_until(lambda: answers(http, bot_url), 30, "the bot to start")
             await wait_until(lambda: answers(http, anchor_url), 30, "the anchor to start")
-        expected = await posted() + 20
+        expected = await posted() + (40 if anchor_work else 20)
         warm = commands(config, 20, "warm")
         await send_all(bot_url, warm, 5)  # auth.test, connections, tokens: not counted
         await send_all(anchor_url, warm, 5)
         await wait_until(partial(_at_least, posted, expected), 60, "the warm-up")
+
+        async def anchor_round(requests: list[tuple[bytes, dict[str, str]]], level: int) -> Round:
+            """The anchor's round; with ``anchor_work``, until its checks are answered."""
+            nonlocal expected
+            measured = await send_all(anchor_url, requests, level, anchor.pid)
+            if anchor_work:
+                expected += total
+                await wait_until(partial(_at_least, posted, expected), 300, "the anchor's answers")
+            return measured
+
         settings = "bolt's defaults" if anchor_defaults else "process_before_response=True"
+        if anchor_work:
+            settings += ", the bot's check in a lazy listener"
         print(
             f"bot from {bot_root}{' (WORK_PROCESS=true)' if work_process else ''}; anchor: a minimal bolt app ({settings}) on "
             f"AsyncSlackRequestHandler and uvicorn.\n{total} signed `/invoice check 11260` "
@@ -395,14 +442,14 @@ async def main(
                 # Alternate who goes first (outside load falls on both alike); the bot's
                 # answers are always awaited before the anchor's round begins.
                 if turn % 2 == 0:
-                    anchors.append(await send_all(anchor_url, requests, level, anchor.pid))
+                    anchors.append(await anchor_round(requests, level))
                 bots.append(await send_all(bot_url, requests, level, bot.pid))
                 during += await posted() - expected
                 expected += total
                 took = await wait_until(partial(_at_least, posted, expected), 300, "answers")
                 answered.append(bots[-1].wall + took)
                 if turn % 2 == 1:
-                    anchors.append(await send_all(anchor_url, requests, level, anchor.pid))
+                    anchors.append(await anchor_round(requests, level))
             anchor_m, bot_m = Summary.of(anchors), Summary.of(bots)
             if verbose:
                 for turn, (a, b) in enumerate(zip(anchors, bots, strict=True)):
@@ -479,6 +526,11 @@ if __name__ == "__main__":
     parser.add_argument(
         "--work-process", action="store_true", help="the bot with WORK_PROCESS=true"
     )
+    parser.add_argument(
+        "--anchor-work",
+        action="store_true",
+        help="the anchor runs the bot's check after its ack, in a bolt lazy listener",
+    )
     parser.add_argument("--serve-sandbox", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--serve-anchor", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--config", help=argparse.SUPPRESS)
@@ -486,7 +538,9 @@ if __name__ == "__main__":
     if args.serve_sandbox:
         asyncio.run(serve_sandbox())
     elif args.serve_anchor:
-        serve_anchor(args.serve_anchor, json.loads(args.config), args.anchor_defaults)
+        serve_anchor(
+            args.serve_anchor, json.loads(args.config), args.anchor_defaults, args.anchor_work
+        )
     else:
         sys.exit(
             asyncio.run(
@@ -498,6 +552,7 @@ if __name__ == "__main__":
                     anchor_defaults=args.anchor_defaults,
                     bot_root=args.bot_root.resolve(),
                     work_process=args.work_process,
+                    anchor_work=args.anchor_work,
                 )
             )
         )
