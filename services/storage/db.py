@@ -15,7 +15,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, event, text
+from sqlalchemy import Connection, event, make_url, text
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -51,7 +51,7 @@ def head_revision() -> str | None:
 class Database:
     def __init__(self, url: str) -> None:
         self.url = async_url(url)
-        self.engine: AsyncEngine = create_async_engine(self.url, pool_pre_ping=True)
+        self.engine: AsyncEngine = _engine(self.url)
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         self._sessions = async_sessionmaker(
@@ -109,6 +109,18 @@ class Database:
         with _lock_file(Path(path).with_name(Path(path).name + ".migrate-lock")) as fd:
             await asyncio.to_thread(fcntl.flock, fd, fcntl.LOCK_EX)
             yield
+
+
+def _engine(url: str) -> AsyncEngine:
+    """SQLite: one connection a process, which its sessions take in turn (SQLite writes one
+    at a time anyway). With a connection each, a process's writers wait for the write lock
+    in SQLite's busy handler, which retries on a timer and serves nobody in order: with
+    dozens at once and a busy event loop, some waited past the 5 s busy timeout ("database
+    is locked"). Other processes on the same file still wait in the busy handler."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        return create_async_engine(url, pool_pre_ping=True, pool_size=1, max_overflow=0)
+    return create_async_engine(url, pool_pre_ping=True)
 
 
 def _migrate(connection: Connection, step: Callable[[Config, str], None], revision: str) -> None:

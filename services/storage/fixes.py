@@ -164,10 +164,10 @@ class FixProposalStore:
                 .values(claimed_by=self.worker, lease_until=now + self.lease)
             )
             async with self._db.engine.begin() as conn:
-                if (await conn.execute(statement)).rowcount == 1:
-                    found = await self.get(proposal_id=proposal_id)
-                    if found is not None:
-                        claimed.append(found)
+                won = (await conn.execute(statement)).rowcount == 1
+            found = await self.get(proposal_id=proposal_id) if won else None
+            if found is not None:
+                claimed.append(found)
         return claimed
 
 
