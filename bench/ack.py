@@ -127,6 +127,7 @@ async def _serve_anchor(port: int, config: dict[str, Any], bolt_defaults: bool, 
     from starlette.routing import Route
 
     lazy = []
+    container = None
     if work:
         from bot.bootstrap import bootstrap
         from bot.context import COMMAND
@@ -164,7 +165,11 @@ async def _serve_anchor(port: int, config: dict[str, Any], bolt_defaults: bool, 
     config_ = uvicorn.Config(
         starlette, host="127.0.0.1", port=port, log_level="warning", access_log=False
     )
-    await uvicorn.Server(config_).serve()
+    try:
+        await uvicorn.Server(config_).serve()
+    finally:
+        if container is not None:
+            await container.aclose()
 
 
 # -- the client ------------------------------------------------------------------------
